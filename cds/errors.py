@@ -1,0 +1,55 @@
+"""Errors raised by the service, one class per cause.
+
+```
+CdsError
+  ConfigError     settings, hooks/ or mappings/ invalid (file, row, column); raised at start-up
+  InputError      canonical score inputs invalid: each issue names the input and the value
+```
+
+Each error carries what it concerns, so the CLI can print one line and the HTTP layer can build an
+OperationOutcome without parsing messages.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+
+class CdsError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(CdsError):
+    """A configuration file or setting is invalid; raised at start-up, never per request."""
+
+
+@dataclass(frozen=True)
+class InputIssue:
+    """One problem with one input: where (`loc`), what was given (`value`), and a stable `type` slug."""
+
+    loc: tuple[str, ...]
+    value: object
+    type: str
+    msg: str
+
+    def __str__(self) -> str:
+        return f"{'.'.join(self.loc)}: {self.msg}, got {show_value(self.value)}"
+
+
+class InputError(CdsError):
+    """Score inputs that are not valid: wrong type, out of range, unknown key or not an object."""
+
+    def __init__(self, issues: list[InputIssue] | tuple[InputIssue, ...]) -> None:
+        if not issues:
+            raise ValueError("InputError needs at least one issue")
+        self.issues = tuple(issues)
+        super().__init__("; ".join(str(issue) for issue in self.issues))
+
+
+def show_value(value: object) -> str:
+    """Render a value as the JSON the user wrote, so `true`, `"Blunt"` and `-3` read as typed."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=True)
+    except (TypeError, ValueError):
+        return repr(value)

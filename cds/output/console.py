@@ -1,0 +1,86 @@
+"""The readable `cto-cds score` output: one table of scores, then the Operator-CTO explanation."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from cds.output.wording import (
+    CAVEAT,
+    band_name,
+    bands_text,
+    estimate_text,
+    outcome_text,
+    points_text,
+)
+from cds.scoring.result import Range, ScoreReport, ScoreResult
+
+_PRESENT = {True: Text("yes", style="bold"), False: Text("no"), None: Text("unknown", "yellow")}
+
+
+def _summary_table(report: ScoreReport) -> Table:
+    table = Table(title="CTO-PCI scores", title_justify="left")
+    table.add_column("score", style="bold", no_wrap=True)
+    table.add_column("predicts")
+    table.add_column("points", justify="right")
+    table.add_column("band")
+    table.add_column("published estimate")
+    table.add_column("missing inputs", style="yellow", overflow="fold")
+    for result in report.scores.values():
+        table.add_row(
+            result.name,
+            outcome_text(result.outcome),
+            points_text(result.points, result.min, result.max),
+            bands_text(result) or "—",
+            estimate_text(result.estimate) if result.estimate else "—",
+            ", ".join(result.missing) or "—",
+        )
+    return table
+
+
+def _range_text(scenario: Range) -> str:
+    band = (
+        band_name(scenario.band) if scenario.band else " or ".join(map(band_name, scenario.bands))
+    )
+    return f"{points_text(scenario.points, scenario.min, scenario.max)} points, {band}"
+
+
+def _items_table(result: ScoreResult) -> Table:
+    table = Table(title=f"{result.name} items", title_justify="left")
+    table.add_column("item")
+    table.add_column("points", justify="right")
+    table.add_column("present")
+    for item in result.items:
+        table.add_row(item.label, f"{item.points:+g}", _PRESENT[item.present])
+    return table
+
+
+def render_report(report: ScoreReport) -> Group:
+    """Everything `cto-cds score` prints for a person (the `--json` output is the contract)."""
+    parts: list[Table | Text] = [_summary_table(report)]
+    primary = report.scores.get("operator_cto")
+    if primary is not None:
+        parts.append(_items_table(primary))
+        lines = []
+        for group, label in (("lesion", "lesion points"), ("operator", "operator adjustment")):
+            sub = primary.groups.get(group)
+            if sub is not None:
+                lines.append(f"{label}: {points_text(sub.points, sub.min, sub.max)}")
+        expert = primary.scenarios.get("expert_operator")
+        if expert is not None:
+            lines.append(
+                f"with an operator meeting all three experience criteria: {_range_text(expert)}"
+            )
+        lines.append(CAVEAT)
+        lines.append(f"{primary.citation}. {primary.url or ''}".strip())
+        parts.append(Text("\n".join(lines)))
+    return Group(*parts)
+
+
+def print_report(report: ScoreReport, console: Console | None = None) -> None:
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # piped or in CI: 80 columns would fold every cell
+            console = Console(width=140)
+    console.print(render_report(report))
