@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from cds import __version__
 from cds.errors import CdsError
-from cds.output.console import print_report
+from cds.output.console import make_console, print_report
 from cds.scoring.engine import score_all
 from cds.scoring.inputs import INPUTS, parse_inputs
 
@@ -126,7 +125,7 @@ def inputs() -> None:
     table.add_column("meaning")
     for spec in INPUTS:
         table.add_row(spec.name, spec.describe(), spec.meaning)
-    Console().print(table)
+    make_console().print(table)
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -16,7 +18,7 @@ from cds.output.wording import (
 )
 from cds.scoring.result import Range, ScoreReport, ScoreResult
 
-_PRESENT = {True: Text("yes", style="bold"), False: Text("no"), None: Text("unknown", "yellow")}
+_PRESENT = {True: Text("yes", style="bold"), False: Text("no"), None: Text("undecided", "yellow")}
 
 
 def _summary_table(report: ScoreReport) -> Table:
@@ -25,8 +27,8 @@ def _summary_table(report: ScoreReport) -> Table:
     table.add_column("predicts")
     table.add_column("points", justify="right")
     table.add_column("band")
-    table.add_column("published estimate")
-    table.add_column("missing inputs", style="yellow", overflow="fold")
+    table.add_column("published estimate", min_width=30)
+    table.add_column("missing inputs", style="yellow", min_width=31)
     for result in report.scores.values():
         table.add_row(
             result.name,
@@ -51,8 +53,10 @@ def _items_table(result: ScoreResult) -> Table:
     table.add_column("item")
     table.add_column("points", justify="right")
     table.add_column("present")
+    table.add_column("input value")
     for item in result.items:
-        table.add_row(item.label, f"{item.points:+g}", _PRESENT[item.present])
+        value = "unknown" if item.value is None else json.dumps(item.value)
+        table.add_row(item.label, f"{item.points:+g}", _PRESENT[item.present], value)
     return table
 
 
@@ -78,9 +82,11 @@ def render_report(report: ScoreReport) -> Group:
     return Group(*parts)
 
 
+def make_console() -> Console:
+    console = Console()
+    # Piped or in CI rich assumes 80 columns, which would fold every cell: be wider.
+    return console if console.is_terminal else Console(width=140)
+
+
 def print_report(report: ScoreReport, console: Console | None = None) -> None:
-    if console is None:
-        console = Console()
-        if not console.is_terminal:  # piped or in CI: 80 columns would fold every cell
-            console = Console(width=140)
-    console.print(render_report(report))
+    (console or make_console()).print(render_report(report))

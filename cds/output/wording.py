@@ -5,8 +5,8 @@ from __future__ import annotations
 from cds.scoring.result import EstimateResult, Points, ScoreResult
 
 CAVEAT = (
-    "Operator-CTO was derived in 144 lesions at one centre (Xiao 2021): the band estimates are "
-    "imprecise and not validated elsewhere."
+    "Operator-CTO was derived in a small single-centre cohort (144 lesions, Xiao 2021): the band "
+    "estimates are imprecise and have not been validated elsewhere."
 )
 
 

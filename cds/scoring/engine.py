@@ -165,6 +165,7 @@ def evaluate(definition: ScoreDefinition, inputs: Inputs) -> ScoreResult:
                 points=_num(i.points),
                 present=p,
                 input=i.rule.input,
+                value=inputs.get(i.rule.input),
                 group=i.group,
                 label=i.label,
             )

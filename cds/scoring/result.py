@@ -21,6 +21,7 @@ class ItemResult(_Frozen):
     points: Points
     present: bool | None
     input: str
+    value: bool | int | float | str | None
     group: str
     label: str
 

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-# tests/unit is on sys.path under pytest's default ("prepend") import mode.
-from oracle import SCORE_IDS, oracle
-
 from cds import score_json
+
+# tests/unit is on sys.path under pytest's default ("prepend") import mode.
+from tests.unit.oracle import SCORE_IDS, oracle
 
 # ---------------------------------------------------------------------------------------------
 # Input generation
@@ -152,8 +152,14 @@ def _compare_score(score_id: str, got: dict[str, Any], want: dict[str, Any]) -> 
     assert got_items == want_items, f"{score_id}.items: engine {got_items} != oracle {want_items}"
 
 
+def _engine(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The engine's ``scores`` object (``score_json`` is typed ``dict[str, object]``)."""
+    scores: Any = score_json(dict(inputs))["scores"]
+    return dict(scores)
+
+
 def _compare_all(inputs: dict[str, Any]) -> None:
-    got = score_json(dict(inputs))["scores"]
+    got = _engine(inputs)
     want = oracle(inputs)
     assert set(SCORE_IDS) <= set(got), f"engine scores {sorted(got)}"
     for score_id in SCORE_IDS:
@@ -249,7 +255,7 @@ FULL_EXPECTED: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("score_id", SCORE_IDS)
 def test_full_case_by_hand(score_id: str) -> None:
     expected = FULL_EXPECTED[score_id]
-    for result in (oracle(FULL_CASE)[score_id], score_json(dict(FULL_CASE))["scores"][score_id]):
+    for result in (oracle(FULL_CASE)[score_id], _engine(FULL_CASE)[score_id]):
         assert result["points"] == expected["points"]
         assert result["min"] == result["max"] == expected["points"]
         assert result["band"] == expected["band"]
@@ -265,7 +271,7 @@ def test_full_case_by_hand(score_id: str) -> None:
 def test_operator_cto_easy_wilson_by_hand() -> None:
     # 102/103 = 0.99029; Wilson with z = 1.96: centre (p + z²/2n)/(1 + z²/n),
     # half-width z·sqrt(p(1-p)/n + z²/4n²)/(1 + z²/n) -> [0.94704, 0.99828]
-    for result in (oracle(FULL_CASE), score_json(dict(FULL_CASE))["scores"]):
+    for result in (oracle(FULL_CASE), _engine(FULL_CASE)):
         est = result["operator_cto"]["estimate"]
         assert est["successes"] == 102
         assert est["n"] == 103
@@ -278,7 +284,7 @@ def test_unseen_tortuosity_by_hand() -> None:
     # `easy` -> band easy with the easy estimate; missing stays empty.
     # PROGRESS-CTO: 0 + (0 or 1) + 0 + 0 -> 0..1. CASTLE: unseen counts +1 -> 5 + 1 = 6.
     case = {**FULL_CASE, "tortuosity": "unseen"}
-    for result in (oracle(case), score_json(dict(case))["scores"]):
+    for result in (oracle(case), _engine(case)):
         op = result["operator_cto"]
         assert (op["points"], op["min"], op["max"]) == (None, 1, 2)
         assert (op["band"], op["bands"], op["missing"]) == ("easy", ["easy"], [])
@@ -296,7 +302,7 @@ def test_operator_band_split_by_unknown_operator_by_hand() -> None:
     # range 1..5 -> bands easy (1, 2), moderate (3), difficult (4), extremely_difficult (5).
     # A known expert (volume 100, years 10, success 1.0) gives 5 - 4 = 1 -> easy.
     unknown_op = {k: v for k, v in FULL_CASE.items() if not k.startswith("operator_")}
-    for result in (oracle(unknown_op), score_json(dict(unknown_op))["scores"]):
+    for result in (oracle(unknown_op), _engine(unknown_op)):
         op = result["operator_cto"]
         assert (op["points"], op["min"], op["max"]) == (None, 1, 5)
         assert op["bands"] == ["easy", "moderate", "difficult", "extremely_difficult"]
@@ -313,7 +319,7 @@ def test_operator_band_split_by_unknown_operator_by_hand() -> None:
         "operator_cto_years": 10,
         "operator_last_year_success_rate": 1.0,
     }
-    for result in (oracle(expert), score_json(dict(expert))["scores"]):
+    for result in (oracle(expert), _engine(expert)):
         assert result["operator_cto"]["points"] == 1
         assert result["operator_cto"]["band"] == "easy"
 
@@ -328,7 +334,7 @@ def test_j_cto_contract_example_by_hand() -> None:
         "occlusion_length_mm": 10,
         "retry_lesion": None,
     }
-    for result in (oracle(case), score_json(dict(case))["scores"]):
+    for result in (oracle(case), _engine(case)):
         j = result["j_cto"]
         assert (j["points"], j["min"], j["max"], j["band"]) == (None, 2, 3, None)
         assert j["bands"] == ["difficult", "very_difficult"]
@@ -350,7 +356,7 @@ def test_castle_low_stratum_with_unknown_by_hand() -> None:
     longer = {**case, "occlusion_length_mm": 20.0}
     for low, mid in (
         (oracle(case), oracle(longer)),
-        (score_json(dict(case))["scores"], score_json(dict(longer))["scores"]),
+        (_engine(case), _engine(longer)),
     ):
         assert (low["castle"]["min"], low["castle"]["max"]) == (0, 1)
         assert low["castle"]["estimate"]["proportion"] == pytest.approx(0.08, abs=1e-9)
@@ -373,7 +379,7 @@ def test_age_and_length_edges_by_hand() -> None:
         "rentrop_grade": 2,
         "target_vessel": "LM",
     }
-    for result in (oracle(case), score_json(dict(case))["scores"]):
+    for result in (oracle(case), _engine(case)):
         pc = result["progress_complications"]
         assert (pc["min"], pc["max"], pc["bands"]) == (2, 3, ["low", "intermediate"])
         assert pc["missing"] == ["retrograde_approach"]
@@ -381,7 +387,7 @@ def test_age_and_length_edges_by_hand() -> None:
         assert (cl["min"], cl["max"]) == (2.5, 8)
         assert cl["missing"] == ["prior_cabg_target_vessel", "prior_mi", "stump", "calcification"]
     older = {**case, "age_years": 66, "ostial_location": False}
-    for result in (oracle(older), score_json(dict(older))["scores"]):
+    for result in (oracle(older), _engine(older)):
         pc = result["progress_complications"]
         assert (pc["min"], pc["max"], pc["band"]) == (5, 6, "high")
         assert pc["estimate"]["proportion"] == pytest.approx(0.065, abs=1e-9)
