@@ -1,0 +1,169 @@
+"""The patient's record as the mapping sees it, and the one way every source produces it.
+
+`read_record(source, request)` plans the searches (`searches.py`), asks the source for all of them at
+once (one concurrent round; a second only when the operator is known only from the order read in the
+first), and assembles lean typed resources. Each search is either complete or carries the reason it is
+not (error, timeout, page cap, malformed resource): the mapping then keeps dependent inputs unknown
+instead of reading "nothing found" as "not documented".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cds.sources.resources import (
+    Condition,
+    DiagnosticReport,
+    Observation,
+    Patient,
+    Practitioner,
+    PractitionerRole,
+    Procedure,
+    Resource,
+    ResourceProblem,
+    ServiceRequest,
+    parse_resource,
+)
+from cds.sources.searches import (
+    Search,
+    operator_searches,
+    order_search,
+    patient_searches,
+    valid_id,
+)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one search returned: resources (JSON objects) or why it could not be read."""
+
+    key: str
+    resources: tuple[Mapping[str, object], ...] = ()
+    error: str | None = None
+    truncated: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None and not self.truncated
+
+
+class RecordSource(Protocol):
+    """Answers planned searches. Implementations: prefetch, FHIR REST, Bundle/NDJSON file."""
+
+    async def fetch(self, searches: Sequence[Search]) -> dict[str, Fetched]:
+        """Run every search (concurrently where there is I/O); never raise for a failed search."""
+        ...
+
+
+@dataclass(frozen=True)
+class RecordRequest:
+    """Whose record to read: the patient, the CTO-PCI order (id or resource), the operator."""
+
+    patient_id: str
+    order_id: str | None = None
+    order: Mapping[str, object] | None = None
+    operator_id: str | None = None
+
+
+@dataclass
+class PatientRecord:
+    patient: Patient | None = None
+    order: ServiceRequest | None = None
+    conditions: list[Condition] = field(default_factory=list)
+    procedures: list[Procedure] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    reports: list[DiagnosticReport] = field(default_factory=list)
+    orders: list[ServiceRequest] = field(default_factory=list)
+    operator: Practitioner | None = None
+    operator_roles: list[PractitionerRole] = field(default_factory=list)
+    operator_procedures: list[Procedure] = field(default_factory=list)
+    operator_observations: list[Observation] = field(default_factory=list)
+    operator_id: str | None = None
+    incomplete: dict[str, str] = field(default_factory=dict)
+    """Search key → why it was not read completely (absent = read completely)."""
+    problems: list[ResourceProblem] = field(default_factory=list)
+
+    def complete(self, key: str) -> bool:
+        return key not in self.incomplete
+
+
+_LISTS: dict[str, str] = {
+    "conditions": "conditions",
+    "procedures": "procedures",
+    "observations": "observations",
+    "reports": "reports",
+    "orders": "orders",
+    "operator_procedures": "operator_procedures",
+    "operator_observations": "operator_observations",
+}
+
+
+def _operator_from_order(order: ServiceRequest | None) -> str | None:
+    """The first performer of the order that is a Practitioner (or PractitionerRole's) id."""
+    if order is None:
+        return None
+    for performer in order.performer:
+        ref = performer.reference or ""
+        kind, _, rid = ref.rpartition("/")
+        if kind.endswith("Practitioner") and valid_id(rid):
+            return rid
+    return None
+
+
+def assemble(fetched: Mapping[str, Fetched], record: PatientRecord | None = None) -> PatientRecord:
+    """Turn raw search results into the typed record (pure: no I/O)."""
+    record = record or PatientRecord()
+    for key, result in fetched.items():
+        if result.error is not None:
+            record.incomplete[key] = result.error
+        elif result.truncated:
+            record.incomplete[key] = "more results than the page limit allowed"
+        for raw in result.resources:
+            parsed = parse_resource(raw)
+            if isinstance(parsed, ResourceProblem):
+                record.problems.append(parsed)
+                record.incomplete.setdefault(key, f"malformed resource: {parsed}")
+                continue
+            if parsed is not None:
+                _place(record, key, parsed)
+    return record
+
+
+def _place(record: PatientRecord, key: str, resource: Resource) -> None:
+    if isinstance(resource, Patient) and key == "patient":
+        record.patient = resource
+    elif isinstance(resource, ServiceRequest) and key == "order":
+        record.order = resource
+    elif isinstance(resource, Practitioner) and key == "operator":
+        record.operator = resource
+    elif isinstance(resource, PractitionerRole):
+        record.operator_roles.append(resource)
+    elif key in _LISTS:
+        target: list[Resource] = getattr(record, _LISTS[key])
+        if not any(r.id == resource.id and r.id is not None for r in target):
+            target.append(resource)
+
+
+async def read_record(source: RecordSource, request: RecordRequest) -> PatientRecord:
+    """Read the record for scoring: one concurrent round, a second only for a late-known operator."""
+    searches = patient_searches(request.patient_id)
+    record = PatientRecord(operator_id=request.operator_id)
+    if request.order is not None:
+        parsed = parse_resource(dict(request.order))
+        if isinstance(parsed, ServiceRequest):
+            record.order = parsed
+        elif isinstance(parsed, ResourceProblem):
+            record.problems.append(parsed)
+    elif request.order_id is not None:
+        searches.append(order_search(request.order_id))
+    record.operator_id = record.operator_id or _operator_from_order(record.order)
+    if record.operator_id is not None:
+        searches += operator_searches(record.operator_id)
+    assemble(await source.fetch(searches), record)
+    if record.operator_id is None:
+        record.operator_id = _operator_from_order(record.order)
+        if record.operator_id is not None:
+            assemble(await source.fetch(operator_searches(record.operator_id)), record)
+    return record
