@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from cds import __version__
+from cds.cli_mappings import mappings_app
 from cds.errors import CdsError
 from cds.output.console import make_console, print_report
 from cds.scoring.engine import score_all
@@ -90,20 +91,98 @@ def _root(
 @app.command()
 def score(
     file: Annotated[
-        str,
+        str | None,
         typer.Argument(
-            metavar="FILE.json",
+            metavar="[FILE.json]",
             help="A JSON object of canonical inputs (see `cto-cds inputs`); '-' reads stdin.",
         ),
-    ],
+    ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="Read the record from a FHIR Bundle (JSON) or NDJSON file."),
+    ] = None,
+    fhir: Annotated[
+        str | None,
+        typer.Option("--fhir", metavar="BASE_URL", help="Read the record from a FHIR server."),
+    ] = None,
+    patient: Annotated[
+        str | None,
+        typer.Option(
+            "--patient", metavar="ID", help="Patient id (--fhir; --bundle when it holds several)."
+        ),
+    ] = None,
+    order: Annotated[
+        str | None,
+        typer.Option(
+            "--order",
+            metavar="ServiceRequest/ID",
+            help="The CTO-PCI order (default: the patient's most recent open CTO-PCI order).",
+        ),
+    ] = None,
+    mappings: Annotated[
+        Path | None,
+        typer.Option(
+            "--mappings", metavar="DIR", help="Site mapping overrides merged over mappings/."
+        ),
+    ] = None,
+    token_env: Annotated[
+        str | None,
+        typer.Option(
+            "--token-env",
+            metavar="VAR",
+            help="Environment variable holding a bearer token for --fhir (never pass tokens as arguments).",
+        ),
+    ] = None,
+    today: Annotated[
+        str | None,
+        typer.Option(
+            "--today",
+            metavar="YYYY-MM-DD",
+            help="Date used when the order has none (default: today).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the JSON contract instead of tables.")
     ] = False,
 ) -> None:
     """Score a case: every score's points or range, band, published estimate and missing inputs.
 
-    A missing key or null is unknown; unknown inputs give a range and the bands it can reach.
+    From an inputs file (FILE.json), a FHIR Bundle/NDJSON (--bundle) or a FHIR server (--fhir with
+    --patient). A missing key or null is unknown; unknown inputs give a range and the bands it can
+    reach. From FHIR data the output also says where each input came from.
     """
+    chosen = [
+        name for name, given in (("FILE", file), ("--bundle", bundle), ("--fhir", fhir)) if given
+    ]
+    if len(chosen) != 1:
+        _fail(
+            "score",
+            "give exactly one of FILE, --bundle or --fhir"
+            + (f" (got {', '.join(chosen)})" if chosen else ""),
+        )
+    if file is not None:
+        _score_inputs_file(file, as_json)
+        return
+    from cds.cli_record import RecordOptions, score_from_record
+
+    try:
+        score_from_record(
+            RecordOptions(
+                bundle=bundle,
+                fhir=fhir,
+                patient=patient,
+                order=order,
+                mappings=mappings,
+                token_env=token_env,
+                today=today,
+            ),
+            as_json,
+        )
+    except CdsError as exc:
+        _fail(str(bundle or fhir), str(exc))
+
+
+def _score_inputs_file(file: str, as_json: bool) -> None:
     raw = _read_json(file)
     try:
         inputs = parse_inputs(raw)
@@ -126,6 +205,9 @@ def inputs() -> None:
     for spec in INPUTS:
         table.add_row(spec.name, spec.describe(), spec.meaning)
     make_console().print(table)
+
+
+app.add_typer(mappings_app, name="mappings")
 
 
 def main() -> None:

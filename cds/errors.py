@@ -4,7 +4,11 @@
 CdsError
   ConfigError     settings, hooks/ or mappings/ invalid (file, row, column); raised at start-up
   InputError      canonical score inputs invalid: each issue names the input and the value
+  SourceError     a record source unusable as a whole (file not FHIR, bad FHIR base): `url`, `status`
 ```
+
+A search that fails inside a usable source is not an exception: it comes back as `Fetched.error`, so
+one slow or refused search leaves the rest of the record readable.
 
 Each error carries what it concerns, so the CLI can print one line and the HTTP layer can build an
 OperationOutcome without parsing messages.
@@ -45,6 +49,18 @@ class InputError(CdsError):
             raise ValueError("InputError needs at least one issue")
         self.issues = tuple(issues)
         super().__init__("; ".join(str(issue) for issue in self.issues))
+
+
+class SourceError(CdsError):
+    """A record source that cannot be used at all; `url` is the file or FHIR URL, `status` the HTTP one.
+
+    Messages name the file and the entry or line; they never quote resource content (patient data).
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
 
 
 def show_value(value: object) -> str:

@@ -47,6 +47,9 @@ AUX_CONCEPTS: dict[str, str] = {
     "outcome": "Procedure.outcome: meaning = success, partial or failure",
     "in_stent_restenosis": "a lesion finding of in-stent restenosis on the coded segment",
 }
+# Aux concepts that are lesion findings with a value (terminology.md §4.6: NCDR 100013013 is a
+# valueBoolean question, so `false` must not read as present).
+AUX_VALUE_READINGS: dict[str, tuple[str, ...]] = {"in_stent_restenosis": ("true", "boolean")}
 VESSELS = ("LM", "LAD", "LCX", "RCA", "RAMUS", "GRAFT")
 OUTCOMES = ("success", "partial", "failure")
 # How an Observation's value is read for a lesion input (element = code).
@@ -133,6 +136,9 @@ class Rules(BaseModel):
     local_system: str = "http://cto-cds.org/fhir/CodeSystem/cto-lesion"
     cabg_min_days_before: int = Field(90, ge=0)  # scores.md §1: CABG ≥ 3 months before
     in_stent_min_days: int = Field(90, ge=0)  # scores.md §1: stent occluded > 3 months
+    # inputs.md: an MI during the index stay is not prior; MIs this many days or fewer before the
+    # order are taken as the index stay (0 = only on or after the order date).
+    prior_mi_exclude_days: int = Field(0, ge=0)
     retry_counts_partial_success: bool = False  # terminology.md §4.8: site option
     lm_ramus_as_lad: bool = False  # scores.md: LM and ramus count as non-LAD by default
     cl_score_any_prior_cabg: bool = False  # scores.md §5: site setting, default target vessel
@@ -207,6 +213,8 @@ def _check_meaning(concept: str, element: str, meaning: str) -> None:
         _choice(meaning, VESSELS, "meaning")
     elif concept == "outcome":
         _choice(meaning, OUTCOMES, "meaning")
+    elif concept in AUX_VALUE_READINGS and element in ("code", "component"):
+        _choice(meaning, AUX_VALUE_READINGS[concept], "meaning")
     elif concept in AUX_CONCEPTS or element in ("bodySite", "outcome"):
         _choice(meaning, ("true",), "meaning")
     elif element in ("code", "component"):
@@ -288,7 +296,7 @@ def _parse_code_row(raw: Mapping[str, str], origin: str) -> CodeRow:
 
 def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # Excel writes "CSV UTF-8" with a BOM
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     lines = [
@@ -298,8 +306,14 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str,
     ]
     if not lines:
         raise ConfigError(f"{path}:1: empty file, expected the header {','.join(columns)}")
-    reader = csv.reader(line for _, line in lines)
-    header = [h.strip() for h in next(reader)]
+    # One CSV record per physical line, so every message names the line (no multi-line fields).
+    parsed: list[tuple[int, list[str]]] = []
+    for number, line in lines:
+        try:
+            parsed.append((number, next(csv.reader([line], strict=True))))
+        except csv.Error as exc:
+            raise ConfigError(f"{path}:{number}: bad CSV quoting: {exc}") from exc
+    header = [h.strip() for h in parsed[0][1]]
     missing = [c for c in columns if c not in header]
     unknown = [h for h in header if h not in columns]
     if missing or unknown:
@@ -307,7 +321,7 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str,
             f"{path}:{lines[0][0]}: header: missing {missing or '-'}, unknown {unknown or '-'}"
         )
     rows = []
-    for (number, _), values in zip(lines[1:], reader, strict=True):
+    for number, values in parsed[1:]:
         if len(values) != len(header):
             raise ConfigError(f"{path}:{number}: {len(values)} fields, header has {len(header)}")
         rows.append((f"{path}:{number}", dict(zip(header, values, strict=True))))
@@ -350,6 +364,7 @@ def _number(value: str, column: str, low: float, high: float | None) -> float | 
 
 def load_operators(path: Path) -> list[OperatorEntry]:
     entries = []
+    seen: dict[str, str] = {}
     for origin, raw in _read_csv(path, OPERATOR_COLUMNS):
         try:
             npi = raw["npi"].strip() or None
@@ -358,6 +373,11 @@ def load_operators(path: Path) -> list[OperatorEntry]:
                 raise ValueError("npi or practitioner_id is required")
             if npi is not None and not re.fullmatch(r"\d{10}", npi):
                 raise ValueError(f"npi {npi!r} is not 10 digits")
+            # A repeated operator would be shadowed by the first row: refuse it.
+            for key in [k for k in (npi and f"npi {npi}", pid and f"practitioner_id {pid}") if k]:
+                if key in seen:
+                    raise ValueError(f"{key} already used at {seen[key]}")
+                seen[key] = origin
             entries.append(
                 OperatorEntry(
                     npi=npi,
@@ -381,6 +401,9 @@ def load_operators(path: Path) -> list[OperatorEntry]:
 def load_rules(path: Path, base: Mapping[str, object] | None = None) -> dict[str, object]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem}") from exc
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -394,13 +417,35 @@ def load_rules(path: Path, base: Mapping[str, object] | None = None) -> dict[str
     return merged
 
 
-def _rules(data: Mapping[str, object], origin: str) -> Rules:
+def _yaml_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
+    """The line of the deepest key of `loc` present in a YAML file, for messages."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    line = None
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        found = next((kv for kv in node.value if kv[0].value == str(part)), None)
+        if found is None:
+            break
+        line, node = found[0].start_mark.line + 1, found[1]
+    return line
+
+
+def _rules(data: Mapping[str, object], paths: list[Path]) -> Rules:
+    """Validate merged rules; a bad key is reported in the last file that sets it (site first)."""
     try:
         return Rules.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{origin}: {where}: {first['msg']}") from exc
+        for path in reversed(paths):
+            line = _yaml_line(path, first["loc"])
+            if line is not None:
+                raise ConfigError(f"{path}:{line}: {where}: {first['msg']}") from exc
+        raise ConfigError(f"{paths[-1]}: {where}: {first['msg']}") from exc
 
 
 def merge_codes(defaults: list[CodeRow], site: list[CodeRow]) -> list[CodeRow]:
@@ -424,7 +469,7 @@ def load_tables(site_dir: Path | None = None, default_dir: Path = DEFAULT_DIR) -
     operators = load_operators(default_dir / "operators.csv")
     rules_data = load_rules(default_dir / "rules.yaml")
     sources = [str(default_dir)]
-    rules_origin = str(default_dir / "rules.yaml")
+    rules_paths = [default_dir / "rules.yaml"]
     if site_dir is not None:
         sources.append(str(site_dir))
         if (site_dir / "codes.csv").exists():
@@ -437,12 +482,12 @@ def load_tables(site_dir: Path | None = None, default_dir: Path = DEFAULT_DIR) -
             ]
         if (site_dir / "rules.yaml").exists():
             rules_data = load_rules(site_dir / "rules.yaml", rules_data)
-            rules_origin = str(site_dir / "rules.yaml")
+            rules_paths.append(site_dir / "rules.yaml")
     exact, prefix = _index(rows)
     return MappingTables(
         rows=tuple(rows),
         operators=tuple(operators),
-        rules=_rules(rules_data, rules_origin),
+        rules=_rules(rules_data, rules_paths),
         sources=tuple(sources),
         _exact=exact,
         _prefix=prefix,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.table import Table
@@ -17,6 +18,9 @@ from cds.output.wording import (
     points_text,
 )
 from cds.scoring.result import Range, ScoreReport, ScoreResult
+
+if TYPE_CHECKING:
+    from cds.pipeline import ScoredCase
 
 _PRESENT = {True: Text("yes", style="bold"), False: Text("no"), None: Text("undecided", "yellow")}
 
@@ -90,3 +94,31 @@ def make_console() -> Console:
 
 def print_report(report: ScoreReport, console: Console | None = None) -> None:
     (console or make_console()).print(render_report(report))
+
+
+def _inputs_table(case: ScoredCase) -> Table:
+    table = Table(title="inputs and where they came from", title_justify="left")
+    table.add_column("input", style="bold", no_wrap=True)
+    table.add_column("value")
+    table.add_column("evidence")
+    table.add_column("source")
+    table.add_column("note", overflow="fold")
+    for name, mapped in case.mapping.inputs.items():
+        value = "unknown" if mapped.value is None else json.dumps(mapped.value)
+        source = ", ".join(mapped.sources[:3]) + (" …" if len(mapped.sources) > 3 else "")
+        table.add_row(name, value, mapped.evidence, source or mapped.rule, mapped.note or "")
+    return table
+
+
+def print_case(case: ScoredCase, console: Console | None = None) -> None:
+    """Inputs with provenance, then the scores, for a record read from FHIR data."""
+    console = console or make_console()
+    mapping = case.mapping
+    console.print(
+        f"order {mapping.order or '(none)'}, operator {mapping.operator or '(unknown)'}, "
+        f"index date {mapping.index_date.isoformat()}"
+    )
+    console.print(_inputs_table(case))
+    for note in mapping.notes:
+        console.print(Text(f"note: {note}", style="dim"))
+    print_report(case.report, console)

@@ -9,7 +9,7 @@ instead of reading "nothing found" as "not documented".
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,6 +21,7 @@ from cds.sources.resources import (
     Practitioner,
     PractitionerRole,
     Procedure,
+    Reference,
     Resource,
     ResourceProblem,
     ServiceRequest,
@@ -81,6 +82,9 @@ class PatientRecord:
     operator_procedures: list[Procedure] = field(default_factory=list)
     operator_observations: list[Observation] = field(default_factory=list)
     operator_id: str | None = None
+    patient_id: str | None = None
+    ignored: dict[str, int] = field(default_factory=dict)
+    """Search key → results the server returned that did not match the search (dropped)."""
     incomplete: dict[str, str] = field(default_factory=dict)
     """Search key → why it was not read completely (absent = read completely)."""
     problems: list[ResourceProblem] = field(default_factory=list)
@@ -89,14 +93,15 @@ class PatientRecord:
         return key not in self.incomplete
 
 
-_LISTS: dict[str, str] = {
-    "conditions": "conditions",
-    "procedures": "procedures",
-    "observations": "observations",
-    "reports": "reports",
-    "orders": "orders",
-    "operator_procedures": "operator_procedures",
-    "operator_observations": "operator_observations",
+# Search key → the record list it fills and the resource type that belongs there.
+_LISTS: dict[str, tuple[str, type[Resource]]] = {
+    "conditions": ("conditions", Condition),
+    "procedures": ("procedures", Procedure),
+    "observations": ("observations", Observation),
+    "reports": ("reports", DiagnosticReport),
+    "orders": ("orders", ServiceRequest),
+    "operator_procedures": ("operator_procedures", Procedure),
+    "operator_observations": ("operator_observations", Observation),
 }
 
 
@@ -131,6 +136,30 @@ def assemble(fetched: Mapping[str, Fetched], record: PatientRecord | None = None
     return record
 
 
+def _refers(ref: Reference | None, target: str) -> bool:
+    return (
+        ref is not None
+        and ref.reference is not None
+        and (ref.reference == target or ref.reference.endswith(f"/{target}"))
+    )
+
+
+def _belongs(record: PatientRecord, key: str, resource: Resource) -> bool:
+    """Whether a search result really answers the search: a server that ignores a parameter
+    (sekmet 0.1.1 ignores Observation?focus) must not put other people's data in the record."""
+    if key.startswith("operator_"):
+        who = f"Practitioner/{record.operator_id}"
+        if isinstance(resource, Observation):
+            return any(_refers(f, who) for f in resource.focus)
+        if isinstance(resource, Procedure):
+            return any(_refers(p.actor, who) for p in resource.performer)
+        return False
+    if record.patient_id is None:
+        return True
+    subject = getattr(resource, "subject", None)
+    return _refers(subject, f"Patient/{record.patient_id}")
+
+
 def _place(record: PatientRecord, key: str, resource: Resource) -> None:
     if isinstance(resource, Patient) and key == "patient":
         record.patient = resource
@@ -141,15 +170,26 @@ def _place(record: PatientRecord, key: str, resource: Resource) -> None:
     elif isinstance(resource, PractitionerRole):
         record.operator_roles.append(resource)
     elif key in _LISTS:
-        target: list[Resource] = getattr(record, _LISTS[key])
+        attr, kind = _LISTS[key]
+        if not isinstance(resource, kind):
+            return  # e.g. an _include'd Patient in a Condition search
+        if not _belongs(record, key, resource):
+            record.ignored[key] = record.ignored.get(key, 0) + 1
+            return
+        target: list[Resource] = getattr(record, attr)
         if not any(r.id == resource.id and r.id is not None for r in target):
             target.append(resource)
 
 
-async def read_record(source: RecordSource, request: RecordRequest) -> PatientRecord:
+OrderChooser = Callable[[PatientRecord], ServiceRequest | None]
+
+
+async def read_record(
+    source: RecordSource, request: RecordRequest, choose_order: OrderChooser | None = None
+) -> PatientRecord:
     """Read the record for scoring: one concurrent round, a second only for a late-known operator."""
     searches = patient_searches(request.patient_id)
-    record = PatientRecord(operator_id=request.operator_id)
+    record = PatientRecord(operator_id=request.operator_id, patient_id=request.patient_id)
     if request.order is not None:
         parsed = parse_resource(dict(request.order))
         if isinstance(parsed, ServiceRequest):
@@ -162,6 +202,10 @@ async def read_record(source: RecordSource, request: RecordRequest) -> PatientRe
     if record.operator_id is not None:
         searches += operator_searches(record.operator_id)
     assemble(await source.fetch(searches), record)
+    if record.order is None and choose_order is not None:
+        # No order named: the caller picks one among the patient's orders (the mapping knows
+        # which codes mark a CTO-PCI); its performer is the operator.
+        record.order = choose_order(record)
     if record.operator_id is None:
         record.operator_id = _operator_from_order(record.order)
         if record.operator_id is not None:

@@ -127,6 +127,7 @@ class Condition(Resource):
     subject: Reference | None = None
     onsetDateTime: FhirDateTime | None = None  # noqa: N815
     onsetPeriod: Period | None = None  # noqa: N815
+    encounter: Reference | None = None
     recordedDate: FhirDateTime | None = None  # noqa: N815
 
 
@@ -189,6 +190,7 @@ class ServiceRequest(Resource):
     bodySite: list[CodeableConcept] = Field(default_factory=list)  # noqa: N815
     subject: Reference | None = None
     authoredOn: FhirDateTime | None = None  # noqa: N815
+    encounter: Reference | None = None
     occurrenceDateTime: FhirDateTime | None = None  # noqa: N815
     performer: list[Reference] = Field(default_factory=list)
 

@@ -38,6 +38,36 @@ def test_scoring_core_imports_no_io() -> None:
             assert _imports(path) <= ALLOWED_ROOTS, path
 
 
+# Pure modules of the data path: no network, file system, environment or clock.
+PURE_MODULES = [
+    "mapping/codes.py",
+    "mapping/matching.py",
+    "mapping/order.py",
+    "mapping/history.py",
+    "mapping/findings.py",
+    "mapping/operator.py",
+    "mapping/provenance.py",
+    "mapping/record_inputs.py",
+    "mapping/export.py",
+    "sources/resources.py",
+    "sources/record.py",
+    "sources/searches.py",
+    "output/wording.py",
+    "pipeline.py",
+]
+BANNED = {"httpx", "fastapi", "uvicorn", "socket", "os", "pathlib", "time", "subprocess"}
+
+
+def test_mapping_and_record_modules_do_no_io() -> None:
+    root = Path(cds.__file__).parent
+    for module in PURE_MODULES:
+        path = root / module
+        assert not (_imports(path) & BANNED), module
+        text = path.read_text()
+        assert "today()" not in text, module
+        assert ".now(" not in text, module
+
+
 def test_public_api() -> None:
     assert sorted(cds.__all__) == sorted(
         [

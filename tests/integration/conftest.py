@@ -1,0 +1,58 @@
+"""A FHIR R4 server holding the synthetic cohort, once per test session.
+
+`CTO_CDS_TEST_FHIR_BASE` points the suite at any running FHIR R4 base (e.g. HAPI, test-servers.md
+§1.3); otherwise sekmet-fhir is started from `.venv-fhir` (scripts/bootstrap installs it) with its
+store in a temporary directory. The cohort is PUT by id, so reloading into the same server is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cds.demo import cohort
+from cds.demo.fhir_server import FHIR_JSON, load_cohort, running_fhir_server
+
+BASE_ENV = "CTO_CDS_TEST_FHIR_BASE"
+DEMO = Path(cohort.__file__).parent
+
+
+@pytest.fixture(scope="session")
+def cohort_resources() -> list[dict[str, Any]]:
+    """The shipped cohort (tests/unit/test_cohort.py keeps it equal to the generator's output)."""
+    return cohort.load_ndjson(DEMO / cohort.NDJSON)
+
+
+@pytest.fixture(scope="session")
+def cohort_expected() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((DEMO / cohort.EXPECTED_JSON).read_text("utf-8"))
+    return doc
+
+
+@pytest.fixture(scope="session")
+def fhir_client() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=60.0, headers={"Accept": FHIR_JSON}) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def fhir_base(
+    tmp_path_factory: pytest.TempPathFactory,
+    fhir_client: httpx.Client,
+    cohort_resources: list[dict[str, Any]],
+) -> Iterator[str]:
+    with ExitStack() as stack:
+        external = os.environ.get(BASE_ENV)
+        if external:
+            base = external.rstrip("/")
+        else:
+            base = stack.enter_context(running_fhir_server(tmp_path_factory.mktemp("fhir")))
+        load_cohort(base, cohort_resources, fhir_client)
+        yield base

@@ -1,0 +1,96 @@
+"""Every cohort patient read from a real FHIR server, mapped and scored: the inputs equal what a
+clinician reads from the same record (cds/demo/cohort_expected.json, written by hand)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import cds.demo
+from cds.mapping.tables import MappingTables, load_tables
+from cds.pipeline import ScoredCase, score_patient
+from cds.sources.files import FileSource
+from cds.sources.record import RecordRequest, RecordSource
+
+TODAY = date(2026, 11, 25)
+COHORT = Path(cds.demo.__file__).parent / "cohort.ndjson"
+
+
+@pytest.fixture(scope="module")
+def tables() -> MappingTables:
+    return load_tables()
+
+
+def _score_all(
+    source_factory: Any, expected: dict[str, Any], tables: MappingTables
+) -> dict[str, ScoredCase]:
+    async def run() -> dict[str, ScoredCase]:
+        async with httpx.AsyncClient() as client:
+            source: RecordSource = source_factory(client)
+            cases = await asyncio.gather(
+                *(
+                    score_patient(
+                        source,
+                        RecordRequest(patient_id=p["patient"], order_id=p["order"]),
+                        tables,
+                        TODAY,
+                    )
+                    for p in expected["patients"]
+                )
+            )
+        return {
+            p["patient"]: case for p, (case, _) in zip(expected["patients"], cases, strict=True)
+        }
+
+    return asyncio.run(run())
+
+
+def _differences(cases: dict[str, ScoredCase], expected: dict[str, Any]) -> list[str]:
+    wrong = []
+    for patient in expected["patients"]:
+        case = cases[patient["patient"]]
+        assert case.mapping.order == f"ServiceRequest/{patient['order']}"
+        assert case.mapping.operator == f"Practitioner/{patient['operator']}"
+        assert case.mapping.index_date.isoformat() == patient["index_date"]
+        for name, want in patient["inputs"].items():
+            got = case.mapping.inputs[name].value
+            same = (
+                got == pytest.approx(want["value"])
+                if isinstance(want["value"], float)
+                else (
+                    (got == want["value"] and type(got) is type(want["value"]))
+                    or (isinstance(got, float) and got == want["value"])
+                )
+            )
+            if not same:
+                wrong.append(
+                    f"{patient['patient']}.{name}: got {got!r}, want {want['value']!r} "
+                    f"({want['reason']}); note {case.mapping.inputs[name].note!r}"
+                )
+    return wrong
+
+
+def test_cohort_from_the_fhir_server(
+    fhir_base: str, cohort_expected: dict[str, Any], tables: MappingTables
+) -> None:
+    from cds.sources.fhir import FhirRestSource
+
+    cases = _score_all(lambda client: FhirRestSource(fhir_base, client), cohort_expected, tables)
+    assert _differences(cases, cohort_expected) == []
+    # Unknown inputs give ranges, never silent zeros: the card-facing contract holds.
+    for case in cases.values():
+        for name, mapped in case.mapping.inputs.items():
+            assert (mapped.value is None) == (mapped.evidence == "unknown"), name
+
+
+def test_cohort_from_the_file_gives_the_same_inputs(
+    cohort_expected: dict[str, Any], tables: MappingTables
+) -> None:
+    source = FileSource.from_path(COHORT)
+    cases = _score_all(lambda _client: source, cohort_expected, tables)
+    assert _differences(cases, cohort_expected) == []

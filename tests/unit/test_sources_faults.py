@@ -1,0 +1,422 @@
+"""FhirRestSource under injected faults: timeouts, deadline, retries, bad bodies, paging, caps, token.
+
+respx (or httpx.MockTransport) stands in for the network only to inject faults; behaviour against a
+real FHIR server belongs to tests/integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator, Mapping, Sequence
+
+import httpx
+import pytest
+import respx
+
+from cds.errors import SourceError
+from cds.sources.fhir import FetchLimits, FhirBase, FhirRestSource
+from cds.sources.record import Fetched
+from cds.sources.searches import Search, operator_searches, patient_searches
+
+BASE = "https://fhir.example.org/r4"
+TOKEN = "tok-SECRET-abc123"
+PID = "pat-1"
+FAST = FetchLimits(timeout=0.5, deadline=2.0, retries=2, backoff=0.01)
+KEYS = ["patient", "conditions", "procedures", "observations", "reports", "orders"]
+
+
+def bundle(*resources: Mapping[str, object], next_url: str | None = None) -> dict[str, object]:
+    result: dict[str, object] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources],
+    }
+    if next_url is not None:
+        result["link"] = [{"relation": "self", "url": "x"}, {"relation": "next", "url": next_url}]
+    return result
+
+
+def condition(cid: str) -> dict[str, object]:
+    return {"resourceType": "Condition", "id": cid, "subject": {"reference": f"Patient/{PID}"}}
+
+
+def outcome(text: str) -> dict[str, object]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "processing", "diagnostics": text}],
+    }
+
+
+def fetch(
+    searches: Sequence[Search] | None = None,
+    limits: FetchLimits = FAST,
+    token: str | None = TOKEN,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> dict[str, Fetched]:
+    async def go() -> dict[str, Fetched]:
+        async with httpx.AsyncClient(transport=transport) as client:
+            source = FhirRestSource(BASE, client, token=token, limits=limits)
+            return await source.fetch(patient_searches(PID) if searches is None else searches)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def server() -> Iterator[respx.MockRouter]:
+    """A FHIR server answering every patient search with one page; tests override single routes."""
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        yield router
+
+
+def default_answer(request: httpx.Request) -> httpx.Response:
+    if request.url.path.endswith(f"/Patient/{PID}"):
+        return httpx.Response(200, json={"resourceType": "Patient", "id": PID})
+    return httpx.Response(200, json=bundle())
+
+
+def serve_defaults(router: respx.MockRouter) -> None:
+    """One catch-all route added after a test's own, so the test's routes win (respx matches in
+    order; a second route with the same pattern would replace the first, hence one catch-all)."""
+    router.get(path__regex=r".*").mock(side_effect=default_answer)
+
+
+class Sleeping:
+    """An answer that takes `seconds`; counts requests itself (respx records only answered calls)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = 0
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.started += 1
+        await asyncio.sleep(self.seconds)
+        return httpx.Response(200, json=bundle())
+
+
+def errors(results: Mapping[str, Fetched]) -> dict[str, str]:
+    return {key: r.error for key, r in results.items() if r.error is not None}
+
+
+def test_all_searches_complete_with_bearer_token_and_only_gets(server: respx.MockRouter) -> None:
+    serve_defaults(server)
+    results = fetch()
+    assert sorted(results) == sorted(KEYS)
+    assert all(r.complete for r in results.values())
+    assert results["patient"].resources == ({"resourceType": "Patient", "id": PID},)
+    assert server.calls.call_count == 6
+    for call in server.calls:
+        assert call.request.method == "GET"
+        assert call.request.headers["Authorization"] == f"Bearer {TOKEN}"
+        assert call.request.headers["Accept"] == "application/fhir+json"
+
+
+def test_no_token_sends_no_authorization(server: respx.MockRouter) -> None:
+    serve_defaults(server)
+    assert all(r.complete for r in fetch(token=None).values())
+    assert all("Authorization" not in call.request.headers for call in server.calls)
+
+
+def test_one_slow_search_times_out_and_the_others_complete(server: respx.MockRouter) -> None:
+    slow = Sleeping(5)
+    server.get("/Condition").mock(side_effect=slow)
+    serve_defaults(server)
+    results = fetch(limits=FetchLimits(timeout=0.1, deadline=2.0, retries=1, backoff=0.01))
+    assert errors(results) == {
+        "conditions": "conditions (Condition search): no answer within 0.1 s (2 attempts)"
+    }
+    assert slow.started == 2  # a read timeout is retried
+    assert all(results[k].complete for k in KEYS if k != "conditions")
+
+
+def test_overall_deadline_keeps_what_finished(server: respx.MockRouter) -> None:
+    server.get("/Procedure").mock(side_effect=Sleeping(30))
+    serve_defaults(server)
+    started = time.monotonic()
+    results = fetch(limits=FetchLimits(timeout=10.0, deadline=0.3))
+    assert time.monotonic() - started < 1.5
+    assert errors(results) == {"procedures": "procedures (Procedure search): timed out after 0.3 s"}
+    assert all(results[k].complete for k in KEYS if k != "procedures")
+
+
+def test_default_limits_say_three_seconds() -> None:
+    assert FetchLimits() == FetchLimits(2.0, 3.0, 10, 1000, 2, 0.1)
+    with pytest.raises(ValueError, match="caps"):
+        FetchLimits(max_pages=0)
+
+
+def test_5xx_then_success_after_retry(server: respx.MockRouter) -> None:
+    route = server.get("/Procedure").mock(
+        side_effect=[
+            httpx.Response(503),
+            httpx.Response(502),
+            httpx.Response(200, json=bundle({"resourceType": "Procedure", "id": "x"})),
+        ]
+    )
+    serve_defaults(server)
+    results = fetch()
+    assert results["procedures"].complete
+    assert len(results["procedures"].resources) == 1
+    assert route.call_count == 3
+
+
+def test_5xx_exhausted(server: respx.MockRouter) -> None:
+    route = server.get("/Observation").respond(503)
+    serve_defaults(server)
+    results = fetch()
+    assert errors(results) == {
+        "observations": "observations (Observation search): HTTP 503 (3 attempts)"
+    }
+    assert route.call_count == 3
+
+
+def test_500_is_not_retried(server: respx.MockRouter) -> None:
+    route = server.get("/Observation").respond(500)
+    serve_defaults(server)
+    assert errors(fetch()) == {"observations": "observations (Observation search): HTTP 500"}
+    assert route.call_count == 1
+
+
+def test_429_is_retried(server: respx.MockRouter) -> None:
+    route = server.get("/DiagnosticReport").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "0"}),
+            httpx.Response(200, json=bundle()),
+        ]
+    )
+    serve_defaults(server)
+    assert fetch()["reports"].complete
+    assert route.call_count == 2
+
+
+def test_429_with_retry_after_beyond_the_deadline_fails_at_once(server: respx.MockRouter) -> None:
+    route = server.get("/DiagnosticReport").respond(429, headers={"Retry-After": "60"})
+    serve_defaults(server)
+    assert errors(fetch()) == {"reports": "reports (DiagnosticReport search): HTTP 429"}
+    assert route.call_count == 1
+
+
+def test_connect_error_is_retried(server: respx.MockRouter) -> None:
+    route = server.get("/ServiceRequest").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(200, json=bundle())]
+    )
+    serve_defaults(server)
+    assert fetch()["orders"].complete
+    assert route.call_count == 2
+
+
+def test_malformed_json(server: respx.MockRouter) -> None:
+    server.get("/Condition").respond(200, content=b'{"resourceType": "Bundle", ')
+    serve_defaults(server)
+    assert errors(fetch()) == {"conditions": "conditions (Condition search): malformed JSON"}
+
+
+def test_wrong_shapes(server: respx.MockRouter) -> None:
+    server.get(f"/Patient/{PID}").respond(json={"resourceType": "Practitioner", "id": PID})
+    server.get("/Condition").respond(json={"resourceType": "Patient", "id": PID})
+    server.get("/Procedure").respond(json={"resourceType": "Bundle", "type": "collection"})
+    server.get("/Observation").respond(json=[1, 2])
+    server.get("/ServiceRequest").respond(
+        json={"resourceType": "Bundle", "type": "searchset", "entry": [{}]}
+    )
+    serve_defaults(server)
+    assert errors(fetch()) == {
+        "patient": "patient (Patient read): expected Patient, got Practitioner",
+        "conditions": "conditions (Condition search): expected a Bundle, got Patient",
+        "procedures": "procedures (Procedure search): expected a searchset Bundle",
+        "observations": "observations (Observation search): expected a Bundle, got an array",
+        "orders": "orders (ServiceRequest search): malformed Bundle entry 0",
+    }
+
+
+def test_read_of_another_id_is_an_error(server: respx.MockRouter) -> None:
+    server.get(f"/Patient/{PID}").respond(json={"resourceType": "Patient", "id": "someone-else"})
+    serve_defaults(server)
+    assert errors(fetch()) == {
+        "patient": "patient (Patient read): the server returned a different id"
+    }
+
+
+def test_operation_outcome_body(server: respx.MockRouter) -> None:
+    server.get("/Condition").respond(200, json=outcome("search   too\ncostly"))
+    server.get("/Procedure").respond(400, json=outcome("unknown parameter"))
+    server.get("/Observation").respond(200, json=outcome("x" * 500))
+    serve_defaults(server)
+    found = errors(fetch())
+    assert (
+        found["conditions"] == "conditions (Condition search): OperationOutcome: search too costly"
+    )
+    assert found["procedures"] == "procedures (Procedure search): HTTP 400: unknown parameter"
+    prefix = "observations (Observation search): OperationOutcome: "
+    assert found["observations"] == prefix + "x" * 200
+
+
+def test_404_on_a_read_is_an_error(server: respx.MockRouter) -> None:
+    server.get(f"/Patient/{PID}").respond(404)
+    server.get("/Practitioner/op-7").respond(
+        404, json=outcome("Resource Practitioner/op-7 is not known")
+    )
+    server.get("/Procedure").respond(json=bundle())
+    server.get("/Observation").respond(json=bundle())
+    serve_defaults(server)
+    results = fetch([*patient_searches(PID), *operator_searches("op-7")])
+    found = errors(results)
+    assert found == {
+        "patient": "patient (Patient read): not found (404)",
+        "operator": "operator (Practitioner read): not found (404): Resource Practitioner/*** is not known",
+    }
+
+
+def test_redirect_is_not_followed(server: respx.MockRouter) -> None:
+    server.get("/Condition").respond(302, headers={"Location": "https://elsewhere.example.com/x"})
+    elsewhere = respx.get("https://elsewhere.example.com/x").respond(json=bundle())
+    serve_defaults(server)
+    assert errors(fetch()) == {
+        "conditions": "conditions (Condition search): redirect not followed (302)"
+    }
+    assert elsewhere.call_count == 0
+
+
+def test_paging_across_three_pages_keeps_include_entries(server: respx.MockRouter) -> None:
+    page2 = f"{BASE}?_getpages=abc&_page=2"
+    page3 = f"{BASE}/Condition?patient={PID}&_page=3"
+    first = bundle(condition("c1"), next_url=page2)
+    first["entry"] += [  # type: ignore[operator]
+        {"resource": {"resourceType": "Patient", "id": PID}, "search": {"mode": "include"}},
+        {"resource": outcome("slow query"), "search": {"mode": "outcome"}},
+    ]
+    server.get("/Condition", params={"_page": "3"}).respond(json=bundle(condition("c4")))
+    server.get("/Condition").respond(json=first)
+    server.get("", params={"_getpages": "abc"}).respond(
+        json=bundle(condition("c2"), condition("c3"), next_url=page3)
+    )
+    serve_defaults(server)
+    result = fetch()["conditions"]
+    assert result.complete
+    ids = [r["id"] for r in result.resources]
+    assert ids == ["c1", PID, "c2", "c3", "c4"]
+
+
+def test_paging_loop_is_an_error(server: respx.MockRouter) -> None:
+    page2 = f"{BASE}/Condition?_page=2"
+    server.get("/Condition", params={"_page": "2"}).respond(
+        json=bundle(condition("c2"), next_url=page2)
+    )
+    server.get("/Condition").respond(json=bundle(condition("c1"), next_url=page2))
+    serve_defaults(server)
+    result = fetch()["conditions"]
+    assert result.error == "conditions (Condition search): paging loop"
+    assert [r["id"] for r in result.resources] == ["c1", "c2"]  # what was read is kept
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "https://evil.example.com/r4/Condition?_page=2",
+        "http://fhir.example.org/r4/Condition?_page=2",
+        "https://fhir.example.org:8443/r4/Condition?_page=2",
+        "https://fhir.example.org/r4x/Condition?_page=2",
+        "https://fhir.example.org/r4/../admin?_page=2",
+        "https://user@fhir.example.org/r4/Condition?_page=2",
+    ],
+)
+def test_next_link_outside_the_base_is_never_requested(
+    server: respx.MockRouter, next_url: str
+) -> None:
+    elsewhere = respx.route(params={"_page": "2"}).respond(json=bundle(condition("bad")))
+    server.get("/Condition").respond(json=bundle(condition("c1"), next_url=next_url))
+    serve_defaults(server)
+    result = fetch()["conditions"]
+    assert result.error == "conditions (Condition search): next link outside the FHIR base"
+    assert elsewhere.call_count == 0
+    assert [r["id"] for r in result.resources] == ["c1"]
+
+
+def test_base_url_checks() -> None:
+    base = FhirBase("https://FHIR.example.org:443/r4/")
+    assert base.url == "https://FHIR.example.org:443/r4"
+    assert base.contains("https://fhir.example.org/r4?_getpages=1")
+    assert base.contains("https://fhir.example.org/r4/Condition?_page=2")
+    assert not base.contains("https://fhir.example.org/r4\\@evil.com/")
+    assert not base.contains("https://fhir.example.org:99999/r4/")
+    for bad in ["ftp://fhir.example.org/r4", "fhir.example.org/r4", "https:///r4"]:
+        with pytest.raises(SourceError, match="absolute http"):
+            FhirBase(bad)
+    with pytest.raises(SourceError, match="query"):
+        FhirBase("https://fhir.example.org/r4?tenant=1")
+
+
+def infinite_pages(request: httpx.Request) -> httpx.Response:
+    page = int(request.url.params.get("_page", "1"))
+    resources = [condition(f"c{page}a"), condition(f"c{page}b")]
+    return httpx.Response(
+        200, json=bundle(*resources, next_url=f"{BASE}/Condition?_page={page + 1}")
+    )
+
+
+def test_page_cap_truncates(server: respx.MockRouter) -> None:
+    route = server.get("/Condition").mock(side_effect=infinite_pages)
+    serve_defaults(server)
+    result = fetch(limits=FetchLimits(max_pages=3))["conditions"]
+    assert result.truncated
+    assert result.error is None
+    assert not result.complete
+    assert len(result.resources) == 6
+    assert route.call_count == 3
+
+
+def test_resource_cap_truncates(server: respx.MockRouter) -> None:
+    route = server.get("/Condition").mock(side_effect=infinite_pages)
+    serve_defaults(server)
+    result = fetch(limits=FetchLimits(max_resources=3))["conditions"]
+    assert result.truncated
+    assert [r["id"] for r in result.resources] == ["c1a", "c1b", "c2a"]
+    assert route.call_count == 2
+
+
+def test_exactly_the_cap_on_the_last_page_is_complete(server: respx.MockRouter) -> None:
+    server.get("/Condition").respond(json=bundle(condition("a"), condition("b")))
+    serve_defaults(server)
+    assert fetch(limits=FetchLimits(max_resources=2))["conditions"].complete
+
+
+def test_token_and_patient_id_never_appear_in_error_texts(server: respx.MockRouter) -> None:
+    def echo(request: httpx.Request) -> httpx.Response:
+        said = f"bad request {request.url} with {request.headers['Authorization']} for {PID}"
+        return httpx.Response(400, json=outcome(said))
+
+    server.get(f"/Patient/{PID}").mock(side_effect=echo)
+    server.get("/Condition").mock(side_effect=echo)
+    server.get("/Procedure").mock(side_effect=httpx.ConnectError(f"{BASE}/Procedure?patient={PID}"))
+    server.get("/Observation").respond(500, text=f"{TOKEN} {PID}")
+    server.get("/DiagnosticReport").respond(200, text=f"<html>{TOKEN} {PID}")
+    server.get("/ServiceRequest").mock(side_effect=Sleeping(30))
+    results = fetch(limits=FetchLimits(timeout=5.0, deadline=0.5, retries=1, backoff=0.01))
+    texts = errors(results)
+    assert sorted(texts) == sorted(KEYS)
+    for text in texts.values():
+        assert TOKEN not in text
+        assert "SECRET" not in text
+        assert PID not in text
+    assert texts["patient"].startswith("patient (Patient read): HTTP 400: bad request")
+    assert "Bearer ***" in texts["patient"]
+    assert TOKEN not in repr(FhirRestSource(BASE, httpx.AsyncClient(), token=TOKEN))
+
+
+def test_all_patient_searches_are_in_flight_at_once() -> None:
+    in_flight = 0
+    most = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        if request.url.path.endswith(f"/Patient/{PID}"):
+            return httpx.Response(200, json={"resourceType": "Patient", "id": PID})
+        return httpx.Response(200, json=bundle())
+
+    results = fetch(transport=httpx.MockTransport(handler))
+    assert all(r.complete for r in results.values())
+    assert most == len(patient_searches(PID)) == 6

@@ -1,0 +1,284 @@
+"""PrefetchSource: full, partial, null, OperationOutcome, paginated and wrong-shaped prefetch (CH-12)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping, Sequence
+
+import httpx
+import pytest
+import respx
+
+from cds.sources.fhir import Continuation, FetchLimits, FhirRestSource
+from cds.sources.files import FileSource
+from cds.sources.prefetch import PagingSource, PrefetchSource
+from cds.sources.record import Fetched, RecordSource
+from cds.sources.searches import Search, patient_searches
+
+BASE = "https://ehr.example.org/fhir"
+PID = "pat-1"
+PATIENT = {"resourceType": "Patient", "id": PID, "birthDate": "1956-03-02"}
+SEARCHES = patient_searches(PID)
+KEYS = [s.key for s in SEARCHES]
+
+
+def bundle(*resources: Mapping[str, object], next_url: str | None = None) -> dict[str, object]:
+    result: dict[str, object] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": r} for r in resources],
+    }
+    if next_url is not None:
+        result["link"] = [{"relation": "next", "url": next_url}]
+    return result
+
+
+def condition(cid: str) -> dict[str, object]:
+    return {"resourceType": "Condition", "id": cid, "subject": {"reference": f"Patient/{PID}"}}
+
+
+OUTCOME = {
+    "resourceType": "OperationOutcome",
+    "issue": [
+        {"severity": "error", "code": "timeout", "diagnostics": f"query for {PID} timed out"}
+    ],
+}
+FULL: dict[str, object] = {
+    "patient": PATIENT,
+    "conditions": bundle(condition("c1")),
+    "procedures": bundle(),
+    "observations": bundle(),
+    "reports": bundle(),
+    "orders": bundle(),
+}
+
+
+class Recorder:
+    """A fallback that records each fetch call and answers every search with one marker resource."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    async def fetch(self, searches: Sequence[Search]) -> dict[str, Fetched]:
+        self.calls.append([s.key for s in searches])
+        return {s.key: Fetched(s.key, ({"resourceType": "Basic", "id": s.key},)) for s in searches}
+
+
+def run(source: RecordSource, searches: Sequence[Search] = SEARCHES) -> dict[str, Fetched]:
+    return asyncio.run(source.fetch(searches))
+
+
+@pytest.fixture
+def server() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        yield router
+
+
+def rest_run(prefetch: Mapping[str, object]) -> dict[str, Fetched]:
+    async def go() -> dict[str, Fetched]:
+        async with httpx.AsyncClient() as client:
+            fallback = FhirRestSource(BASE, client, token="t0k", limits=FetchLimits(deadline=2.0))
+            return await PrefetchSource(prefetch, fallback).fetch(SEARCHES)
+
+    return asyncio.run(go())
+
+
+def test_full_prefetch_sends_no_request(server: respx.MockRouter) -> None:
+    results = rest_run(FULL)
+    assert server.calls.call_count == 0
+    assert all(r.complete for r in results.values())
+    assert results["patient"].resources == (PATIENT,)
+    assert [r["id"] for r in results["conditions"].resources] == ["c1"]
+
+
+def test_partial_prefetch_fetches_only_the_missing_keys_in_one_round() -> None:
+    fallback = Recorder()
+    results = run(PrefetchSource({"patient": PATIENT, "conditions": bundle()}, fallback))
+    assert fallback.calls == [["procedures", "observations", "reports", "orders"]]
+    assert results["patient"].resources == (PATIENT,)
+    assert results["orders"].resources == ({"resourceType": "Basic", "id": "orders"},)
+    assert sorted(results) == sorted(KEYS)
+
+
+def test_partial_prefetch_requests_run_concurrently() -> None:
+    in_flight = most = 0
+    paths: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        paths.append(request.url.path)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return httpx.Response(200, json=bundle())
+
+    async def go() -> dict[str, Fetched]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            source = PrefetchSource({"patient": PATIENT}, FhirRestSource(BASE, client))
+            return await source.fetch(SEARCHES)
+
+    results = asyncio.run(go())
+    assert all(r.complete for r in results.values())
+    assert most == 5
+    assert "/fhir/Patient/pat-1" not in paths
+
+
+def test_null_means_ran_with_no_data() -> None:
+    fallback = Recorder()
+    prefetch = dict(FULL, conditions=None, patient=None)
+    results = run(PrefetchSource(prefetch, fallback))
+    assert fallback.calls == []
+    assert results["conditions"] == Fetched("conditions")
+    assert results["conditions"].complete
+    assert results["patient"].error == "patient (Patient read): prefetch was null (not found)"
+
+
+def test_operation_outcome_asks_the_fallback() -> None:
+    fallback = Recorder()
+    results = run(PrefetchSource(dict(FULL, procedures=OUTCOME), fallback))
+    assert fallback.calls == [["procedures"]]
+    assert results["procedures"].complete
+    assert results["procedures"].resources == ({"resourceType": "Basic", "id": "procedures"},)
+
+
+def test_operation_outcome_without_fallback_keeps_its_summary_without_ids() -> None:
+    results = run(PrefetchSource(dict(FULL, procedures=OUTCOME), None))
+    assert results["procedures"].error == (
+        "procedures (Procedure search): prefetch was an OperationOutcome: query for *** timed out"
+        " (no FHIR server to ask)"
+    )
+
+
+def test_fallback_error_after_operation_outcome_says_both(server: respx.MockRouter) -> None:
+    server.get("/Procedure").respond(500)
+    results = rest_run(dict(FULL, procedures=OUTCOME))
+    assert results["procedures"].error == (
+        "procedures (Procedure search): HTTP 500 "
+        "(prefetch was an OperationOutcome: query for *** timed out)"
+    )
+
+
+def test_paginated_prefetch_is_finished_through_the_fallback(server: respx.MockRouter) -> None:
+    page2 = server.get("/Condition", params={"_page": "2"}).respond(
+        json=bundle(condition("c2"), next_url=f"{BASE}/Condition?_page=3")
+    )
+    server.get("/Condition", params={"_page": "3"}).respond(json=bundle(condition("c3")))
+    prefetch = dict(FULL, conditions=bundle(condition("c1"), next_url=f"{BASE}/Condition?_page=2"))
+    results = rest_run(prefetch)
+    assert results["conditions"].complete
+    assert [r["id"] for r in results["conditions"].resources] == ["c1", "c2", "c3"]
+    assert page2.calls.last.request.headers["Authorization"] == "Bearer t0k"
+    assert server.calls.call_count == 2
+
+
+def test_paginated_prefetch_next_link_outside_the_server_is_not_followed(
+    server: respx.MockRouter,
+) -> None:
+    elsewhere = respx.get("https://evil.example.com/fhir/Condition").respond(json=bundle())
+    prefetch = dict(
+        FULL,
+        conditions=bundle(
+            condition("c1"), next_url="https://evil.example.com/fhir/Condition?_page=2"
+        ),
+    )
+    result = rest_run(prefetch)["conditions"]
+    assert result.error == "conditions (Condition search): next link outside the FHIR base"
+    assert [r["id"] for r in result.resources] == ["c1"]
+    assert elsewhere.call_count == 0
+
+
+def test_paginated_prefetch_without_fallback_is_truncated() -> None:
+    prefetch = dict(FULL, conditions=bundle(condition("c1"), next_url=f"{BASE}/Condition?_page=2"))
+    result = run(PrefetchSource(prefetch, None))["conditions"]
+    assert result.truncated
+    assert result.error is None
+    assert [r["id"] for r in result.resources] == ["c1"]
+
+
+def test_paginated_prefetch_with_a_fallback_that_cannot_page_reruns_the_search() -> None:
+    fallback = Recorder()
+    assert not isinstance(fallback, PagingSource)
+    prefetch = dict(FULL, conditions=bundle(condition("c1"), next_url=f"{BASE}/Condition?_page=2"))
+    results = run(PrefetchSource(prefetch, fallback))
+    assert fallback.calls == [["conditions"]]
+    assert results["conditions"].resources == ({"resourceType": "Basic", "id": "conditions"},)
+
+
+def test_paging_fallback_gets_missing_keys_and_continuations_in_one_call() -> None:
+    class Pager(Recorder):
+        async def fetch_and_continue(
+            self, searches: Sequence[Search], continuations: Sequence[Continuation]
+        ) -> dict[str, Fetched]:
+            self.calls.append(
+                [s.key for s in searches] + [f"+{c.search.key}" for c in continuations]
+            )
+            return {
+                c.search.key: Fetched(c.search.key, (*c.resources, condition("more")))
+                for c in continuations
+            } | {s.key: Fetched(s.key) for s in searches}
+
+    pager = Pager()
+    assert isinstance(pager, PagingSource)
+    prefetch = {"patient": PATIENT, "conditions": bundle(condition("c1"), next_url="n")}
+    results = run(PrefetchSource(prefetch, pager))
+    assert pager.calls == [["procedures", "observations", "reports", "orders", "+conditions"]]
+    assert [r["id"] for r in results["conditions"].resources] == ["c1", "more"]
+
+
+def test_no_fallback_and_key_absent() -> None:
+    results = run(PrefetchSource({"patient": PATIENT}, None))
+    assert results["patient"].complete
+    assert results["conditions"].error == (
+        "conditions (Condition search): not prefetched and no FHIR server"
+    )
+    assert run(PrefetchSource(None, None))["patient"].error == (
+        "patient (Patient read): not prefetched and no FHIR server"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        (
+            "patient",
+            {"resourceType": "Practitioner", "id": PID},
+            "prefetch is Practitioner, expected Patient",
+        ),
+        ("patient", {"resourceType": "Patient", "id": "other"}, "prefetch is another Patient"),
+        ("patient", [PATIENT], "prefetch is an array, expected Patient"),
+        ("conditions", condition("c1"), "prefetch unusable: expected a Bundle, got Condition"),
+        (
+            "conditions",
+            {"resourceType": "Bundle", "entry": [{"resource": 3}]},
+            "prefetch unusable: malformed Bundle entry 0",
+        ),
+    ],
+)
+def test_wrong_shape_asks_the_fallback_or_is_an_error(key: str, value: object, why: str) -> None:
+    fallback = Recorder()
+    results = run(PrefetchSource(dict(FULL, **{key: value}), fallback))
+    assert fallback.calls == [[key]]
+    assert results[key].complete
+    alone = run(PrefetchSource(dict(FULL, **{key: value}), None))[key]
+    assert alone.error is not None
+    assert alone.error.endswith(f"{why} (no FHIR server to ask)")
+
+
+def test_prefetch_bundle_keeps_include_and_skips_outcome_entries() -> None:
+    value = bundle(condition("c1"))
+    value["type"] = "collection"  # a client may send any Bundle type for a search
+    value["entry"] += [  # type: ignore[operator]
+        {"resource": PATIENT, "search": {"mode": "include"}},
+        {"resource": OUTCOME, "search": {"mode": "outcome"}},
+    ]
+    result = run(PrefetchSource(dict(FULL, conditions=value), None))["conditions"]
+    assert result.complete
+    assert [r["id"] for r in result.resources] == ["c1", PID]
+
+
+def test_file_source_as_fallback() -> None:
+    fallback = FileSource([PATIENT, condition("c9")])
+    results = run(PrefetchSource({}, fallback))
+    assert results["patient"].resources == (PATIENT,)
+    assert [r["id"] for r in results["conditions"].resources] == ["c9"]
