@@ -210,5 +210,23 @@ def inputs() -> None:
 app.add_typer(mappings_app, name="mappings")
 
 
+@app.command()
+def demo(
+    patient: Annotated[
+        list[str] | None,
+        typer.Option("--patient", metavar="ID", help="Cohort patient to show (repeatable)."),
+    ] = None,
+) -> None:
+    """Start a local FHIR server with the synthetic cohort, read, map and score a few patients."""
+    from cds.demo.fhir_server import FhirServerError
+    from cds.demo.run import DEFAULT_PATIENTS, run_demo
+
+    try:
+        raise typer.Exit(run_demo(patient or DEFAULT_PATIENTS, make_console()))
+    except FhirServerError as exc:
+        print(f"cto-cds: error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
 def main() -> None:
     app()

@@ -122,3 +122,43 @@ def print_case(case: ScoredCase, console: Console | None = None) -> None:
     for note in mapping.notes:
         console.print(Text(f"note: {note}", style="dim"))
     print_report(case.report, console)
+
+
+def print_brief(title: str, case: ScoredCase, console: Console | None = None) -> None:
+    """A card-sized summary: the Operator-CTO result, its operator part, the comparators."""
+    console = console or make_console()
+    report = case.report
+    primary = report.scores["operator_cto"]
+    console.rule(
+        f"{title}: {case.mapping.order or 'no order'}, {case.mapping.operator or 'no operator'}"
+    )
+    headline = f"Operator-CTO {points_text(primary.points, primary.min, primary.max)} — {bands_text(primary)}"
+    if primary.estimate is not None:
+        headline += f": est. {estimate_text(primary.estimate, primary.outcome_label)}"
+    console.print(Text(headline, style="bold"))
+    lesion, operator = primary.groups.get("lesion"), primary.groups.get("operator")
+    if lesion and operator:
+        console.print(
+            f"lesion {points_text(lesion.points, lesion.min, lesion.max)}, operator "
+            f"{points_text(operator.points, operator.min, operator.max)}"
+        )
+    expert = primary.scenarios.get("expert_operator")
+    if expert is not None:
+        console.print(
+            f"with an operator meeting all three experience criteria: {_range_text(expert)}"
+        )
+    if primary.missing:
+        console.print(Text(f"missing: {', '.join(primary.missing)}", style="yellow"))
+    for score_id, result in report.scores.items():
+        if score_id == "operator_cto":
+            continue
+        line = f"  {result.name}: {points_text(result.points, result.min, result.max)}"
+        if bands_text(result):
+            line += f" {bands_text(result)}"
+        if result.estimate is not None:
+            line += f" ({estimate_text(result.estimate, result.outcome_label)})"
+        console.print(line)
+    known = sum(1 for m in case.mapping.inputs.values() if m.value is not None)
+    console.print(
+        Text(f"{known} of {len(case.mapping.inputs)} inputs read from FHIR; {CAVEAT}", style="dim")
+    )

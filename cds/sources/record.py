@@ -32,6 +32,7 @@ from cds.sources.searches import (
     operator_searches,
     order_search,
     patient_searches,
+    role_search,
     valid_id,
 )
 
@@ -105,15 +106,22 @@ _LISTS: dict[str, tuple[str, type[Resource]]] = {
 }
 
 
-def _operator_from_order(order: ServiceRequest | None) -> str | None:
-    """The first performer of the order that is a Practitioner (or PractitionerRole's) id."""
-    if order is None:
-        return None
-    for performer in order.performer:
+def _performer(order: ServiceRequest | None, kind: str) -> str | None:
+    """The id of the order's first performer of this resource type."""
+    for performer in order.performer if order else ():
         ref = performer.reference or ""
-        kind, _, rid = ref.rpartition("/")
-        if kind.endswith("Practitioner") and valid_id(rid):
+        ref_kind, _, rid = ref.rpartition("/")
+        if ref_kind.rpartition("/")[2] == kind and valid_id(rid):
             return rid
+    return None
+
+
+def _practitioner_of_role(record: PatientRecord, role_id: str) -> str | None:
+    for role in record.operator_roles:
+        if role.id == role_id and role.practitioner and role.practitioner.reference:
+            kind, _, rid = role.practitioner.reference.rpartition("/")
+            if kind.rpartition("/")[2] == "Practitioner" and valid_id(rid):
+                return rid
     return None
 
 
@@ -167,7 +175,7 @@ def _place(record: PatientRecord, key: str, resource: Resource) -> None:
         record.order = resource
     elif isinstance(resource, Practitioner) and key == "operator":
         record.operator = resource
-    elif isinstance(resource, PractitionerRole):
+    elif isinstance(resource, PractitionerRole) and key == "operator_role":
         record.operator_roles.append(resource)
     elif key in _LISTS:
         attr, kind = _LISTS[key]
@@ -198,16 +206,24 @@ async def read_record(
             record.problems.append(parsed)
     elif request.order_id is not None:
         searches.append(order_search(request.order_id))
-    record.operator_id = record.operator_id or _operator_from_order(record.order)
+    record.operator_id = record.operator_id or _performer(record.order, "Practitioner")
+    role_id = _performer(record.order, "PractitionerRole")
     if record.operator_id is not None:
         searches += operator_searches(record.operator_id)
+    elif role_id is not None:
+        searches.append(role_search(role_id))
     assemble(await source.fetch(searches), record)
     if record.order is None and choose_order is not None:
         # No order named: the caller picks one among the patient's orders (the mapping knows
         # which codes mark a CTO-PCI); its performer is the operator.
         record.order = choose_order(record)
     if record.operator_id is None:
-        record.operator_id = _operator_from_order(record.order)
+        role_id = _performer(record.order, "PractitionerRole")
+        record.operator_id = _performer(record.order, "Practitioner")
+        if record.operator_id is None and role_id is not None:
+            if "operator_role" not in record.incomplete and not record.operator_roles:
+                assemble(await source.fetch([role_search(role_id)]), record)
+            record.operator_id = _practitioner_of_role(record, role_id)
         if record.operator_id is not None:
             assemble(await source.fetch(operator_searches(record.operator_id)), record)
     return record

@@ -64,3 +64,10 @@ def operator_searches(practitioner_id: str) -> list[Search]:
 
 def order_search(order_id: str) -> Search:
     return Search("order", f"ServiceRequest/{_id(order_id, 'order id')}", "ServiceRequest")
+
+
+def role_search(role_id: str) -> Search:
+    """The order's performer as a PractitionerRole: read it to find the Practitioner."""
+    return Search(
+        "operator_role", f"PractitionerRole/{_id(role_id, 'role id')}", "PractitionerRole"
+    )

@@ -385,3 +385,49 @@ def test_no_operator_leaves_experience_unknown(tables: MappingTables) -> None:
             "operator_last_year_success_rate",
         )
     )
+
+
+def test_operator_registry_wins_and_says_so(tables: MappingTables, tmp_path: Any) -> None:
+    (tmp_path / "operators.csv").write_text(
+        "npi,practitioner_id,annual_cto_volume,cto_years,last_year_success_rate,as_of,comment\n"
+        ",dr1,75,8,,2026-06-30,cath-lab registry\n"
+    )
+    site = load_tables(tmp_path)
+    history = [
+        procedure(
+            "h1", CPT, "92943", when="2025-12-01", outcome=SUCCESS, performer="dr1", pid="other"
+        )
+    ]
+    result = map_record(record(patient(), order(), operator_history=history), site, TODAY)
+    assert result.inputs["operator_annual_cto_volume"].value == 75
+    assert result.inputs["operator_annual_cto_volume"].rule == "operator.registry"
+    assert result.inputs["operator_cto_years"].value == 8
+    # The registry leaves the success rate blank: the next path (derived history) gives it.
+    rate = result.inputs["operator_last_year_success_rate"]
+    assert (rate.value, rate.rule) == (1.0, "operator.derived")
+
+
+def test_operator_from_a_practitioner_role_performer() -> None:
+    import asyncio
+
+    from cds.sources.files import FileSource
+    from cds.sources.record import RecordRequest, read_record
+
+    the_order = order(performer=None)
+    the_order["performer"] = [{"reference": "PractitionerRole/r1"}]
+    source = FileSource(
+        [
+            patient(),
+            the_order,
+            {
+                "resourceType": "PractitionerRole",
+                "id": "r1",
+                "practitioner": {"reference": "Practitioner/dr1"},
+            },
+            {"resourceType": "Practitioner", "id": "dr1"},
+            procedure("h1", CPT, "92943", when="2025-12-01", performer="dr1", pid="other"),
+        ]
+    )
+    rec = asyncio.run(read_record(source, RecordRequest("p1", order_id="o1")))
+    assert rec.operator_id == "dr1"
+    assert [p.id for p in rec.operator_procedures] == ["h1"]
