@@ -5,6 +5,9 @@ CdsError
   ConfigError     settings, hooks/ or mappings/ invalid (file, row, column); raised at start-up
   InputError      canonical score inputs invalid: each issue names the input and the value
   SourceError     a record source unusable as a whole (file not FHIR, bad FHIR base): `url`, `status`
+  AuthError       a client JWT refused: `reason` slug for the log; 401 with no detail
+  ContextError    a hook request that cannot be used (400): `loc`, `msg`
+  DataUnavailableError required data obtainable neither from prefetch nor the FHIR server (412)
 ```
 
 A search that fails inside a usable source is not an exception: it comes back as `Fetched.error`, so
@@ -69,3 +72,29 @@ def show_value(value: object) -> str:
         return json.dumps(value, ensure_ascii=False, allow_nan=True)
     except (TypeError, ValueError):
         return repr(value)
+
+
+class AuthError(CdsError):
+    """A client JWT was refused. `reason` is a stable slug for logs; clients get 401, no detail."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ContextError(CdsError):
+    """A hook request that cannot be used: wrong hook, missing context, malformed body (400)."""
+
+    def __init__(self, loc: str, msg: str) -> None:
+        self.loc = loc
+        self.msg = msg
+        super().__init__(f"{loc}: {msg}")
+
+
+class DataUnavailableError(CdsError):
+    """Data the service needs could be read neither from prefetch nor from the FHIR server (412)."""
+
+    def __init__(self, what: str, why: str) -> None:
+        self.what = what
+        self.why = why
+        super().__init__(f"{what}: {why}")
