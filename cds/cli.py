@@ -211,6 +211,26 @@ app.add_typer(mappings_app, name="mappings")
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the CDS Hooks service (configuration: CTO_CDS_* variables, see the README)."""
+    import uvicorn
+
+    from cds.main import create_app
+    from cds.settings import load_settings
+
+    try:
+        settings = load_settings()
+        application = create_app(settings)
+    except CdsError as exc:
+        print(f"cto-cds: error: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+
+
+@app.command()
 def demo(
     patient: Annotated[
         list[str] | None,

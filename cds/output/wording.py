@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cds.scoring.result import EstimateResult, Points, ScoreResult
+from cds.scoring.result import EstimateResult, Points, Range, ScoreResult
 
 CAVEAT = (
     "Operator-CTO was derived in a small single-centre cohort (144 lesions, Xiao 2021): the band "
@@ -57,3 +57,35 @@ def estimate_text(estimate: EstimateResult, outcome_label: str | None = None) ->
         low, high = (round(x * 100) for x in estimate.ci95)
         text += f" ({estimate.successes} of {estimate.n}; 95% CI {low}–{high}%)"
     return text
+
+
+EXPERT_OPERATOR = (
+    "an operator meeting all three experience criteria (≥ 60 CTO-PCIs a year, ≥ 5 years of "
+    "CTO-PCI practice, ≥ 90 % technical success last year)"
+)
+"""The Operator-CTO `expert_operator` scenario (Xiao 2021 Table 3; shared/spec/scores.md §1)."""
+
+
+def range_text(scenario: Range) -> str:
+    """'0 to 3 points, easy or moderate': a what-if range with the bands it reaches."""
+    bands = (
+        band_name(scenario.band) if scenario.band else " or ".join(map(band_name, scenario.bands))
+    )
+    return f"{points_text(scenario.points, scenario.min, scenario.max)} points, {bands}"
+
+
+def count_text(n: int, noun: str) -> str:
+    """'1 input', '3 inputs'."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def short_estimate_text(estimate: EstimateResult, with_ci: bool = True) -> str:
+    """'54% (7/13; 95% CI 29–77%)': whole percentages, for a one-line summary of a small count."""
+    text = f"{round(estimate.proportion * 100)}%"
+    if estimate.n is None:
+        return text
+    count = f"{estimate.successes}/{estimate.n}"
+    if with_ci and estimate.ci95 is not None:
+        low, high = (round(x * 100) for x in estimate.ci95)
+        count += f"; 95% CI {low}–{high}%"
+    return f"{text} ({count})"

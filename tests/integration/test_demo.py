@@ -1,4 +1,4 @@
-"""`cto-cds demo`: starts its own FHIR server, loads the cohort and prints a summary per patient."""
+"""`cto-cds demo`: FHIR server + cohort, the CDS service, an EHR client sending signed hooks, cards."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from rich.console import Console
 from cds.demo.run import run_demo
 
 
-def test_demo_prints_a_summary_per_patient() -> None:
+def test_demo_sends_hooks_and_prints_cards() -> None:
     out = io.StringIO()
-    assert run_demo(("pt04", "pt23"), Console(file=out, width=140)) == 0
+    assert run_demo(("pt04", "pt23"), Console(file=out, width=160)) == 0
     text = out.getvalue()
     assert "loaded 1837 resources" in text
-    assert "pt04: ServiceRequest/pt04-order, Practitioner/op-threshold" in text
+    assert "discovered operator-cto (order-select), operator-cto (order-sign)" in text
     # pt23: lesion 7 with an operator from override Observations (−4) → 3, moderate (Xiao Table 2).
-    assert "Operator-CTO 3 — moderate: est. 87.5%" in text
-    assert "J-CTO" in text
+    assert "pt23: Operator-CTO 3 — moderate" in text
+    assert "pt04: Operator-CTO 0 to 3 (easy or moderate)" in text
     assert "single-centre" in text
+    assert "feedback on the first card: HTTP 200" in text

@@ -1,0 +1,1 @@
+"""Conformance oracles for CDS Hooks responses, independent of the `cds` package."""

@@ -1,0 +1,88 @@
+"""Packaged alembic migrations: create the models' schema, and are no-ops when already at head."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, inspect
+
+from cds.errors import ConfigError
+from cds.store import Store, migrate
+from cds.store.engine import create_engine, database_url
+from cds.store.models import Base
+from tests.store.conftest import T0, card_audit
+
+pytestmark = pytest.mark.anyio
+
+TABLES = {"seen_jti", "card_audit", "feedback", "app_context_handle", "alembic_version"}
+
+
+def _state(connection: Connection) -> tuple[set[str], set[str], list[object]]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    tables = set(inspect(connection).get_table_names())
+    return tables, set(context.get_current_heads()), compare_metadata(context, Base.metadata)
+
+
+async def _inspect(url: str) -> tuple[set[str], set[str], list[object]]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(_state)
+    finally:
+        await engine.dispose()
+
+
+async def test_migrate_creates_exactly_the_models_schema(database_url: str) -> None:
+    await migrate(database_url)
+    tables, heads, diff = await _inspect(database_url)
+    assert tables == TABLES
+    assert heads == {"0001"}
+    assert diff == []  # models and migration agree, column types included
+
+
+async def test_migrate_twice_is_a_no_op_and_keeps_data(database_url: str) -> None:
+    await migrate(database_url)
+    async with await Store.open(database_url, migrate=False) as store:
+        await store.save_card(card_audit("card-kept"))
+        assert await store.remember("iss", "jti-kept", T0 + timedelta(days=3650))
+    await migrate(database_url)
+    async with await Store.open(database_url) as store:  # open() migrates a third time
+        assert await store.card("card-kept") is not None
+        assert await store.remember("iss", "jti-kept", T0 + timedelta(days=3650)) is False
+    assert (await _inspect(database_url))[1] == {"0001"}
+
+
+async def test_replicas_migrating_at_once(database_url: str) -> None:
+    await asyncio.gather(*(migrate(database_url) for _ in range(4)))
+    assert (await _inspect(database_url))[1] == {"0001"}
+
+
+async def test_open_without_migrating_refuses_an_old_schema(database_url: str) -> None:
+    with pytest.raises(ConfigError, match="run the store migrations"):
+        await Store.open(database_url, migrate=False)
+
+
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [
+        ("sqlite:///x.db", "sqlite+aiosqlite"),
+        ("postgresql://u@h/db", "postgresql+asyncpg"),
+        ("postgres://u@h/db", "postgresql+asyncpg"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg"),
+    ],
+)
+def test_urls_get_the_async_driver(given: str, driver: str) -> None:
+    assert database_url(given).drivername == driver
+
+
+@pytest.mark.parametrize(
+    "given", ["mysql://u:s3cret@h/db", "postgresql+psycopg2://u:s3cret@h/db", "::"]
+)
+def test_unsupported_urls_are_config_errors_without_the_password(given: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        database_url(given)
+    assert "s3cret" not in str(refused.value)
