@@ -80,7 +80,9 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def _upgrade(connection: Connection) -> None:
-    # One transaction for the lock, the version check and every DDL statement.
+    # One transaction for the lock, the version check and every DDL statement. The lock comes
+    # first, before alembic runs: besides serialising replicas it keeps two upgrades in one
+    # process (one thread, alembic's module-global `context`/`op`) from interleaving.
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY})")
     elif connection.dialect.name == "sqlite":

@@ -75,7 +75,10 @@ class Store:
     async def open(
         cls, url: str, *, migrate: bool = True, clock: Callable[[], datetime] = utcnow
     ) -> Store:
-        """Connect to `url`; upgrade the schema to head (`migrate`) or insist it is there already."""
+        """Connect to `url`; upgrade the schema to head (`migrate`) or insist it is there already.
+
+        `clock` (tz-aware UTC) is read only when a method is given no `now`; tests pass their own.
+        """
         engine = create_engine(url)
         try:
             await (upgrade(engine) if migrate else check_head(engine))
@@ -115,9 +118,9 @@ class Store:
     async def remember(self, iss: str, jti: str, expires_at: datetime) -> bool:
         """True the first time (iss, jti) is seen, False for a replay (CH-25; `ReplayStore`).
 
-        `expires_at` is the token's `exp` (plus leeway): the row is kept until then. Atomic across
-        processes and replicas: the unique constraint decides. An empty or oversized jti is refused
-        as AuthError("jti-invalid").
+        `expires_at` is the token's `exp` plus leeway: the row is kept until then, and pruned
+        after (such a token fails its exp check anyway). Atomic across processes and replicas: the
+        unique constraint decides. An empty or oversized jti (> 255) is AuthError("jti-invalid").
         """
         if not jti or len(jti) > JTI_MAX:
             raise AuthError("jti-invalid")

@@ -35,9 +35,9 @@ def auth(path: str, keys: EhrKeys = ES384, **kw: Any) -> dict[str, str]:
 
 
 def settings(tmp: Path, fhir_base: str | None, **extra: Any) -> Settings:
+    extra.setdefault("database_url", f"sqlite+aiosqlite:///{tmp / 'service.db'}")
     return Settings(
         public_base_url=BASE,
-        database_url=f"sqlite+aiosqlite:///{tmp / 'service.db'}",
         allowed_fhir_servers=[fhir_base] if fhir_base else [],
         **extra,
     )
@@ -114,3 +114,13 @@ def full_prefetch(patient: str, cohort: list[dict[str, Any]]) -> dict[str, Any]:
             "entry": [{"resource": r, "search": {"mode": "match"}} for r in matches],
         }
     return out
+
+
+def database_urls(tmp: Path) -> dict[str, str]:
+    """Embedded SQLite always; PostgreSQL too when CTO_CDS_TEST_DATABASE_URL is set (.ci/run)."""
+    import os
+
+    urls = {"sqlite": f"sqlite+aiosqlite:///{tmp / 'shared.db'}"}
+    if os.environ.get("CTO_CDS_TEST_DATABASE_URL"):
+        urls["postgresql"] = os.environ["CTO_CDS_TEST_DATABASE_URL"]
+    return urls

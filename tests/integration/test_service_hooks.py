@@ -17,6 +17,7 @@ from tests.integration.service_harness import (
     ES384,
     RS384,
     auth,
+    database_urls,
     full_prefetch,
     hook_body,
     service,
@@ -155,6 +156,49 @@ def test_a_disallowed_fhir_server_is_never_contacted(
     assert "allowlist" in detail
 
 
+def test_the_ehr_access_token_is_sent_to_the_allowed_server_only(
+    tmp_path: Path,
+    cohort_resources: list[dict[str, Any]],
+    counting_server: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    body = hook_body(
+        "order-select",
+        "pt01",
+        cohort_resources,
+        fhir_server=counting_server.url,
+        prefetch={"patient": full_prefetch("pt01", cohort_resources)["patient"]},
+    )
+    body["fhirAuthorization"] = {
+        "access_token": "ehr-token-123",
+        "token_type": "Bearer",
+        "expires_in": 30,
+        "scope": "patient/*.read",
+        "subject": "cto-cds",
+    }
+    with service(tmp_path, counting_server.url) as client:
+        response = call(client, body)
+    assert response.status_code == 200
+    assert counting_server.requests >= 5  # one concurrent round of the missing searches
+    assert set(counting_server.authorization) == {"Bearer ehr-token-123"}
+    assert "ehr-token-123" not in caplog.text
+    assert "ehr-token-123" not in response.text
+
+
+def test_cors_allows_only_configured_origins(tmp_path: Path) -> None:
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    with service(tmp_path, None, cors_origins=["https://sandbox.example.org"]) as client:
+        ok = client.options(SERVICE, headers={**preflight, "Origin": "https://sandbox.example.org"})
+        other = client.options(SERVICE, headers={**preflight, "Origin": "https://evil.example.org"})
+    assert ok.headers["access-control-allow-origin"] == "https://sandbox.example.org"
+    assert "authorization" in ok.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-origin" not in other.headers
+    assert ok.headers.get("access-control-allow-credentials") != "true"
+
+
 def test_no_prefetch_and_no_server_is_412_with_an_operation_outcome(
     tmp_path: Path, cohort_resources: list[dict[str, Any]]
 ) -> None:
@@ -201,11 +245,16 @@ def test_wrong_hook_and_unknown_service(
 FEEDBACK = SERVICE + "/feedback"
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_feedback_is_stored_idempotently_and_survives_a_restart(
-    tmp_path: Path, fhir_base: str, cohort_resources: list[dict[str, Any]]
+    tmp_path: Path, fhir_base: str, cohort_resources: list[dict[str, Any]], backend: str
 ) -> None:
+    urls = database_urls(tmp_path)
+    if backend not in urls:
+        pytest.skip("PostgreSQL runs when CTO_CDS_TEST_DATABASE_URL is set (.ci/run sets it)")
+    db = urls[backend]
     body = hook_body("order-select", "pt23", cohort_resources, fhir_server=fhir_base)
-    with service(tmp_path, fhir_base) as client:
+    with service(tmp_path, fhir_base, database_url=db) as client:
         card = call(client, body).json()["cards"][0]
         items = [
             {
@@ -238,7 +287,7 @@ def test_feedback_is_stored_idempotently_and_survives_a_restart(
             headers=auth(FEEDBACK),
         )
         assert bad.status_code == 400  # accepted needs acceptedSuggestions (CH-20)
-    with service(tmp_path, fhir_base) as restarted:
+    with service(tmp_path, fhir_base, database_url=db) as restarted:
         stored = restarted.portal.call(restarted.app.state.cds.store.feedback_for, card["uuid"])
     assert len(stored) == 1
     assert stored[0].outcome == "overridden"
@@ -250,12 +299,14 @@ def test_feedback_is_stored_idempotently_and_survives_a_restart(
 class _Counting:
     def __init__(self, delay: float = 0.0) -> None:
         self.requests = 0
+        self.authorization: list[str | None] = []
         self.delay = delay
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 outer.requests += 1
+                outer.authorization.append(self.headers.get("Authorization"))
                 time.sleep(outer.delay)
                 body = b'{"resourceType":"Bundle","type":"searchset","entry":[]}'
                 self.send_response(200)

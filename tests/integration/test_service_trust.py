@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cds.demo.ehr import EhrKeys
-from tests.integration.service_harness import BASE, ES384, ISS, RS384, auth, service, token
+from tests.integration.service_harness import (
+    BASE,
+    ES384,
+    ISS,
+    RS384,
+    auth,
+    database_urls,
+    service,
+    token,
+)
 
 SERVICE = "/cds-services/operator-cto"
 PATHS = ["/cds-services", SERVICE, SERVICE + "/feedback"]
@@ -99,11 +109,17 @@ def test_a_replayed_jti_is_refused(tmp_path: Path) -> None:
         assert client.get("/cds-services", headers=headers).status_code == 401
 
 
-def test_replay_is_refused_across_replicas_sharing_the_store(tmp_path: Path) -> None:
-    headers = auth("/cds-services", jti="shared-jti")
-    with service(tmp_path, None) as first:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_replay_is_refused_across_replicas_sharing_the_store(tmp_path: Path, backend: str) -> None:
+    urls = database_urls(tmp_path)
+    if backend not in urls:
+        pytest.skip("PostgreSQL runs when CTO_CDS_TEST_DATABASE_URL is set (.ci/run sets it)")
+    headers = auth("/cds-services", jti=f"shared-{uuid.uuid4()}")
+    with (
+        service(tmp_path, None, database_url=urls[backend]) as first,
+        service(tmp_path, None, database_url=urls[backend]) as second,
+    ):  # two replicas
         assert first.get("/cds-services", headers=headers).status_code == 200
-    with service(tmp_path, None) as second:  # another process on the same database
         assert second.get("/cds-services", headers=headers).status_code == 401
 
 

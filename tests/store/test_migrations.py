@@ -6,13 +6,14 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
 from cds.errors import ConfigError
 from cds.store import Store, migrate
-from cds.store.engine import create_engine, database_url
+from cds.store.engine import alembic_config, create_engine, database_url
 from cds.store.models import Base
 from tests.store.conftest import T0, card_audit
 
@@ -86,3 +87,12 @@ def test_unsupported_urls_are_config_errors_without_the_password(given: str) -> 
     with pytest.raises(ConfigError) as refused:
         database_url(given)
     assert "s3cret" not in str(refused.value)
+
+
+def test_offline_ddl_for_a_dba(capsys: pytest.CaptureFixture[str]) -> None:
+    """Where DDL must be reviewed first: the PostgreSQL script, without touching a database."""
+    command.upgrade(alembic_config("postgresql://dba@db.invalid/cds"), "head", sql=True)
+    ddl = capsys.readouterr().out
+    assert "CREATE TABLE seen_jti" in ddl
+    assert "CONSTRAINT uq_feedback_card_uuid_outcome_outcome_timestamp UNIQUE" in ddl
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0001')" in ddl
