@@ -15,37 +15,15 @@ from typing import Literal
 
 from cds.demo import fhir_build as fb
 from cds.demo.fhir_build import Resource, Site, Value
+from cds.scoring.inputs import INPUTS
 
 Expected = tuple[bool | int | float | str | None, str]
 """(value, one-line reason); value None = unknown."""
 
 HistoryKind = Literal["cabg", "mi", "pci", "cto_pci", "other"]
 
-# inputs.md, in its order.
-INPUT_NAMES = (
-    "age_years",
-    "sex",
-    "prior_cabg",
-    "prior_cabg_target_vessel",
-    "prior_mi",
-    "target_vessel",
-    "stump",
-    "proximal_cap_ambiguity",
-    "calcification",
-    "bend_gt_45_in_occlusion",
-    "tortuosity",
-    "occlusion_length_mm",
-    "distal_vessel_disease",
-    "rentrop_grade",
-    "interventional_collaterals",
-    "in_stent_occlusion",
-    "ostial_location",
-    "retry_lesion",
-    "retrograde_approach",
-    "operator_annual_cto_volume",
-    "operator_cto_years",
-    "operator_last_year_success_rate",
-)
+# inputs.md, in its order: the public contract, not the mapping under test.
+INPUT_NAMES = tuple(spec.name for spec in INPUTS)
 LESION_INPUTS = (
     "stump",
     "proximal_cap_ambiguity",
