@@ -175,3 +175,28 @@ def test_inputs_command_lists_every_input() -> None:
     assert done.returncode == 0
     for spec in cds.INPUTS:
         assert spec.name in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CTO_CDS_FHIR_DEADLINE": "soon"}, "CTO_CDS_FHIR_DEADLINE"),
+        ({"CTO_CDS_MAPPINGS_DIR": "/nonexistent-site"}, "CTO_CDS_MAPPINGS_DIR"),
+        ({"CTO_CDS_ENVIRONMENT": "production"}, "CTO_CDS_APP_CONTEXT_SECRET"),
+    ],
+)
+def test_serve_refuses_a_bad_configuration_at_start(env: dict[str, str], message: str) -> None:
+    import os
+
+    exe = shutil.which("cto-cds", path=str(Path(sys.executable).parent))
+    done = subprocess.run(
+        [exe or "cto-cds", "serve", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **env},
+    )
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert message in done.stderr

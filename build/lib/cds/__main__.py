@@ -1,0 +1,5 @@
+"""`python -m cds` is the `cto-cds` command."""
+
+from cds.cli import main
+
+main()

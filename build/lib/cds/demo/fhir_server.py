@@ -1,0 +1,155 @@
+"""A disposable FHIR R4 server for tests and the demo, and a server-agnostic cohort loader.
+
+`running_fhir_server` runs sekmet-fhir (shared/spec/test-servers.md §1.1, §4) from its own venv
+`.venv-fhir`, so its pins (fhir.resources, FastAPI) never meet ours. Known gap of sekmet 0.1.1: it has no
+Observation `focus` search parameter and ignores it (all Observations plus an OperationOutcome warning;
+400 under `Prefer: handling=strict`), so `Observation?focus=Practitioner/X` is not filtered there. `load_cohort` works against any
+FHIR R4 base (sekmet, HAPI): plain PUTs by id, referenced resources first, URL-encoded queries.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from cds.demo.cohort import TYPE_ORDER
+from cds.demo.fhir_build import Resource
+
+SEKMET_VERSION = "0.1.1"  # keep in step with scripts/bootstrap
+SEKMET_ENV = "CTO_CDS_SEKMET"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FHIR_JSON = "application/fhir+json"
+
+
+class FhirServerError(RuntimeError):
+    """The test FHIR server is missing, did not start, or rejected the cohort."""
+
+
+def sekmet_executable() -> Path:
+    """`$CTO_CDS_SEKMET`, else `<repo>/.venv-fhir/bin/sekmet`."""
+    configured = os.environ.get(SEKMET_ENV)
+    path = Path(configured) if configured else REPO_ROOT / ".venv-fhir" / "bin" / "sekmet"
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise FhirServerError(
+            f"sekmet-fhir not found at {path}. Install it with scripts/bootstrap (creates .venv-fhir "
+            f"with sekmet-fhir=={SEKMET_VERSION}), or: python3.11 -m venv .venv-fhir && "
+            f".venv-fhir/bin/pip install sekmet-fhir=={SEKMET_VERSION}; or set {SEKMET_ENV} to the "
+            "sekmet executable."
+        )
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], base: str, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise FhirServerError(f"sekmet exited with {proc.returncode}:\n{_tail(log)}")
+            try:
+                if client.get(f"{base}/metadata").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+    raise FhirServerError(
+        f"sekmet not ready at {base}/metadata after {timeout:.0f} s:\n{_tail(log)}"
+    )
+
+
+@contextmanager
+def running_fhir_server(workdir: Path, *, timeout: float = 30.0) -> Iterator[str]:
+    """Start sekmet on a free loopback port with its SQLite store under `workdir`; yield the base URL.
+
+    SEKMET_BASE_URL must match the port, else paging links point at its default localhost:8090
+    (test-servers.md §1.1).
+    """
+    exe = sekmet_executable()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}/fhir"
+    env = {**os.environ, "SEKMET_BASE_URL": base}
+    log_path = workdir / "sekmet.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_ready(proc, base, timeout, log_path)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def query(params: Sequence[tuple[str, str]]) -> str:
+    """A fully percent-encoded query string: HAPI's Tomcat rejects a raw `|` (test-servers §1.3)."""
+    return urlencode(params, quote_via=quote, safe="")
+
+
+def load_order(resources: Iterable[Resource]) -> list[Resource]:
+    """Practitioners and Patients first, then what references them (stable within a type)."""
+    rank = {t: i for i, t in enumerate(TYPE_ORDER)}
+    return sorted(resources, key=lambda r: rank.get(r["resourceType"], len(rank)))
+
+
+def load_cohort(
+    base_url: str, resources: Sequence[Resource], client: httpx.Client
+) -> dict[str, int]:
+    """PUT every resource by id (update-as-create), then check each type's count on the server.
+
+    Returns the number of resources per type. Counting by `_id` keeps the check valid on a shared
+    server that holds other data too.
+    """
+    base = base_url.rstrip("/")
+    for resource in load_order(resources):
+        url = f"{base}/{resource['resourceType']}/{quote(resource['id'], safe='')}"
+        response = client.put(url, json=resource, headers={"Content-Type": FHIR_JSON})
+        if response.status_code not in (200, 201):
+            raise FhirServerError(f"PUT {url} → {response.status_code}: {response.text[:500]}")
+    expected = Counter(r["resourceType"] for r in resources)
+    ids: dict[str, list[str]] = {}
+    for r in resources:
+        ids.setdefault(r["resourceType"], []).append(r["id"])
+    for rtype, rids in ids.items():
+        found = 0
+        for start in range(0, len(rids), 50):
+            chunk = ",".join(rids[start : start + 50])
+            q = query([("_id", chunk), ("_summary", "count")])
+            response = client.get(f"{base}/{rtype}?{q}", headers={"Accept": FHIR_JSON})
+            response.raise_for_status()
+            found += int(response.json().get("total", 0))
+        if found != expected[rtype]:
+            raise FhirServerError(
+                f"{rtype}: loaded {expected[rtype]} but the server finds {found} by _id"
+            )
+    return dict(expected)

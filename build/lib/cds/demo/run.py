@@ -1,0 +1,174 @@
+"""`cto-cds demo`: the whole product on one machine.
+
+A real FHIR R4 server (sekmet-fhir) loaded with the synthetic cohort; the CDS Hooks service on a
+loopback port; an EHR-like client that signs ES384 client JWTs, discovers the service and sends an
+order-select hook for a few CTO-PCI orders (the patient prefetched, the rest read by the service from
+the FHIR server); each card printed as a clinician would see it; one feedback sent.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+
+from cds.auth.trust import TrustedClient
+from cds.demo.cohort import load_ndjson
+from cds.demo.ehr import EhrKeys, sign_client_jwt
+from cds.demo.fhir_server import load_cohort, running_fhir_server
+from cds.main import create_app
+from cds.settings import Settings
+
+COHORT = Path(__file__).parent / "cohort.ndjson"
+# An easy lesion with an expert, a CABG to the target with an operator at the thresholds, a newcomer,
+# a difficult lesion, and a record with almost nothing documented.
+DEFAULT_PATIENTS = ("pt01", "pt04", "pt08", "pt23", "pt25")
+EHR_ISS = "https://ehr.demo.local"
+SERVICE = "/cds-services/operator-cto"
+_STYLE = {"info": "green", "warning": "yellow", "critical": "red"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_service(settings: Settings, trusted: list[TrustedClient]) -> Iterator[str]:
+    """The CDS Hooks service under uvicorn on a loopback port; yields its base URL."""
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, trusted),
+            host="127.0.0.1",
+            port=int(settings.public_base_url.rsplit(":", 1)[1]),
+            log_level="warning",
+            access_log=False,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the CDS service did not start")
+        time.sleep(0.05)
+    try:
+        yield settings.public_base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _hook(
+    patient: str, order: dict[str, Any], fhir: str, patient_resource: dict[str, Any]
+) -> dict[str, Any]:
+    draft = dict(order, status="draft")
+    return {
+        "hook": "order-select",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": fhir,
+        "context": {
+            "userId": draft["performer"][0]["reference"],
+            "patientId": patient,
+            "selections": [f"ServiceRequest/{draft['id']}"],
+            "draftOrders": {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": draft}],
+            },
+        },
+        # Partial prefetch, as many EHRs send: the service reads the rest from the FHIR server.
+        "prefetch": {"patient": patient_resource},
+    }
+
+
+def _print_card(console: Console, patient: str, card: dict[str, Any]) -> None:
+    style = _STYLE.get(card["indicator"], "white")
+    console.print(
+        Panel(
+            Markdown(card.get("detail", "")),
+            title=f"{patient}: {card['summary']}",
+            subtitle=f"{card['indicator']} · {card['source']['label']}",
+            border_style=style,
+        )
+    )
+
+
+def run_demo(patients: Sequence[str] = DEFAULT_PATIENTS, console: Console | None = None) -> int:
+    console = console or Console()
+    resources = load_ndjson(COHORT)
+    keys = EhrKeys.generate("ES384", kid="demo-ehr")
+    trusted = [TrustedClient(iss=EHR_ISS, jwks=keys.jwks())]
+    with tempfile.TemporaryDirectory(prefix="cto-cds-demo-") as workdir:
+        console.print("starting a local FHIR R4 server (sekmet-fhir) …")
+        with running_fhir_server(Path(workdir)) as fhir:
+            with httpx.Client(timeout=30) as client:
+                counts = load_cohort(fhir, resources, client)
+            console.print(f"FHIR server {fhir}: loaded {sum(counts.values())} resources")
+            settings = Settings(
+                public_base_url=f"http://127.0.0.1:{_free_port()}",
+                database_url=f"sqlite+aiosqlite:///{Path(workdir) / 'cds.db'}",
+                allowed_fhir_servers=[fhir],
+            )
+            with running_service(settings, trusted) as base, httpx.Client(timeout=30) as ehr:
+
+                def signed(path: str) -> dict[str, str]:
+                    return {
+                        "Authorization": f"Bearer {sign_client_jwt(keys, EHR_ISS, base + path)}"
+                    }
+
+                services = ehr.get(f"{base}/cds-services", headers=signed("/cds-services")).json()
+                console.print(
+                    f"CDS service {base}: discovered "
+                    + ", ".join(f"{s['id']} ({s['hook']})" for s in services["services"])
+                )
+                by_id = {r["id"]: r for r in resources if r["resourceType"] == "Patient"}
+                first_card = None
+                for patient in patients:
+                    order = next(
+                        r
+                        for r in resources
+                        if r["resourceType"] == "ServiceRequest"
+                        and r["subject"]["reference"] == f"Patient/{patient}"
+                    )
+                    response = ehr.post(
+                        f"{base}{SERVICE}",
+                        headers=signed(SERVICE),
+                        json=_hook(patient, order, fhir, by_id[patient]),
+                    )
+                    response.raise_for_status()
+                    for card in response.json()["cards"]:
+                        _print_card(console, patient, card)
+                        first_card = first_card or card
+                if first_card is not None:
+                    feedback = {
+                        "feedback": [
+                            {
+                                "card": first_card["uuid"],
+                                "outcome": "overridden",
+                                "outcomeTimestamp": time.strftime(
+                                    "%Y-%m-%dT%H:%M:%SZ", time.gmtime()
+                                ),
+                                "overrideReason": {"reason": first_card["overrideReasons"][-1]},
+                            }
+                        ]
+                    }
+                    path = f"{SERVICE}/feedback"
+                    result = ehr.post(f"{base}{path}", headers=signed(path), json=feedback)
+                    console.print(
+                        f"feedback on the first card: HTTP {result.status_code} {result.text}"
+                    )
+    return 0

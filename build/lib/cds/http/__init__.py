@@ -1,0 +1,1 @@
+"""The CDS Hooks HTTP edge: discovery, service calls, feedback (FastAPI)."""

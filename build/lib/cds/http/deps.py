@@ -1,0 +1,27 @@
+"""FastAPI dependencies: the service state and the verified client (CH-24, CH-25)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from cds.auth.client_jwt import VerifiedClient
+from cds.http.state import ServiceState
+
+
+def get_state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.cds
+    return state
+
+
+State = Annotated[ServiceState, Depends(get_state)]
+
+
+async def verified_client(request: Request, state: State) -> VerifiedClient:
+    """The calling EHR, from its JWT; `aud` must be the exact external URL called (CH-25)."""
+    audience = state.settings.public_base_url + request.url.path
+    return await state.verifier.verify(request.headers.get("authorization"), audience)
+
+
+Client = Annotated[VerifiedClient, Depends(verified_client)]

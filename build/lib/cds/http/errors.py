@@ -1,0 +1,65 @@
+"""Errors → HTTP: an OperationOutcome for every non-2xx body (CH-23), 401 with no detail (CH-25)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from cds.errors import AuthError, ContextError, DataUnavailableError, InputError
+
+log = logging.getLogger("cds.http")
+
+FHIR_JSON = "application/fhir+json"
+
+
+def operation_outcome(
+    status: int, code: str, diagnostics: str, expression: str | None = None
+) -> JSONResponse:
+    issue: dict[str, object] = {"severity": "error", "code": code, "diagnostics": diagnostics}
+    if expression:
+        issue["expression"] = [expression]
+    return JSONResponse(
+        {"resourceType": "OperationOutcome", "issue": [issue]},
+        status_code=status,
+        media_type=FHIR_JSON,
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AuthError)
+    async def _auth(request: Request, exc: AuthError) -> Response:
+        # The reason is for operators, never for the caller (CH-25); no token in the log.
+        log.info("client JWT refused: %s (%s %s)", exc.reason, request.method, request.url.path)
+        return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(ContextError)
+    async def _context(request: Request, exc: ContextError) -> Response:
+        return operation_outcome(400, "invalid", exc.msg, exc.loc)
+
+    @app.exception_handler(InputError)
+    async def _input(request: Request, exc: InputError) -> Response:
+        return operation_outcome(400, "invalid", str(exc))
+
+    @app.exception_handler(DataUnavailableError)
+    async def _unavailable(request: Request, exc: DataUnavailableError) -> Response:
+        return operation_outcome(412, "not-found", exc.why, exc.what)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return operation_outcome(400, "invalid", str(first.get("msg")), where or None)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        return operation_outcome(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return operation_outcome(500, "exception", "internal error")

@@ -1,0 +1,59 @@
+"""The three CDS Hooks routes (CH-03, CH-07, CH-22); each delegates, none holds logic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException
+from fastapi.responses import JSONResponse
+
+from cds.context.request import HookRequest
+from cds.errors import ContextError
+from cds.http import hook_call
+from cds.http.deps import Client, State
+from cds.output.cards import dump
+from cds.store.schemas import FeedbackIn
+
+router = APIRouter()
+
+
+@router.get("/cds-services", summary="Discovery: the services this CDS service offers (CH-03)")
+async def discovery(state: State, client: Client) -> dict[str, Any]:
+    return {"services": [service.discovery() for service in state.services]}
+
+
+@router.post(
+    "/cds-services/{service_id}",
+    summary="Call a service for order-select or order-sign (CH-07, CH-15)",
+    responses={400: {}, 401: {}, 404: {}, 412: {}},
+)
+async def call_service(
+    service_id: str, request: HookRequest, state: State, client: Client
+) -> JSONResponse:
+    if state.service(service_id) is None:
+        raise HTTPException(404, f"no service {service_id!r}")
+    service = state.service(service_id, request.hook)
+    if service is None:
+        raise ContextError("hook", f"service {service_id!r} does not answer {request.hook!r}")
+    response = await hook_call.answer(state, service, request)
+    return JSONResponse(dump(response))
+
+
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    summary="Feedback on cards: accepted or overridden (CH-22)",
+    responses={400: {}, 401: {}, 404: {}},
+)
+async def feedback(
+    service_id: str,
+    state: State,
+    client: Client,
+    body: dict[str, list[FeedbackIn]] = Body(..., examples=[{"feedback": []}]),  # noqa: B008
+) -> JSONResponse:
+    if state.service(service_id) is None:
+        raise HTTPException(404, f"no service {service_id!r}")
+    items = body.get("feedback")
+    if items is None:
+        raise ContextError("feedback", "is required")
+    result = await state.store.save_feedback(service_id, items)
+    return JSONResponse(result.model_dump(mode="json"))

@@ -1,0 +1,64 @@
+"""What the service holds for its lifetime: configuration, tables, trust, the store, one HTTP client.
+
+Built once at start-up (`build_state`), so a bad file or setting fails there with its name, never at
+the first request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+
+from cds.auth.client_jwt import ClientJwtVerifier
+from cds.auth.jwks import JwksCache
+from cds.auth.trust import TrustedClient, load_trusted_clients
+from cds.context.services import ServiceDefinition, load_services
+from cds.mapping.tables import MappingTables, load_tables
+from cds.settings import Settings
+from cds.store.repository import Store
+
+
+@dataclass
+class ServiceState:
+    settings: Settings
+    tables: MappingTables
+    services: list[ServiceDefinition]
+    verifier: ClientJwtVerifier
+    store: Store
+    http: httpx.AsyncClient
+
+    def service(self, service_id: str, hook: str | None = None) -> ServiceDefinition | None:
+        for service in self.services:
+            if service.id == service_id and (hook is None or service.hook == hook):
+                return service
+        return None
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.store.close()
+
+
+@dataclass(frozen=True)
+class StaticConfig:
+    """Files read once before the server starts: a bad one fails `create_app`, naming file/line."""
+
+    tables: MappingTables
+    services: list[ServiceDefinition]
+    trusted: list[TrustedClient]
+
+
+def load_static(settings: Settings, trusted: list[TrustedClient] | None = None) -> StaticConfig:
+    if trusted is None:
+        trusted = load_trusted_clients(settings.trusted_clients) if settings.trusted_clients else []
+    return StaticConfig(load_tables(settings.mappings_dir), load_services(), trusted)
+
+
+async def build_state(settings: Settings, static: StaticConfig) -> ServiceState:
+    # One client for FHIR reads and JWKS fetches; no redirects, so tokens never leave the allowlist.
+    http = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(5.0))
+    store = await Store.open(settings.database_url)
+    verifier = ClientJwtVerifier(
+        static.trusted, JwksCache(http), store, leeway=settings.jwt_leeway_seconds
+    )
+    return ServiceState(settings, static.tables, static.services, verifier, store, http)

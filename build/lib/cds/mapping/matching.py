@@ -1,0 +1,103 @@
+"""Reading coded elements and dates of lean resources through the mapping tables (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+from cds.mapping.tables import CodeRow, MappingTables
+from cds.sources.resources import (
+    CodeableConcept,
+    Condition,
+    Observation,
+    Procedure,
+    Resource,
+    ServiceRequest,
+    earliest_day,
+)
+
+# Statuses that mean "this did not happen or was recorded by mistake" (FHIR R4 value sets).
+_VOID_PROCEDURE = {"entered-in-error", "not-done", "preparation"}
+_VOID_OBSERVATION = {"entered-in-error", "cancelled", "registered"}
+_VOID_CONDITION = {"entered-in-error", "refuted"}
+_VOID_ORDER = {"entered-in-error", "revoked", "draft-entered-in-error"}
+
+
+def _status_codes(concept: CodeableConcept | None) -> set[str]:
+    return {c.code for c in concept.coding if c.code} if concept else set()
+
+
+def counts(resource: Resource) -> bool:
+    """False for resources entered in error, refuted, cancelled or not done: they are ignored."""
+    if isinstance(resource, Condition):
+        return not (_status_codes(resource.verificationStatus) & _VOID_CONDITION)
+    if isinstance(resource, Procedure):
+        return resource.status not in _VOID_PROCEDURE
+    if isinstance(resource, Observation):
+        return resource.status not in _VOID_OBSERVATION
+    if isinstance(resource, ServiceRequest):
+        return resource.status not in _VOID_ORDER
+    return True
+
+
+def day_of(resource: Resource) -> date | None:
+    """When it happened (the earliest day the recorded date can mean); None when undated."""
+    value: str | None = None
+    if isinstance(resource, Condition):
+        value = (
+            resource.onsetDateTime
+            or (resource.onsetPeriod.start if resource.onsetPeriod else None)
+            or resource.recordedDate
+        )
+    elif isinstance(resource, Procedure):
+        value = resource.performedDateTime or (
+            resource.performedPeriod.start if resource.performedPeriod else None
+        )
+    elif isinstance(resource, Observation):
+        value = resource.effectiveDateTime or (
+            resource.effectivePeriod.start if resource.effectivePeriod else None
+        )
+    elif isinstance(resource, ServiceRequest):
+        value = resource.authoredOn or resource.occurrenceDateTime
+    return earliest_day(value) if value else None
+
+
+def rows_for(
+    tables: MappingTables,
+    resource_type: str,
+    element: str,
+    concepts: Iterable[CodeableConcept | None],
+) -> list[CodeRow]:
+    """Enabled rows matching any coding of these concepts found in `resource_type.element`."""
+    found: list[CodeRow] = []
+    for concept in concepts:
+        if concept is None:
+            continue
+        for coding in concept.coding:
+            for row in tables.lookup(resource_type, element, coding.system, coding.code):
+                if row not in found:
+                    found.append(row)
+    return found
+
+
+def vessel_groups(
+    tables: MappingTables, resource_type: str, sites: Iterable[CodeableConcept | None]
+) -> set[str]:
+    """Vessel groups (LAD, LCX, ...) named by body sites."""
+    return {
+        row.meaning
+        for row in rows_for(tables, resource_type, "bodySite", sites)
+        if row.concept == "vessel"
+    }
+
+
+def names_ostium(
+    tables: MappingTables, resource_type: str, sites: Iterable[CodeableConcept | None]
+) -> bool:
+    return any(
+        row.concept == "ostium" for row in rows_for(tables, resource_type, "bodySite", sites)
+    )
+
+
+def is_cto_pci(tables: MappingTables, resource_type: str, code: CodeableConcept | None) -> bool:
+    return any(row.concept == "cto_pci" for row in rows_for(tables, resource_type, "code", [code]))

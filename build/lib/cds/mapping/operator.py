@@ -1,0 +1,194 @@
+"""Operator CTO-PCI experience: site registry → override Observations → derived from history.
+
+The first path that gives a value wins, per input, and the path is reported in `rule`
+(`operator.registry`, the override row id, `operator.derived`). Derivation follows Xiao 2021 §2.2 and
+shared/spec/inputs.md: years from the first CTO-PCI as primary operator to the order date (whole
+years, a remainder of more than 6 months adds one), annual volume = all CTO-PCIs ÷ those years,
+last-year success = technical successes ÷ CTO-PCIs in the 365 days before the order date.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from cds.mapping.codes import NPI
+from cds.mapping.findings import OPERATOR_INPUTS, observation_candidates, resolve
+from cds.mapping.matching import counts, day_of, is_cto_pci, rows_for
+from cds.mapping.provenance import MappedInput, unknown
+from cds.mapping.tables import MappingTables
+from cds.sources.record import PatientRecord
+from cds.sources.resources import Procedure
+
+_REGISTRY_FIELDS = {
+    "operator_annual_cto_volume": "annual_cto_volume",
+    "operator_cto_years": "cto_years",
+    "operator_last_year_success_rate": "last_year_success_rate",
+}
+
+
+def _add_months(day: date, months: int) -> date:
+    year, month = divmod(day.month - 1 + months, 12)
+    target_year, target_month = day.year + year, month + 1
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return date(target_year, target_month, min(day.day, candidate))
+        except ValueError:
+            continue
+    raise ValueError(day)  # pragma: no cover - 28 always exists
+
+
+def practice_years(first: date, index: date, round_up_after_months: int = 6) -> int:
+    """Whole years from `first` to `index`; a remainder of more than N months counts as a year."""
+    years = index.year - first.year - ((index.month, index.day) < (first.month, first.day))
+    if _add_months(first, 12 * years + round_up_after_months) < index:
+        years += 1
+    return max(years, 0)
+
+
+def _npi(record: PatientRecord) -> str | None:
+    if record.operator is None:
+        return None
+    for ident in record.operator.identifier:
+        if ident.system == NPI and ident.value:
+            return ident.value
+    return None
+
+
+def _is_primary(tables: MappingTables, proc: Procedure, operator_id: str) -> bool:
+    wanted = set(tables.rules.operator.primary_function_codes)
+    for performer in proc.performer:
+        ref = performer.actor.reference if performer.actor else None
+        if ref is None or not ref.endswith(f"Practitioner/{operator_id}"):
+            continue
+        if not wanted:
+            return True
+        codes = {c.code for c in (performer.function.coding if performer.function else [])}
+        if not codes or codes & wanted:
+            return True
+    return False
+
+
+def derived(
+    record: PatientRecord, tables: MappingTables, index_date: date
+) -> dict[str, MappedInput]:
+    """Experience derived from the operator's CTO-PCI Procedures in the FHIR record."""
+    operator_id = record.operator_id
+    rule = "operator.derived"
+    if operator_id is None:
+        return {}
+    cases = [
+        p
+        for p in record.operator_procedures
+        if counts(p)
+        and p.status in (None, "completed", "stopped", "unknown")
+        and is_cto_pci(tables, "Procedure", p.code)
+        and _is_primary(tables, p, operator_id)
+    ]
+    dated = [(d, p) for p in cases if (d := day_of(p)) is not None and d < index_date]
+    failure = record.incomplete.get("operator_procedures")
+    if not dated:
+        why = (
+            f"procedure history not read ({failure})"
+            if failure
+            else "no CTO-PCI by this operator in the record"
+        )
+        return {name: unknown(rule, why) for name in OPERATOR_INPUTS}
+    lower_bound = "the EHR history may be incomplete: a lower bound" + (
+        f"; read incompletely: {failure}" if failure else ""
+    )
+    first = min(d for d, _ in dated)
+    rules = tables.rules.operator
+    years = practice_years(first, index_date, rules.round_up_after_months)
+    refs = [p.ref for _, p in dated]
+    out = {
+        "operator_cto_years": MappedInput(
+            value=years,
+            sources=refs[:20],
+            rule=rule,
+            evidence="patient",
+            note=f"first CTO-PCI {first.isoformat()}; {lower_bound}",
+        ),
+        "operator_annual_cto_volume": MappedInput(
+            value=len(dated) / max(years, 1),
+            sources=refs[:20],
+            rule=rule,
+            evidence="patient",
+            note=f"{len(dated)} CTO-PCIs over {max(years, 1)} year(s); {lower_bound}",
+        ),
+    }
+    start = index_date - timedelta(days=rules.last_year_days)
+    last_year = [p for d, p in dated if d >= start]
+    good = {"success", "partial"} if tables.rules.success.partial_counts_as_success else {"success"}
+    outcomes = [
+        {
+            r.meaning
+            for r in rows_for(tables, "Procedure", "outcome", [p.outcome])
+            if r.concept == "outcome"
+        }
+        for p in last_year
+    ]
+    if not last_year:
+        out["operator_last_year_success_rate"] = unknown(
+            rule, "no CTO-PCI by this operator in the last year"
+        )
+    elif any(not o for o in outcomes):
+        missing = sum(1 for o in outcomes if not o)
+        out["operator_last_year_success_rate"] = unknown(
+            rule,
+            f"{missing} of {len(last_year)} last-year CTO-PCIs have no recorded outcome",
+            [p.ref for p in last_year][:20],
+        )
+    else:
+        successes = sum(1 for o in outcomes if o & good)
+        out["operator_last_year_success_rate"] = MappedInput(
+            value=successes / len(last_year),
+            sources=[p.ref for p in last_year][:20],
+            rule=rule,
+            evidence="patient",
+            note=f"{successes} of {len(last_year)} successful in the last year",
+        )
+    return out
+
+
+def operator_inputs(
+    record: PatientRecord, tables: MappingTables, index_date: date
+) -> dict[str, MappedInput]:
+    """The three experience inputs, each from the first path that has it."""
+    if record.operator_id is None:
+        return {
+            name: unknown("operator", "the order names no operator (performer)")
+            for name in OPERATOR_INPUTS
+        }
+    result: dict[str, MappedInput] = {}
+    npi = _npi(record)
+    entry = tables.operator_entry(npi, record.operator_id)
+    if entry is not None:
+        ref = f"Practitioner/{record.operator_id}"
+        for name, field in _REGISTRY_FIELDS.items():
+            value = getattr(entry, field)
+            if value is not None:
+                result[name] = MappedInput(
+                    value=value,
+                    sources=[ref],
+                    rule="operator.registry",
+                    evidence="patient",
+                    note=f"site registry {entry.origin}"
+                    + (f", as of {entry.as_of}" if entry.as_of else ""),
+                )
+    skipped: list[str] = []
+    overrides = observation_candidates(
+        tables, record.operator_observations, OPERATOR_INPUTS, None, skipped
+    )
+    for name in OPERATOR_INPUTS:
+        if name not in result:
+            found = resolve(name, overrides)
+            if found is not None and found.value is not None:
+                result[name] = found
+    missing = [n for n in OPERATOR_INPUTS if n not in result]
+    if missing:
+        derivation = derived(record, tables, index_date)
+        for name in missing:
+            result[name] = derivation.get(name) or unknown(
+                "operator.derived", "no operator history"
+            )
+    return result

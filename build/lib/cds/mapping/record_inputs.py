@@ -1,0 +1,135 @@
+"""The whole mapping: a patient's record → every canonical input with its provenance (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict
+
+from cds.mapping import history
+from cds.mapping.findings import (
+    LESION_INPUTS,
+    Candidate,
+    observation_candidates,
+    resolve,
+    typed_value,
+)
+from cds.mapping.matching import counts, day_of, rows_for
+from cds.mapping.operator import operator_inputs
+from cds.mapping.order import order_context
+from cds.mapping.provenance import MappedInput, unknown
+from cds.mapping.tables import MappingTables
+from cds.scoring.inputs import INPUTS, InputValue
+from cds.sources.record import PatientRecord
+
+
+class MappingResult(BaseModel):
+    """Every canonical input with provenance, and the context it was read in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    inputs: dict[str, MappedInput]
+    index_date: date
+    order: str | None
+    operator: str | None
+    notes: list[str]
+
+    def values(self) -> dict[str, InputValue | None]:
+        return {name: mapped.value for name, mapped in self.inputs.items()}
+
+
+def _condition_candidates(
+    record: PatientRecord, tables: MappingTables, index_date: date
+) -> list[Candidate]:
+    """Patient-level fallbacks coded as Conditions (e.g. ICD-10-CM I25.84 → severe calcification)."""
+    found = []
+    for condition in record.conditions:
+        if not counts(condition):
+            continue
+        day = day_of(condition)
+        if day is not None and day > index_date:
+            continue
+        for row in rows_for(tables, "Condition", "code", [condition.code]):
+            if row.concept in LESION_INPUTS and row.meaning.startswith("present:"):
+                found.append(
+                    Candidate(
+                        row.concept,
+                        typed_value(row.concept, row.meaning[8:]),
+                        row.evidence,
+                        day,
+                        condition.ref,
+                        row.id,
+                    )
+                )
+    return found
+
+
+def map_record(record: PatientRecord, tables: MappingTables, today: date) -> MappingResult:
+    """Map a record to canonical inputs; `today` is used only when the order has no date."""
+    ctx = order_context(record, tables, today)
+    index = ctx.index_date
+    notes = [f"order: {ctx.note}"] if ctx.note and ctx.note != "given" else []
+    inputs: dict[str, MappedInput] = {
+        "age_years": history.age(record, index),
+        "sex": history.sex(record),
+        "target_vessel": ctx.target_vessel,
+    }
+    inputs["prior_cabg"], cabg_hits = history.history_flag(record, tables, "prior_cabg", index)
+    inputs["prior_mi"], _ = history.history_flag(
+        record,
+        tables,
+        "prior_mi",
+        index,
+        tables.rules.prior_mi_exclude_days,
+        ctx.order.encounter.reference if ctx.order and ctx.order.encounter else None,
+    )
+    skipped: list[str] = []
+    candidates = observation_candidates(
+        tables,
+        record.observations,
+        LESION_INPUTS,
+        ctx.target,
+        skipped,
+    )
+    candidates += _condition_candidates(record, tables, index)
+    notes += skipped
+    observations_failed = record.incomplete.get("observations")
+    derived: dict[str, Callable[[], MappedInput | None]] = {
+        "prior_cabg_target_vessel": lambda: history.cabg_to_target(
+            record, tables, ctx, inputs["prior_cabg"], cabg_hits
+        ),
+        "retry_lesion": lambda: history.retry(record, tables, ctx),
+        "in_stent_occlusion": lambda: history.stent_history(record, tables, index),
+        "ostial_location": lambda: ctx.ostial,
+    }
+    for name in LESION_INPUTS:
+        found = resolve(name, candidates)
+        if found is not None and found.value is not None:
+            inputs[name] = found
+            continue
+        fallback = derived[name]() if name in derived else None
+        if fallback is not None:
+            inputs[name] = fallback
+        elif found is not None:
+            inputs[name] = found
+        elif observations_failed:
+            inputs[name] = unknown(
+                f"{name}.finding", f"findings could not be read ({observations_failed})"
+            )
+        else:
+            inputs[name] = unknown(f"{name}.finding", "no finding recorded for the target lesion")
+    inputs.update(operator_inputs(record, tables, index))
+    for key, count in record.ignored.items():
+        notes.append(
+            f"{key}: ignored {count} result(s) the server returned that did not match the search"
+        )
+    for problem in record.problems:
+        notes.append(f"ignored malformed resource: {problem}")
+    return MappingResult(
+        inputs={spec.name: inputs[spec.name] for spec in INPUTS},
+        index_date=index,
+        order=ctx.order.ref if ctx.order else None,
+        operator=f"Practitioner/{record.operator_id}" if record.operator_id else None,
+        notes=notes,
+    )

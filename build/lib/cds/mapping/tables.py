@@ -1,0 +1,501 @@
+"""The site-editable mapping tables in `mappings/`, loaded and validated once at start-up.
+
+Files (defaults shipped in `mappings/`, a site directory may override each):
+
+- `codes.csv`: one row per (concept, resource, element, system, code): what a code found in a FHIR
+  element means for a score input. Columns: id, concept, resource, element, system, code, match,
+  meaning, evidence, verified, enabled, comment.
+- `operators.csv`: the site registry of operator experience, keyed by NPI or Practitioner id.
+- `rules.yaml`: thresholds and policies (CABG ≥ 3 months, success rule, LAD group, look-back windows).
+
+A site directory's `codes.csv` merges by the natural key (concept, resource, element, system, code):
+a site row replaces the default row with the same key, `enabled=false` disables it, new keys add
+rows. Its `operators.csv` merges by NPI / Practitioner id; its `rules.yaml` overrides keys. A bad row
+fails the load with `file:line: reason`.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cds.errors import ConfigError
+from cds.mapping.codes import normalize_code, normalize_system
+from cds.scoring.inputs import INPUT_SPECS
+
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "mappings"
+
+Evidence = Literal["lesion", "patient", "claim"]
+Element = Literal["code", "bodySite", "value", "outcome", "component"]
+Match = Literal["exact", "prefix"]
+ResourceName = Literal["Condition", "Procedure", "Observation", "ServiceRequest", "*"]
+
+# Concepts that are not canonical inputs but feed derivations (shared/spec/terminology.md).
+AUX_CONCEPTS: dict[str, str] = {
+    "cto_pci": "the code marks a CTO-PCI (order or procedure)",
+    "prior_pci": "a coronary PCI or stent: the record shows a stent may be present",
+    "cabg": "a CABG procedure or its consequence (graft present)",
+    "vessel": "a body site in a coronary vessel group: meaning = LM, LAD, LCX, RCA, RAMUS or GRAFT",
+    "ostium": "a body site or qualifier meaning the ostium: meaning = true",
+    "outcome": "Procedure.outcome: meaning = success, partial or failure",
+    "in_stent_restenosis": "a lesion finding of in-stent restenosis on the coded segment",
+}
+# Aux concepts that are lesion findings with a value (terminology.md §4.6: NCDR 100013013 is a
+# valueBoolean question, so `false` must not read as present).
+AUX_VALUE_READINGS: dict[str, tuple[str, ...]] = {"in_stent_restenosis": ("true", "boolean")}
+VESSELS = ("LM", "LAD", "LCX", "RCA", "RAMUS", "GRAFT")
+OUTCOMES = ("success", "partial", "failure")
+# How an Observation's value is read for a lesion input (element = code).
+VALUE_READINGS = re.compile(
+    r"^(boolean(:[a-z_]+)?|quantity:(mm|cm|%|1)|integer|coded|present(:[a-z_0-9]+)?)$"
+)
+
+CODE_COLUMNS = (
+    "id",
+    "concept",
+    "resource",
+    "element",
+    "system",
+    "code",
+    "match",
+    "meaning",
+    "evidence",
+    "verified",
+    "enabled",
+    "comment",
+)
+OPERATOR_COLUMNS = (
+    "npi",
+    "practitioner_id",
+    "annual_cto_volume",
+    "cto_years",
+    "last_year_success_rate",
+    "as_of",
+    "comment",
+)
+
+
+@dataclass(frozen=True)
+class CodeRow:
+    """One row of codes.csv, system and code normalised."""
+
+    id: str
+    concept: str
+    resource: str
+    element: str
+    system: str
+    code: str
+    match: str
+    meaning: str
+    evidence: str
+    verified: str
+    enabled: bool
+    comment: str
+    origin: str  # file:line, for messages
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        return (self.concept, self.resource, self.element, self.system, self.code)
+
+
+@dataclass(frozen=True)
+class OperatorEntry:
+    npi: str | None
+    practitioner_id: str | None
+    annual_cto_volume: float | None
+    cto_years: float | None
+    last_year_success_rate: float | None
+    as_of: str | None
+    origin: str
+
+
+class SuccessRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    partial_counts_as_success: bool = False
+
+
+class OperatorRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    last_year_days: int = Field(365, ge=1)
+    # Xiao 2021 §2.2: whole years; a remainder of more than 6 months counts as one more year.
+    round_up_after_months: int = Field(6, ge=0, le=12)
+    primary_function_codes: tuple[str, ...] = ()
+
+
+class Rules(BaseModel):
+    """rules.yaml: thresholds and policies that are not code lists."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    local_system: str = "http://cto-cds.org/fhir/CodeSystem/cto-lesion"
+    cabg_min_days_before: int = Field(90, ge=0)  # scores.md §1: CABG ≥ 3 months before
+    in_stent_min_days: int = Field(90, ge=0)  # scores.md §1: stent occluded > 3 months
+    # inputs.md: an MI during the index stay is not prior; MIs this many days or fewer before the
+    # order are taken as the index stay (0 = only on or after the order date).
+    prior_mi_exclude_days: int = Field(0, ge=0)
+    retry_counts_partial_success: bool = False  # terminology.md §4.8: site option
+    lm_ramus_as_lad: bool = False  # scores.md: LM and ramus count as non-LAD by default
+    cl_score_any_prior_cabg: bool = False  # scores.md §5: site setting, default target vessel
+    success: SuccessRule = SuccessRule()
+    operator: OperatorRules = OperatorRules()
+
+
+@dataclass(frozen=True)
+class MappingTables:
+    rows: tuple[CodeRow, ...]
+    operators: tuple[OperatorEntry, ...]
+    rules: Rules
+    sources: tuple[str, ...] = ()
+    _exact: Mapping[tuple[str, str, str], tuple[CodeRow, ...]] = field(
+        default_factory=dict, repr=False
+    )
+    _prefix: Mapping[tuple[str, str], tuple[CodeRow, ...]] = field(default_factory=dict, repr=False)
+
+    def lookup(
+        self, resource: str, element: str, system: str | None, code: str | None
+    ) -> list[CodeRow]:
+        """Enabled rows matching a coding found in `resource.element`."""
+        if not system or not code:
+            return []
+        system = normalize_system(system)
+        code = normalize_code(system, code)
+        found = [r for r in self._exact.get((element, system, code), ()) if _fits(r, resource)]
+        for row in self._prefix.get((element, system), ()):
+            if code.startswith(row.code) and _fits(row, resource):
+                found.append(row)
+        return found
+
+    def operator_entry(self, npi: str | None, practitioner_id: str | None) -> OperatorEntry | None:
+        for entry in self.operators:
+            if (npi and entry.npi == npi) or (
+                practitioner_id and entry.practitioner_id == practitioner_id
+            ):
+                return entry
+        return None
+
+
+def _fits(row: CodeRow, resource: str) -> bool:
+    return row.resource in ("*", resource)
+
+
+def _index(
+    rows: Iterable[CodeRow],
+) -> tuple[
+    dict[tuple[str, str, str], tuple[CodeRow, ...]], dict[tuple[str, str], tuple[CodeRow, ...]]
+]:
+    exact: dict[tuple[str, str, str], list[CodeRow]] = {}
+    prefix: dict[tuple[str, str], list[CodeRow]] = {}
+    for row in rows:
+        if not row.enabled:
+            continue
+        if row.match == "exact":
+            exact.setdefault((row.element, row.system, row.code), []).append(row)
+        else:
+            prefix.setdefault((row.element, row.system), []).append(row)
+    return ({k: tuple(v) for k, v in exact.items()}, {k: tuple(v) for k, v in prefix.items()})
+
+
+def _choice(value: str, allowed: Iterable[str], column: str) -> str:
+    allowed = tuple(allowed)
+    if value not in allowed:
+        raise ValueError(f"{column} {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _check_meaning(concept: str, element: str, meaning: str) -> None:
+    if concept == "vessel":
+        _choice(meaning, VESSELS, "meaning")
+    elif concept == "outcome":
+        _choice(meaning, OUTCOMES, "meaning")
+    elif concept in AUX_VALUE_READINGS and element in ("code", "component"):
+        _choice(meaning, AUX_VALUE_READINGS[concept], "meaning")
+    elif concept in AUX_CONCEPTS or element in ("bodySite", "outcome"):
+        _choice(meaning, ("true",), "meaning")
+    elif element in ("code", "component"):
+        if concept in ("prior_cabg", "prior_mi") and meaning == "true":
+            return
+        if not VALUE_READINGS.match(meaning):
+            raise ValueError(
+                f"meaning {meaning!r} is not a value reading (boolean, boolean:<value>, "
+                "quantity:mm|cm|%|1, integer, coded, present:<value>)"
+            )
+        target = (
+            meaning.split(":", 1)[1]
+            if ":" in meaning and not meaning.startswith("quantity")
+            else None
+        )
+        if target is not None:
+            _check_value(concept, target)
+    else:  # element == "value": the coded answer's canonical value
+        _check_value(concept, meaning)
+
+
+def _check_value(concept: str, value: str) -> None:
+    spec = INPUT_SPECS.get(concept)
+    if spec is None:
+        raise ValueError(f"concept {concept!r} takes no coded value")
+    if spec.kind == "enum":
+        _choice(value, spec.values, "meaning")
+    elif spec.kind == "boolean":
+        _choice(value, ("true", "false"), "meaning")
+    elif spec.kind == "integer" and (not value.isdigit() or spec.issue(int(value)) is not None):
+        raise ValueError(f"meaning {value!r} is not a valid {concept}")
+
+
+def _parse_code_row(raw: Mapping[str, str], origin: str) -> CodeRow:
+    def col(name: str) -> str:
+        return (raw.get(name) or "").strip()
+
+    concept = col("concept")
+    if concept not in INPUT_SPECS and concept not in AUX_CONCEPTS:
+        raise ValueError(
+            f"concept {concept!r} is neither a canonical input nor one of {', '.join(AUX_CONCEPTS)}"
+        )
+    resource = _choice(col("resource"), get_args(ResourceName), "resource")
+    element = _choice(col("element"), get_args(Element), "element")
+    system_raw, code_raw = col("system"), col("code")
+    if not system_raw or not code_raw:
+        raise ValueError("system and code are required")
+    if any(ch.isspace() for ch in code_raw):
+        raise ValueError(f"code {code_raw!r} contains white space")
+    system = normalize_system(system_raw)
+    if not re.match(r"^(https?://|urn:)", system):
+        raise ValueError(f"system {system_raw!r} is not a URI or urn:oid")
+    meaning = col("meaning")
+    _check_meaning(concept, element, meaning)
+    verified = col("verified")
+    if verified == "NV":
+        raise ValueError("verified NV rows are never shipped (terminology.md: grades)")
+    enabled_raw = col("enabled").lower() or "true"
+    enabled = _choice(enabled_raw, ("true", "false"), "enabled") == "true"
+    row_id = col("id")
+    if not re.match(r"^[A-Za-z0-9_.:\-]+$", row_id):
+        raise ValueError(f"id {row_id!r} must be letters, digits and _.:-")
+    return CodeRow(
+        id=row_id,
+        concept=concept,
+        resource=resource,
+        element=element,
+        system=system,
+        code=normalize_code(system, code_raw),
+        match=_choice(col("match") or "exact", get_args(Match), "match"),
+        meaning=meaning,
+        evidence=_choice(col("evidence"), get_args(Evidence), "evidence"),
+        verified=_choice(verified or "V", ("V", "V1", "site"), "verified"),
+        enabled=enabled,
+        comment=col("comment"),
+        origin=origin,
+    )
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # Excel writes "CSV UTF-8" with a BOM
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    lines = [
+        (n, line)
+        for n, line in enumerate(text.splitlines(), 1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not lines:
+        raise ConfigError(f"{path}:1: empty file, expected the header {','.join(columns)}")
+    # One CSV record per physical line, so every message names the line (no multi-line fields).
+    parsed: list[tuple[int, list[str]]] = []
+    for number, line in lines:
+        try:
+            parsed.append((number, next(csv.reader([line], strict=True))))
+        except csv.Error as exc:
+            raise ConfigError(f"{path}:{number}: bad CSV quoting: {exc}") from exc
+    header = [h.strip() for h in parsed[0][1]]
+    missing = [c for c in columns if c not in header]
+    unknown = [h for h in header if h not in columns]
+    if missing or unknown:
+        raise ConfigError(
+            f"{path}:{lines[0][0]}: header: missing {missing or '-'}, unknown {unknown or '-'}"
+        )
+    rows = []
+    for number, values in parsed[1:]:
+        if len(values) != len(header):
+            raise ConfigError(f"{path}:{number}: {len(values)} fields, header has {len(header)}")
+        rows.append((f"{path}:{number}", dict(zip(header, values, strict=True))))
+    return rows
+
+
+def load_codes(path: Path) -> list[CodeRow]:
+    rows: list[CodeRow] = []
+    ids: dict[str, str] = {}
+    keys: dict[tuple[str, ...], str] = {}
+    for origin, raw in _read_csv(path, CODE_COLUMNS):
+        try:
+            row = _parse_code_row(raw, origin)
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: {exc}") from exc
+        if row.id in ids:
+            raise ConfigError(f"{origin}: id {row.id!r} already used at {ids[row.id]}")
+        if row.key in keys:
+            raise ConfigError(
+                f"{origin}: same concept/resource/element/system/code as {keys[row.key]}"
+            )
+        ids[row.id] = keys[row.key] = origin
+        rows.append(row)
+    return rows
+
+
+def _number(value: str, column: str, low: float, high: float | None) -> float | None:
+    if not value.strip():
+        return None
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ValueError(f"{column} {value!r} is not a number") from exc
+    if number < low or (high is not None and number > high) or number != number:
+        raise ValueError(
+            f"{column} {value!r} is outside {low}..{high if high is not None else '∞'}"
+        )
+    return number
+
+
+def load_operators(path: Path) -> list[OperatorEntry]:
+    entries = []
+    seen: dict[str, str] = {}
+    for origin, raw in _read_csv(path, OPERATOR_COLUMNS):
+        try:
+            npi = raw["npi"].strip() or None
+            pid = raw["practitioner_id"].strip() or None
+            if npi is None and pid is None:
+                raise ValueError("npi or practitioner_id is required")
+            if npi is not None and not re.fullmatch(r"\d{10}", npi):
+                raise ValueError(f"npi {npi!r} is not 10 digits")
+            # A repeated operator would be shadowed by the first row: refuse it.
+            for key in [k for k in (npi and f"npi {npi}", pid and f"practitioner_id {pid}") if k]:
+                if key in seen:
+                    raise ValueError(f"{key} already used at {seen[key]}")
+                seen[key] = origin
+            entries.append(
+                OperatorEntry(
+                    npi=npi,
+                    practitioner_id=pid,
+                    annual_cto_volume=_number(
+                        raw["annual_cto_volume"], "annual_cto_volume", 0, None
+                    ),
+                    cto_years=_number(raw["cto_years"], "cto_years", 0, None),
+                    last_year_success_rate=_number(
+                        raw["last_year_success_rate"], "last_year_success_rate", 0, 1
+                    ),
+                    as_of=raw["as_of"].strip() or None,
+                    origin=origin,
+                )
+            )
+        except ValueError as exc:
+            raise ConfigError(f"{origin}: {exc}") from exc
+    return entries
+
+
+def load_rules(path: Path, base: Mapping[str, object] | None = None) -> dict[str, object]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1
+        raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem}") from exc
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: expected a mapping of rule names")
+    merged = dict(base or {})
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}  # type: ignore[dict-item]
+        else:
+            merged[key] = value
+    return merged
+
+
+def _yaml_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
+    """The line of the deepest key of `loc` present in a YAML file, for messages."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    line = None
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        found = next((kv for kv in node.value if kv[0].value == str(part)), None)
+        if found is None:
+            break
+        line, node = found[0].start_mark.line + 1, found[1]
+    return line
+
+
+def _rules(data: Mapping[str, object], paths: list[Path]) -> Rules:
+    """Validate merged rules; a bad key is reported in the last file that sets it (site first)."""
+    try:
+        return Rules.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        for path in reversed(paths):
+            line = _yaml_line(path, first["loc"])
+            if line is not None:
+                raise ConfigError(f"{path}:{line}: {where}: {first['msg']}") from exc
+        raise ConfigError(f"{paths[-1]}: {where}: {first['msg']}") from exc
+
+
+def merge_codes(defaults: list[CodeRow], site: list[CodeRow]) -> list[CodeRow]:
+    by_key = {row.key: row for row in defaults}
+    for row in site:
+        by_key[row.key] = row
+    merged = list(by_key.values())
+    seen: dict[str, str] = {}
+    for row in merged:
+        if row.id in seen:
+            raise ConfigError(f"{row.origin}: id {row.id!r} already used at {seen[row.id]}")
+        seen[row.id] = row.origin
+    return merged
+
+
+def load_tables(site_dir: Path | None = None, default_dir: Path = DEFAULT_DIR) -> MappingTables:
+    """Load the defaults and merge a site directory over them; ConfigError names file and line."""
+    if site_dir is not None and not site_dir.is_dir():
+        raise ConfigError(f"{site_dir}: mappings directory does not exist")
+    rows = load_codes(default_dir / "codes.csv")
+    operators = load_operators(default_dir / "operators.csv")
+    rules_data = load_rules(default_dir / "rules.yaml")
+    sources = [str(default_dir)]
+    rules_paths = [default_dir / "rules.yaml"]
+    if site_dir is not None:
+        sources.append(str(site_dir))
+        if (site_dir / "codes.csv").exists():
+            rows = merge_codes(rows, load_codes(site_dir / "codes.csv"))
+        if (site_dir / "operators.csv").exists():
+            site_ops = load_operators(site_dir / "operators.csv")
+            site_keys = {(o.npi, o.practitioner_id) for o in site_ops}
+            operators = site_ops + [
+                o for o in operators if (o.npi, o.practitioner_id) not in site_keys
+            ]
+        if (site_dir / "rules.yaml").exists():
+            rules_data = load_rules(site_dir / "rules.yaml", rules_data)
+            rules_paths.append(site_dir / "rules.yaml")
+    exact, prefix = _index(rows)
+    return MappingTables(
+        rows=tuple(rows),
+        operators=tuple(operators),
+        rules=_rules(rules_data, rules_paths),
+        sources=tuple(sources),
+        _exact=exact,
+        _prefix=prefix,
+    )
+
+
+def with_rows(tables: MappingTables, rows: Iterable[CodeRow]) -> MappingTables:
+    """A copy with other rows (tests and the app's what-if)."""
+    rows = tuple(rows)
+    exact, prefix = _index(rows)
+    return replace(tables, rows=rows, _exact=exact, _prefix=prefix)

@@ -1,0 +1,1 @@
+"""Presenting results: wording shared by the console, the card and the app."""

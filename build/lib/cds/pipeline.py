@@ -1,0 +1,62 @@
+"""The data path in one call: record source → mapping → scoring. Used by the CLI, the hook and the app.
+
+Only the source does I/O; everything after `read_record` is pure.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict
+
+from cds.mapping.order import find_order
+from cds.mapping.record_inputs import MappingResult, map_record
+from cds.mapping.tables import MappingTables
+from cds.scoring.engine import score_all
+from cds.scoring.inputs import parse_inputs
+from cds.scoring.result import ScoreReport
+from cds.scoring.scores import ScoringPolicy
+from cds.sources.record import PatientRecord, RecordRequest, RecordSource, read_record
+
+
+class ScoredCase(BaseModel):
+    """Scores with the inputs they were computed from and where each input came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    report: ScoreReport
+    mapping: MappingResult
+
+    def contract(self) -> dict[str, object]:
+        """The `cto-cds score --json` object for FHIR-sourced inputs (shared/spec/inputs.md)."""
+        return {
+            "scores": self.report.model_dump(mode="json")["scores"],
+            "inputs": {k: v.model_dump(mode="json") for k, v in self.mapping.inputs.items()},
+            "context": {
+                "index_date": self.mapping.index_date.isoformat(),
+                "order": self.mapping.order,
+                "operator": self.mapping.operator,
+                "notes": self.mapping.notes,
+            },
+        }
+
+
+def policy_of(tables: MappingTables) -> ScoringPolicy:
+    rules = tables.rules
+    return ScoringPolicy(
+        cl_score_any_prior_cabg=rules.cl_score_any_prior_cabg, lm_ramus_as_lad=rules.lm_ramus_as_lad
+    )
+
+
+def score_record(record: PatientRecord, tables: MappingTables, today: date) -> ScoredCase:
+    mapping = map_record(record, tables, today)
+    # The mapping only produces valid values; parse_inputs re-checks the contract on the way in.
+    report = score_all(parse_inputs(mapping.values()), policy_of(tables))
+    return ScoredCase(report=report, mapping=mapping)
+
+
+async def score_patient(
+    source: RecordSource, request: RecordRequest, tables: MappingTables, today: date
+) -> tuple[ScoredCase, PatientRecord]:
+    record = await read_record(source, request, lambda rec: find_order(rec, tables)[0])
+    return score_record(record, tables, today), record

@@ -1,0 +1,182 @@
+"""The canonical score inputs of `shared/spec/inputs.md`, declared as data, and their validation.
+
+Every score is computed from these names, whatever produced them (a JSON file, FHIR data through the
+mapping tables, a clinician in the app). A missing key or `None` means unknown. A value of the wrong
+type or outside its domain is an `InputError` naming the input and the value: never coerced, never
+read as unknown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from cds.errors import InputError, InputIssue
+
+InputValue = bool | int | float | str
+InputKind = Literal["boolean", "enum", "integer", "number"]
+Inputs = Mapping[str, InputValue | None]
+"""Validated inputs: every canonical name present, `None` where unknown."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One canonical input: its name, kind and domain (`values` for enums, `ge`/`le` for numbers)."""
+
+    name: str
+    kind: InputKind
+    meaning: str
+    values: tuple[str, ...] = ()
+    ge: float | None = None
+    le: float | None = None
+
+    def describe(self) -> str:
+        """The domain in words, for error messages and `--help`."""
+        if self.kind == "enum":
+            return "one of " + ", ".join(self.values)
+        if self.kind == "boolean":
+            return "true or false"
+        noun = "an integer" if self.kind == "integer" else "a number"
+        if self.ge is not None and self.le is not None:
+            return f"{noun} from {_num(self.ge)} to {_num(self.le)}"
+        if self.ge is not None:
+            return f"{noun} ≥ {_num(self.ge)}"
+        return noun
+
+    def issue(self, value: object) -> InputIssue | None:
+        """Why `value` is not valid for this input, or None when it is (None itself is valid)."""
+        if value is None:
+            return None
+        loc = ("inputs", self.name)
+        wrong_type = InputIssue(loc, value, "wrong_type", f"must be {self.describe()}")
+        if self.kind == "boolean":
+            return None if isinstance(value, bool) else wrong_type
+        if self.kind == "enum":
+            if isinstance(value, str) and value in self.values:
+                return None
+            return wrong_type
+        # JSON true/false are not numbers; integers must be written as integers (70, not 70.0).
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return wrong_type
+        if self.kind == "integer" and not isinstance(value, int):
+            return wrong_type
+        if isinstance(value, float) and not math.isfinite(value):
+            return InputIssue(loc, value, "not_finite", f"must be {self.describe()}")
+        if (self.ge is not None and value < self.ge) or (self.le is not None and value > self.le):
+            return InputIssue(loc, value, "out_of_range", f"must be {self.describe()}")
+        return None
+
+
+_JSON_TYPES = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+}
+_JSON_TYPES[type(None)] = "null"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+def _bool(name: str, meaning: str) -> InputSpec:
+    return InputSpec(name, "boolean", meaning)
+
+
+# Order and domains follow the table of shared/spec/inputs.md.
+INPUTS: tuple[InputSpec, ...] = (
+    InputSpec("age_years", "integer", "age on the day of the procedure", ge=0),
+    InputSpec("sex", "enum", "administrative sex", values=("female", "male", "other")),
+    _bool("prior_cabg", "any coronary artery bypass grafting before this procedure"),
+    _bool("prior_cabg_target_vessel", "a CABG graft to the target vessel, ≥ 3 months before"),
+    _bool("prior_mi", "myocardial infarction before this procedure"),
+    InputSpec(
+        "target_vessel",
+        "enum",
+        "vessel of the target occlusion",
+        values=("LM", "LAD", "LCX", "RCA", "RAMUS", "GRAFT"),
+    ),
+    InputSpec(
+        "stump",
+        "enum",
+        "proximal cap shape (no_stump = not visible)",
+        values=("tapered", "blunt", "no_stump"),
+    ),
+    _bool("proximal_cap_ambiguity", "proximal cap location cannot be determined unequivocally"),
+    InputSpec(
+        "calcification",
+        "enum",
+        "worst calcification of the occlusion entry/body",
+        values=("none", "mild", "moderate", "severe"),
+    ),
+    _bool("bend_gt_45_in_occlusion", "a bend > 45° within the occluded segment"),
+    InputSpec(
+        "tortuosity",
+        "enum",
+        "tortuosity of the target vessel",
+        values=("none", "mild", "moderate", "severe", "unseen"),
+    ),
+    InputSpec("occlusion_length_mm", "number", "occlusion length in millimetres", ge=0),
+    _bool(
+        "distal_vessel_disease", "significant disease beyond the occlusion or distal lumen < 2 mm"
+    ),
+    InputSpec("rentrop_grade", "integer", "collateral filling grade", ge=0, le=3),
+    _bool("interventional_collaterals", "a collateral usable for a retrograde approach exists"),
+    _bool("in_stent_occlusion", "occlusion inside a stent of the target vessel, > 3 months"),
+    _bool("ostial_location", "occlusion starts at the vessel's ostium"),
+    _bool("retry_lesion", "an earlier CTO-PCI attempt on this lesion failed"),
+    _bool("retrograde_approach", "retrograde approach planned or used"),
+    InputSpec(
+        "operator_annual_cto_volume",
+        "number",
+        "operator's average CTO-PCIs per year as primary operator",
+        ge=0,
+    ),
+    InputSpec(
+        "operator_cto_years",
+        "number",
+        "years of CTO-PCI practice as primary operator (whole years, > 6 months rounds up)",
+        ge=0,
+    ),
+    InputSpec(
+        "operator_last_year_success_rate",
+        "number",
+        "technical success rate of the operator's CTO-PCIs in the previous year",
+        ge=0,
+        le=1,
+    ),
+)
+
+INPUT_SPECS: Mapping[str, InputSpec] = {spec.name: spec for spec in INPUTS}
+
+
+def parse_inputs(raw: object) -> dict[str, InputValue | None]:
+    """Validate a JSON-like object of inputs; return every canonical name, `None` where unknown.
+
+    Raises:
+        InputError: with one issue per bad key (not an object, unknown key, wrong type, out of range).
+    """
+    if not isinstance(raw, Mapping):
+        kind = _JSON_TYPES.get(type(raw), type(raw).__name__)
+        raise InputError(
+            [InputIssue(("inputs",), raw, "not_an_object", f"must be a JSON object, not {kind}")]
+        )
+    issues: list[InputIssue] = []
+    for key in raw:
+        if key not in INPUT_SPECS:
+            issues.append(
+                InputIssue(
+                    ("inputs", str(key)), raw[key], "unknown_input", "is not a canonical input"
+                )
+            )
+    for spec in INPUTS:
+        issue = spec.issue(raw.get(spec.name))
+        if issue is not None:
+            issues.append(issue)
+    if issues:
+        raise InputError(issues)
+    return {spec.name: raw.get(spec.name) for spec in INPUTS}

@@ -1,0 +1,119 @@
+"""Service configuration from `CTO_CDS_*` environment variables (and a `.env` in development).
+
+Validated once at start-up: a misconfiguration fails with a message naming the setting, never at the
+first request. Build with `get_settings()`; tests construct `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from cds.errors import ConfigError
+
+DEV_SECRET = "dev-only-change-me-0123456789abcdef"
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything an integration engineer sets; see the README's configuration section."""
+
+    model_config = SettingsConfigDict(env_prefix="CTO_CDS_", env_file=".env", extra="ignore")
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    """The external URL EHRs call (behind a proxy: the proxy's URL); JWT `aud` is checked against it."""
+    database_url: str = "sqlite+aiosqlite:///./cto-cds.db"
+    trusted_clients: Path | None = None
+    """YAML/JSON list of `{iss, jwks_url | jwks, jku_allowlist}`: the EHRs allowed to call."""
+    allowed_fhir_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Base-URL prefixes the service may query (`fhirServer`); anything else is never contacted."""
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    mappings_dir: Path | None = None
+    fhir_deadline: float = Field(3.0, gt=0, le=30)
+    """Seconds for all FHIR reads of one hook call; after it the card shows what could not be read."""
+    app_context_secret: SecretStr = SecretStr(DEV_SECRET)
+    app_context_ttl_minutes: int = Field(240, ge=1)
+    jwt_leeway_seconds: int = Field(60, ge=0, le=300)
+    environment: str = "development"
+
+    _split = field_validator("allowed_fhir_servers", "cors_origins", mode="before")(_csv)
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError("must be an absolute http(s) URL without query or fragment")
+        return value.rstrip("/")
+
+    @field_validator("allowed_fhir_servers")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            parts = urlsplit(prefix)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"{prefix!r} is not an http(s) base URL")
+        return [p.rstrip("/") for p in value]
+
+    @field_validator("trusted_clients", "mappings_dir")
+    @classmethod
+    def _exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.exists():
+            raise ValueError(f"{value} does not exist")
+        return value
+
+    def check_production(self) -> None:
+        """Refuse development defaults outside development (style.md: fail at start-up)."""
+        if self.environment == "development":
+            return
+        if self.app_context_secret.get_secret_value() == DEV_SECRET:
+            raise ConfigError("CTO_CDS_APP_CONTEXT_SECRET: set a secret outside development")
+        if not self.public_base_url.startswith("https://"):
+            raise ConfigError("CTO_CDS_PUBLIC_BASE_URL: must be https outside development")
+        if self.trusted_clients is None:
+            raise ConfigError("CTO_CDS_TRUSTED_CLIENTS: no trusted EHR configured")
+
+    def fhir_server_allowed(self, url: str) -> bool:
+        """True when `url` is under one of the allowed base URLs (scheme, host, port and path)."""
+        target = urlsplit(url.rstrip("/"))
+        for prefix in self.allowed_fhir_servers:
+            allowed = urlsplit(prefix)
+            if (target.scheme, target.netloc.lower()) != (allowed.scheme, allowed.netloc.lower()):
+                continue
+            if target.path == allowed.path or target.path.startswith(
+                allowed.path.rstrip("/") + "/"
+            ):
+                return True
+        return False
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; a bad value is a ConfigError naming the variable."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "CTO_CDS_" + str(first["loc"][0]).upper() if first["loc"] else "CTO_CDS_*"
+        raise ConfigError(f"{name}: {first['msg']}") from None
+    settings.check_production()
+    return settings
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,397 @@
+"""Reading the record from a FHIR R4 server over REST, within the hook's latency budget.
+
+Why it is built this way:
+
+* A CDS Hooks call has about 2 s (cds-hooks-smart.md, budget; cqf-ruler #526): every planned search is
+  sent at once, each request has its own timeout, and the round has one deadline. What finished by
+  then is kept; what did not becomes an error naming the search, so the mapping keeps the inputs that
+  depend on it unknown instead of reading "nothing found".
+* Only idempotent GETs are sent, so transient failures (connect errors, read timeouts, 429/502/503/504)
+  are retried with exponential backoff, and never past the deadline.
+* The bearer token goes to the configured FHIR base only: `next` links are followed only under it
+  (CH-12), redirects are not followed, and no other URL is ever built from response content.
+* Error texts reach cards and logs: they name the search and the cause, never the URL (it holds the
+  patient id) nor the token; an OperationOutcome summary is kept with the request's ids and the token
+  redacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
+
+import httpx
+from pydantic import ValidationError
+
+from cds.errors import SourceError
+from cds.sources.record import Fetched
+from cds.sources.resources import OperationOutcome
+from cds.sources.searches import Search
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+SUMMARY_CHARS = 200
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_STATUS_TEXT = {401: "not authorized", 403: "forbidden", 404: "not found", 410: "gone"}
+_ID_CHARS = r"A-Za-z0-9\-."
+_TYPE_NAME = re.compile(r"^[A-Za-z]{1,64}$")
+_MALFORMED = object()
+_Found = list[Mapping[str, object]]
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """How long and how much one round may take; the defaults fit a 2-4 s hook budget."""
+
+    timeout: float = 2.0
+    """Seconds for one HTTP request, body included."""
+    deadline: float = 3.0
+    """Seconds for the whole round (all searches, pages and retries)."""
+    max_pages: int = 10
+    max_resources: int = 1000
+    """Per search: beyond either cap the result is kept but marked truncated."""
+    retries: int = 2
+    backoff: float = 0.1
+    """First retry delay in seconds, doubled each time (a Retry-After header may lengthen it)."""
+
+    def __post_init__(self) -> None:
+        if min(self.timeout, self.deadline) <= 0 or min(self.max_pages, self.max_resources) < 1:
+            raise ValueError("FetchLimits: timeouts must be > 0 and caps >= 1")
+        if self.retries < 0 or self.backoff < 0:
+            raise ValueError("FetchLimits: retries and backoff must be >= 0")
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """A search whose first page(s) were read elsewhere (a prefetch) and whose rest is at `next_url`."""
+
+    search: Search
+    next_url: str
+    resources: tuple[Mapping[str, object], ...] = ()
+    pages: int = 1
+
+
+class FhirBase:
+    """The FHIR base URL, and the test that a URL lies under it (the token may be sent there)."""
+
+    def __init__(self, url: str) -> None:
+        split = _split(url)
+        if split is None or split[0].scheme not in _DEFAULT_PORTS or not split[0].hostname:
+            raise SourceError("the FHIR base URL must be an absolute http(s) URL", url=None)
+        parts, self.port = split
+        if parts.query or parts.fragment or _has_dot_segments(parts.path):
+            raise SourceError("the FHIR base URL has a query, fragment or dot segment", url=url)
+        self.scheme = parts.scheme
+        self.host = parts.hostname
+        self.path = parts.path.rstrip("/")
+        self.url = f"{parts.scheme}://{parts.netloc}{self.path}"
+
+    def contains(self, url: str) -> bool:
+        """Same scheme, host and port, and a path at or under the base path."""
+        split = _split(url)
+        if split is None:
+            return False
+        parts, port = split
+        return (
+            (parts.scheme, parts.hostname, port) == (self.scheme, self.host, self.port)
+            and (parts.path == self.path or parts.path.startswith(self.path + "/"))
+            and not _has_dot_segments(parts.path)
+        )
+
+
+def _split(url: str) -> tuple[SplitResult, int] | None:
+    """Parse an absolute URL; None for one we refuse (credentials, whitespace, backslash, bad port)."""
+    if any(c.isspace() or ord(c) < 32 or c == "\\" for c in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
+    except ValueError:
+        return None
+    if parts.username is not None or parts.password is not None:
+        return None
+    return parts, port
+
+
+def _has_dot_segments(path: str) -> bool:
+    return any(unquote(segment) in (".", "..") for segment in path.split("/"))
+
+
+def read_searchset(
+    body: object, *, require_searchset: bool = True
+) -> tuple[list[Mapping[str, object]], str | None]:
+    """The resources of one search page (match and include entries) and its `next` link, if any.
+
+    Raises ValueError with a short cause (no content quoted) for anything that is not such a page.
+    """
+    if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
+        raise ValueError(f"expected a Bundle, got {describe(body)}")
+    if require_searchset and body.get("type") != "searchset":
+        raise ValueError("expected a searchset Bundle")
+    entries = body.get("entry", [])
+    links = body.get("link", [])
+    if not isinstance(entries, list) or not isinstance(links, list):
+        raise ValueError("malformed Bundle (entry or link is not a list)")
+    resources: list[Mapping[str, object]] = []
+    for index, entry in enumerate(entries):
+        search = entry.get("search") if isinstance(entry, dict) else None
+        mode = search.get("mode") if isinstance(search, dict) else None
+        if mode == "outcome":  # warnings about the search itself, not record content
+            continue
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if mode not in (None, "match", "include") or not isinstance(resource, dict):
+            raise ValueError(f"malformed Bundle entry {index}")
+        resources.append(resource)
+    nexts = [x.get("url") for x in links if isinstance(x, dict) and x.get("relation") == "next"]
+    if nexts and not (isinstance(nexts[0], str) and nexts[0]):
+        raise ValueError("malformed next link")
+    return resources, nexts[0] if nexts else None
+
+
+def describe(body: object) -> str:
+    """What a JSON value is, without quoting it: its resourceType if it is a plausible one."""
+    if isinstance(body, dict):
+        kind = body.get("resourceType")
+        return kind if isinstance(kind, str) and _TYPE_NAME.match(kind) else "an object"
+    return "an array" if isinstance(body, list) else "a JSON scalar"
+
+
+def reason(search: Search, cause: str) -> str:
+    """The error text of a failed search: which search, which resource type, what went wrong."""
+    kind = "search" if "?" in search.path else "read"
+    return f"{search.key} ({search.resource_type} {kind}): {cause}"
+
+
+def redact(text: str, ids: Iterable[str], token: str | None = None) -> str:
+    """Replace the token (anywhere) and each id (as a whole word, so "1" spares "HTTP 1.1") by ***."""
+    if token:
+        text = text.replace(token, "***")
+    for value in sorted({i for i in ids if i}, key=len, reverse=True):
+        text = re.sub(rf"(?<![{_ID_CHARS}]){re.escape(value)}(?![{_ID_CHARS}])", "***", text)
+    return text
+
+
+def search_values(search: Search) -> list[str]:
+    """The ids in a planned search (patient, practitioner, order): what an error must not echo."""
+    path, _, query = search.path.partition("?")
+    values = [] if query else [unquote(path.rpartition("/")[2])]
+    for name, value in parse_qsl(query):
+        if not name.startswith("_"):
+            for part in value.split(","):
+                values += [part, part.rpartition("/")[2]]
+    return values
+
+
+def outcome_summary(body: Mapping[str, object], ids: Sequence[str], token: str | None) -> str:
+    """An OperationOutcome's issues on one line, cut to SUMMARY_CHARS, ids and token redacted.
+
+    Every string is redacted before the summary is cut, so a cut never leaves half a token.
+    """
+    try:
+        text = OperationOutcome.model_validate(_redacted(body, ids, token)).summary()
+    except ValidationError:
+        text = "unreadable OperationOutcome"
+    return redact(" ".join(text.split()), ids, token)[:SUMMARY_CHARS]
+
+
+def _redacted(value: object, ids: Sequence[str], token: str | None) -> object:
+    if isinstance(value, str):
+        return redact(value, ids, token)
+    if isinstance(value, list):
+        return [_redacted(item, ids, token) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted(item, ids, token) for key, item in value.items()}
+    return value
+
+
+class _SearchError(Exception):
+    """One search failed (the message is the cause); raised inside it, turned into `Fetched.error`."""
+
+
+class FhirRestSource:
+    """Answers planned searches from a FHIR R4 REST server (see the module docstring for the why).
+
+    The `httpx.AsyncClient` is injected: the service shares one connection pool, tests pass a mock
+    transport. `token` (SMART access token from `fhirAuthorization`) is sent as a bearer token.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        client: httpx.AsyncClient,
+        *,
+        token: str | None = None,
+        limits: FetchLimits | None = None,
+    ) -> None:
+        self.base = FhirBase(base_url)
+        self.client = client
+        self.limits = limits or FetchLimits()
+        self._token = token
+        self._headers = {"Accept": "application/fhir+json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+
+    def __repr__(self) -> str:  # never the token
+        return f"FhirRestSource({self.base.url!r}, limits={self.limits!r})"
+
+    async def fetch(self, searches: Sequence[Search]) -> dict[str, Fetched]:
+        """Run every search concurrently under one deadline; never raises for a failed search."""
+        return await self.fetch_and_continue(searches, ())
+
+    async def fetch_and_continue(
+        self, searches: Sequence[Search], continuations: Sequence[Continuation]
+    ) -> dict[str, Fetched]:
+        """Run `searches` and finish paginated ones (`continuations`) in one concurrent round.
+
+        A continuation's `next_url` gets the same checks as a next link read here (under the base,
+        no loop) and its prefetched pages and resources count towards the caps.
+        """
+        stop_at = asyncio.get_running_loop().time() + self.limits.deadline
+        jobs = [(s, None) for s in searches] + [(c.search, c) for c in continuations]
+        found: list[_Found] = [[] for _ in jobs]
+        tasks = [
+            asyncio.create_task(self._run(search, stop_at, into, start))
+            for (search, start), into in zip(jobs, found, strict=True)
+        ]
+        try:
+            if tasks:
+                await asyncio.wait(tasks, timeout=self.limits.deadline)
+        finally:
+            for task in tasks:
+                task.cancel()  # no-op for finished ones
+            await asyncio.gather(*tasks, return_exceptions=True)
+        results: dict[str, Fetched] = {}
+        for (search, _), task, into in zip(jobs, tasks, found, strict=True):
+            if task.cancelled():
+                cause = f"timed out after {float(self.limits.deadline)} s"
+            elif (exc := task.exception()) is not None:  # a bug, not the server: still one search
+                cause = f"internal error ({type(exc).__name__})"
+            else:
+                results[search.key] = task.result()
+                continue
+            results[search.key] = Fetched(search.key, tuple(into), error=reason(search, cause))
+        return results
+
+    async def _run(
+        self, search: Search, stop_at: float, into: _Found, start: Continuation | None
+    ) -> Fetched:
+        """One search to completion; what was read before a failure is kept next to the error."""
+        truncated = False
+        try:
+            if start is not None:
+                into.extend(start.resources)
+                if not self.base.contains(start.next_url):
+                    raise _SearchError("next link outside the FHIR base")
+                truncated = await self._pages(search, start.next_url, start.pages, stop_at, into)
+            elif "?" in search.path:
+                truncated = await self._pages(search, self._url(search), 0, stop_at, into)
+            else:
+                await self._read(search, stop_at, into)
+        except _SearchError as failed:
+            return Fetched(search.key, tuple(into), error=reason(search, str(failed)))
+        return Fetched(search.key, tuple(into), truncated=truncated)
+
+    def _url(self, search: Search) -> str:
+        if search.path.startswith("/") or "://" in search.path:
+            raise _SearchError("planned path is not relative")
+        return f"{self.base.url}/{search.path}"
+
+    async def _read(self, search: Search, stop_at: float, into: _Found) -> None:
+        body = await self._body(self._url(search), search, stop_at)
+        if not isinstance(body, dict) or body.get("resourceType") != search.resource_type:
+            raise _SearchError(f"expected {search.resource_type}, got {describe(body)}")
+        if body.get("id") != unquote(search.path.rpartition("/")[2]):
+            raise _SearchError("the server returned a different id")
+        into.append(body)
+
+    async def _pages(
+        self, search: Search, url: str, pages: int, stop_at: float, into: _Found
+    ) -> bool:
+        """Read pages from `url` on into `into`; True when a cap cut the result short."""
+        limits = self.limits
+        visited: set[str] = set()
+        capped = len(into) >= limits.max_resources or pages >= limits.max_pages
+        while not capped:
+            visited.add(url)
+            body = await self._body(url, search, stop_at)
+            pages += 1
+            try:
+                resources, next_url = read_searchset(body)
+            except ValueError as exc:
+                raise _SearchError(str(exc)) from None
+            into.extend(resources)
+            if next_url is None:
+                break
+            if not self.base.contains(next_url):
+                raise _SearchError("next link outside the FHIR base")
+            if next_url in visited:
+                raise _SearchError("paging loop")
+            url = next_url
+            capped = len(into) >= limits.max_resources or pages >= limits.max_pages
+        if len(into) > limits.max_resources:
+            del into[limits.max_resources :]
+            capped = True
+        return capped
+
+    async def _body(self, url: str, search: Search, stop_at: float) -> object:
+        """The JSON of a 2xx answer; anything else (status, OperationOutcome, bad JSON) fails."""
+        response = await self._get(url, stop_at)
+        status = response.status_code
+        try:
+            body: object = json.loads(response.content)
+        except (ValueError, RecursionError):
+            body = _MALFORMED
+        ok = 200 <= status < 300
+        if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
+            summary = outcome_summary(body, search_values(search), self._token)
+            raise _SearchError(f"{'OperationOutcome' if ok else _status_text(status)}: {summary}")
+        if not ok:
+            raise _SearchError(_status_text(status))
+        if body is _MALFORMED:
+            raise _SearchError("malformed JSON")
+        return body
+
+    async def _get(self, url: str, stop_at: float) -> httpx.Response:
+        """One GET with the per-request timeout; transient failures retried with backoff."""
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            delay = self.limits.backoff * 2**attempt
+            try:
+                async with asyncio.timeout(self.limits.timeout):
+                    response = await self.client.get(
+                        url,
+                        headers=self._headers,
+                        timeout=self.limits.timeout,
+                        follow_redirects=False,
+                    )
+            except (TimeoutError, httpx.ConnectTimeout, httpx.ReadTimeout):
+                cause = f"no answer within {float(self.limits.timeout)} s"
+            except httpx.ConnectError:
+                cause = "could not connect"
+            except httpx.HTTPError as exc:  # pool/write timeout, protocol error: not retried
+                raise _SearchError(f"request failed ({type(exc).__name__})") from None
+            else:
+                if response.status_code not in RETRY_STATUSES:
+                    return response
+                cause = _status_text(response.status_code)
+                delay = max(delay, _retry_after(response))
+            attempt += 1
+            if attempt > self.limits.retries or loop.time() + delay >= stop_at:
+                raise _SearchError(cause if attempt == 1 else f"{cause} ({attempt} attempts)")
+            await asyncio.sleep(delay)
+
+
+def _status_text(status: int) -> str:
+    if status in _STATUS_TEXT:
+        return f"{_STATUS_TEXT[status]} ({status})"
+    return f"redirect not followed ({status})" if 300 <= status < 400 else f"HTTP {status}"
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """Retry-After in seconds (the delta form only; a date is ignored)."""
+    value = response.headers.get("Retry-After", "")
+    return float(value) if value.isdigit() else 0.0

@@ -1,0 +1,229 @@
+"""The patient's record as the mapping sees it, and the one way every source produces it.
+
+`read_record(source, request)` plans the searches (`searches.py`), asks the source for all of them at
+once (one concurrent round; a second only when the operator is known only from the order read in the
+first), and assembles lean typed resources. Each search is either complete or carries the reason it is
+not (error, timeout, page cap, malformed resource): the mapping then keeps dependent inputs unknown
+instead of reading "nothing found" as "not documented".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cds.sources.resources import (
+    Condition,
+    DiagnosticReport,
+    Observation,
+    Patient,
+    Practitioner,
+    PractitionerRole,
+    Procedure,
+    Reference,
+    Resource,
+    ResourceProblem,
+    ServiceRequest,
+    parse_resource,
+)
+from cds.sources.searches import (
+    Search,
+    operator_searches,
+    order_search,
+    patient_searches,
+    role_search,
+    valid_id,
+)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What one search returned: resources (JSON objects) or why it could not be read."""
+
+    key: str
+    resources: tuple[Mapping[str, object], ...] = ()
+    error: str | None = None
+    truncated: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.error is None and not self.truncated
+
+
+class RecordSource(Protocol):
+    """Answers planned searches. Implementations: prefetch, FHIR REST, Bundle/NDJSON file."""
+
+    async def fetch(self, searches: Sequence[Search]) -> dict[str, Fetched]:
+        """Run every search (concurrently where there is I/O); never raise for a failed search."""
+        ...
+
+
+@dataclass(frozen=True)
+class RecordRequest:
+    """Whose record to read: the patient, the CTO-PCI order (id or resource), the operator."""
+
+    patient_id: str
+    order_id: str | None = None
+    order: Mapping[str, object] | None = None
+    operator_id: str | None = None
+
+
+@dataclass
+class PatientRecord:
+    patient: Patient | None = None
+    order: ServiceRequest | None = None
+    conditions: list[Condition] = field(default_factory=list)
+    procedures: list[Procedure] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    reports: list[DiagnosticReport] = field(default_factory=list)
+    orders: list[ServiceRequest] = field(default_factory=list)
+    operator: Practitioner | None = None
+    operator_roles: list[PractitionerRole] = field(default_factory=list)
+    operator_procedures: list[Procedure] = field(default_factory=list)
+    operator_observations: list[Observation] = field(default_factory=list)
+    operator_id: str | None = None
+    patient_id: str | None = None
+    ignored: dict[str, int] = field(default_factory=dict)
+    """Search key → results the server returned that did not match the search (dropped)."""
+    incomplete: dict[str, str] = field(default_factory=dict)
+    """Search key → why it was not read completely (absent = read completely)."""
+    problems: list[ResourceProblem] = field(default_factory=list)
+
+    def complete(self, key: str) -> bool:
+        return key not in self.incomplete
+
+
+# Search key → the record list it fills and the resource type that belongs there.
+_LISTS: dict[str, tuple[str, type[Resource]]] = {
+    "conditions": ("conditions", Condition),
+    "procedures": ("procedures", Procedure),
+    "observations": ("observations", Observation),
+    "reports": ("reports", DiagnosticReport),
+    "orders": ("orders", ServiceRequest),
+    "operator_procedures": ("operator_procedures", Procedure),
+    "operator_observations": ("operator_observations", Observation),
+}
+
+
+def _performer(order: ServiceRequest | None, kind: str) -> str | None:
+    """The id of the order's first performer of this resource type."""
+    for performer in order.performer if order else ():
+        ref = performer.reference or ""
+        ref_kind, _, rid = ref.rpartition("/")
+        if ref_kind.rpartition("/")[2] == kind and valid_id(rid):
+            return rid
+    return None
+
+
+def _practitioner_of_role(record: PatientRecord, role_id: str) -> str | None:
+    for role in record.operator_roles:
+        if role.id == role_id and role.practitioner and role.practitioner.reference:
+            kind, _, rid = role.practitioner.reference.rpartition("/")
+            if kind.rpartition("/")[2] == "Practitioner" and valid_id(rid):
+                return rid
+    return None
+
+
+def assemble(fetched: Mapping[str, Fetched], record: PatientRecord | None = None) -> PatientRecord:
+    """Turn raw search results into the typed record (pure: no I/O)."""
+    record = record or PatientRecord()
+    for key, result in fetched.items():
+        if result.error is not None:
+            record.incomplete[key] = result.error
+        elif result.truncated:
+            record.incomplete[key] = "more results than the page limit allowed"
+        for raw in result.resources:
+            parsed = parse_resource(raw)
+            if isinstance(parsed, ResourceProblem):
+                record.problems.append(parsed)
+                record.incomplete.setdefault(key, f"malformed resource: {parsed}")
+                continue
+            if parsed is not None:
+                _place(record, key, parsed)
+    return record
+
+
+def _refers(ref: Reference | None, target: str) -> bool:
+    return (
+        ref is not None
+        and ref.reference is not None
+        and (ref.reference == target or ref.reference.endswith(f"/{target}"))
+    )
+
+
+def _belongs(record: PatientRecord, key: str, resource: Resource) -> bool:
+    """Whether a search result really answers the search: a server that ignores a parameter
+    (sekmet 0.1.1 ignores Observation?focus) must not put other people's data in the record."""
+    if key.startswith("operator_"):
+        who = f"Practitioner/{record.operator_id}"
+        if isinstance(resource, Observation):
+            return any(_refers(f, who) for f in resource.focus)
+        if isinstance(resource, Procedure):
+            return any(_refers(p.actor, who) for p in resource.performer)
+        return False
+    if record.patient_id is None:
+        return True
+    subject = getattr(resource, "subject", None)
+    return _refers(subject, f"Patient/{record.patient_id}")
+
+
+def _place(record: PatientRecord, key: str, resource: Resource) -> None:
+    if isinstance(resource, Patient) and key == "patient":
+        record.patient = resource
+    elif isinstance(resource, ServiceRequest) and key == "order":
+        record.order = resource
+    elif isinstance(resource, Practitioner) and key == "operator":
+        record.operator = resource
+    elif isinstance(resource, PractitionerRole) and key == "operator_role":
+        record.operator_roles.append(resource)
+    elif key in _LISTS:
+        attr, kind = _LISTS[key]
+        if not isinstance(resource, kind):
+            return  # e.g. an _include'd Patient in a Condition search
+        if not _belongs(record, key, resource):
+            record.ignored[key] = record.ignored.get(key, 0) + 1
+            return
+        target: list[Resource] = getattr(record, attr)
+        if not any(r.id == resource.id and r.id is not None for r in target):
+            target.append(resource)
+
+
+OrderChooser = Callable[[PatientRecord], ServiceRequest | None]
+
+
+async def read_record(
+    source: RecordSource, request: RecordRequest, choose_order: OrderChooser | None = None
+) -> PatientRecord:
+    """Read the record for scoring: one concurrent round, a second only for a late-known operator."""
+    searches = patient_searches(request.patient_id)
+    record = PatientRecord(operator_id=request.operator_id, patient_id=request.patient_id)
+    if request.order is not None:
+        parsed = parse_resource(dict(request.order))
+        if isinstance(parsed, ServiceRequest):
+            record.order = parsed
+        elif isinstance(parsed, ResourceProblem):
+            record.problems.append(parsed)
+    elif request.order_id is not None:
+        searches.append(order_search(request.order_id))
+    record.operator_id = record.operator_id or _performer(record.order, "Practitioner")
+    role_id = _performer(record.order, "PractitionerRole")
+    if record.operator_id is not None:
+        searches += operator_searches(record.operator_id)
+    elif role_id is not None:
+        searches.append(role_search(role_id))
+    assemble(await source.fetch(searches), record)
+    if record.order is None and choose_order is not None:
+        # No order named: the caller picks one among the patient's orders (the mapping knows
+        # which codes mark a CTO-PCI); its performer is the operator.
+        record.order = choose_order(record)
+    if record.operator_id is None:
+        role_id = _performer(record.order, "PractitionerRole")
+        record.operator_id = _performer(record.order, "Practitioner")
+        if record.operator_id is None and role_id is not None:
+            if "operator_role" not in record.incomplete and not record.operator_roles:
+                assemble(await source.fetch([role_search(role_id)]), record)
+            record.operator_id = _practitioner_of_role(record, role_id)
+        if record.operator_id is not None:
+            assemble(await source.fetch(operator_searches(record.operator_id)), record)
+    return record

@@ -1,0 +1,271 @@
+"""Lean, typed views of the FHIR R4 elements the mapping reads.
+
+The hook path is hot: validating a whole prefetch with fhir.resources costs ~30× the JSON parse. These
+models read only what the mapping needs, strictly (a string where FHIR says boolean is an error, not
+coerced), and ignore everything else. Full fhir.resources validation is kept for what we write.
+A malformed resource is reported with its reference and the element (`ResourceProblem`), never
+silently half-read.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+# FHIR R4 primitive formats (http://hl7.org/fhir/R4/datatypes.html).
+_DATE = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$")
+_DATETIME = re.compile(
+    r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
+    r"(\.\d+)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)))?)?)?$"
+)
+
+
+def _fhir_date(value: str) -> str:
+    if not _DATE.match(value):
+        raise ValueError("not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)")
+    return value
+
+
+def _fhir_datetime(value: str) -> str:
+    if not _DATETIME.match(value):
+        raise ValueError("not a FHIR dateTime")
+    return value
+
+
+FhirDate = Annotated[str, AfterValidator(_fhir_date)]
+FhirDateTime = Annotated[str, AfterValidator(_fhir_datetime)]
+
+
+def earliest_day(value: str) -> date:
+    """The first calendar day a FHIR date/dateTime can mean ("2019" → 2019-01-01)."""
+    year = int(value[:4])
+    month = int(value[5:7]) if len(value) >= 7 else 1
+    day = int(value[8:10]) if len(value) >= 10 else 1
+    return date(year, month, day)
+
+
+def latest_day(value: str) -> date:
+    """The last calendar day a FHIR date/dateTime can mean ("2019" → 2019-12-31)."""
+    year = int(value[:4])
+    if len(value) < 7:
+        return date(year, 12, 31)
+    month = int(value[5:7])
+    if len(value) < 10:
+        first_next = date(year + month // 12, month % 12 + 1, 1)
+        return first_next - timedelta(days=1)
+    return date(year, month, int(value[8:10]))
+
+
+def instant_day(value: str) -> date:
+    """The calendar day of a full dateTime as written (its own offset), or of a partial date."""
+    if len(value) > 10:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    return earliest_day(value)
+
+
+class _Element(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class Coding(_Element):
+    system: str | None = None
+    code: str | None = None
+    display: str | None = None
+
+
+class CodeableConcept(_Element):
+    coding: list[Coding] = Field(default_factory=list)
+    text: str | None = None
+
+
+class Identifier(_Element):
+    system: str | None = None
+    value: str | None = None
+
+
+class Reference(_Element):
+    reference: str | None = None
+    identifier: Identifier | None = None
+    display: str | None = None
+
+
+class Quantity(_Element):
+    value: float | None = None
+    unit: str | None = None
+    system: str | None = None
+    code: str | None = None
+
+
+class Period(_Element):
+    start: FhirDateTime | None = None
+    end: FhirDateTime | None = None
+
+
+class Resource(_Element):
+    resourceType: str  # noqa: N815 - FHIR element name
+    id: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.resourceType}/{self.id}" if self.id else f"{self.resourceType}/(no id)"
+
+
+class Patient(Resource):
+    birthDate: FhirDate | None = None  # noqa: N815
+    gender: str | None = None
+    identifier: list[Identifier] = Field(default_factory=list)
+
+
+class Condition(Resource):
+    clinicalStatus: CodeableConcept | None = None  # noqa: N815
+    verificationStatus: CodeableConcept | None = None  # noqa: N815
+    code: CodeableConcept | None = None
+    bodySite: list[CodeableConcept] = Field(default_factory=list)  # noqa: N815
+    subject: Reference | None = None
+    onsetDateTime: FhirDateTime | None = None  # noqa: N815
+    onsetPeriod: Period | None = None  # noqa: N815
+    encounter: Reference | None = None
+    recordedDate: FhirDateTime | None = None  # noqa: N815
+
+
+class ProcedurePerformer(_Element):
+    function: CodeableConcept | None = None
+    actor: Reference | None = None
+
+
+class Procedure(Resource):
+    status: str | None = None
+    code: CodeableConcept | None = None
+    bodySite: list[CodeableConcept] = Field(default_factory=list)  # noqa: N815
+    subject: Reference | None = None
+    performedDateTime: FhirDateTime | None = None  # noqa: N815
+    performedPeriod: Period | None = None  # noqa: N815
+    performer: list[ProcedurePerformer] = Field(default_factory=list)
+    outcome: CodeableConcept | None = None
+    partOf: list[Reference] = Field(default_factory=list)  # noqa: N815
+
+
+class ObservationComponent(_Element):
+    code: CodeableConcept | None = None
+    valueBoolean: bool | None = None  # noqa: N815
+    valueInteger: int | None = None  # noqa: N815
+    valueQuantity: Quantity | None = None  # noqa: N815
+    valueCodeableConcept: CodeableConcept | None = None  # noqa: N815
+    valueString: str | None = None  # noqa: N815
+
+
+class Observation(Resource):
+    status: str | None = None
+    code: CodeableConcept | None = None
+    bodySite: CodeableConcept | None = None  # noqa: N815
+    subject: Reference | None = None
+    focus: list[Reference] = Field(default_factory=list)
+    effectiveDateTime: FhirDateTime | None = None  # noqa: N815
+    effectivePeriod: Period | None = None  # noqa: N815
+    issued: str | None = None
+    valueBoolean: bool | None = None  # noqa: N815
+    valueInteger: int | None = None  # noqa: N815
+    valueQuantity: Quantity | None = None  # noqa: N815
+    valueCodeableConcept: CodeableConcept | None = None  # noqa: N815
+    valueString: str | None = None  # noqa: N815
+    component: list[ObservationComponent] = Field(default_factory=list)
+    partOf: list[Reference] = Field(default_factory=list)  # noqa: N815
+
+
+class DiagnosticReport(Resource):
+    status: str | None = None
+    code: CodeableConcept | None = None
+    subject: Reference | None = None
+    effectiveDateTime: FhirDateTime | None = None  # noqa: N815
+    result: list[Reference] = Field(default_factory=list)
+
+
+class ServiceRequest(Resource):
+    status: str | None = None
+    intent: str | None = None
+    code: CodeableConcept | None = None
+    bodySite: list[CodeableConcept] = Field(default_factory=list)  # noqa: N815
+    subject: Reference | None = None
+    authoredOn: FhirDateTime | None = None  # noqa: N815
+    encounter: Reference | None = None
+    occurrenceDateTime: FhirDateTime | None = None  # noqa: N815
+    performer: list[Reference] = Field(default_factory=list)
+
+
+class Practitioner(Resource):
+    identifier: list[Identifier] = Field(default_factory=list)
+
+
+class PractitionerRole(Resource):
+    practitioner: Reference | None = None
+    identifier: list[Identifier] = Field(default_factory=list)
+
+
+class OperationOutcomeIssue(_Element):
+    severity: str | None = None
+    code: str | None = None
+    diagnostics: str | None = None
+    details: CodeableConcept | None = None
+
+
+class OperationOutcome(Resource):
+    issue: list[OperationOutcomeIssue] = Field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [
+            i.diagnostics or (i.details.text if i.details else None) or i.code or "?"
+            for i in self.issue
+        ]
+        return "; ".join(p for p in parts if p)[:300] or "OperationOutcome without detail"
+
+
+MODELS: dict[str, type[Resource]] = {
+    model.__name__: model
+    for model in (
+        Patient,
+        Condition,
+        Procedure,
+        Observation,
+        DiagnosticReport,
+        ServiceRequest,
+        Practitioner,
+        PractitionerRole,
+        OperationOutcome,
+    )
+}
+
+
+class ResourceProblem(BaseModel):
+    """A resource that could not be read: which one, which element, and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    resource: str
+    element: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.resource}: {self.element}: {self.message}"
+
+
+def parse_resource(raw: object) -> Resource | ResourceProblem | None:
+    """Read one resource JSON into its lean model; None for types the mapping does not read."""
+    if not isinstance(raw, dict):
+        return ResourceProblem(resource="(entry)", element="resource", message="not a JSON object")
+    kind = raw.get("resourceType")
+    if not isinstance(kind, str):
+        return ResourceProblem(resource="(entry)", element="resourceType", message="missing")
+    model = MODELS.get(kind)
+    if model is None:
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        element = ".".join(str(part) for part in error["loc"]) or "(resource)"
+        rid = raw.get("id")
+        name = f"{kind}/{rid}" if isinstance(rid, str) else f"{kind}/(no id)"
+        return ResourceProblem(resource=name, element=element, message=error["msg"])

@@ -1,0 +1,167 @@
+"""Tables of the service's store: replay cache, card audit, feedback, appContext handles.
+
+SQLAlchemy 2 typed declarative models with portable types only (JSON, DateTime(timezone=True),
+bounded strings), so the same schema runs on embedded SQLite and on PostgreSQL. The migration in
+`cds/store/migrations/versions/` creates exactly these tables; `tests/store/test_migrations.py`
+keeps the two in step.
+
+- `SeenJti` (CH-25): the jti replay cache, one row per (iss, jti), pruned once expired.
+- `CardAudit` (CH-16): every card sent, with its canonical inputs and provenance, scores and the
+  mappings version, enough to reproduce it.
+- `Feedback` (CH-22): accepted/overridden outcomes, idempotent on (card, outcome, timestamp).
+- `AppContextHandle` (SM-08): the server-side state an opaque appContext handle points to.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Column sizes, shared with the pydantic schemas so SQLite (which ignores VARCHAR lengths) and
+# PostgreSQL (which enforces them) accept and refuse the same values.
+ISS_MAX = 1024
+JTI_MAX = 255
+CARD_UUID_MAX = 128
+ID_MAX = 128
+REF_MAX = 256
+HANDLE_MAX = 64
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A tz-aware UTC instant on every backend.
+
+    PostgreSQL keeps `timestamptz`; SQLite stores naive text, so values are converted to UTC on the
+    way in and marked UTC on the way out. Naive datetimes are refused: they are a bug at the caller.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()}: pass a tz-aware UTC instant")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# SQLite only auto-increments an `INTEGER PRIMARY KEY`; PostgreSQL gets a 64-bit identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class SeenJti(Base):
+    """A client JWT id already accepted (CH-25): a second (iss, jti) is a replay."""
+
+    __tablename__ = "seen_jti"
+    __table_args__ = (
+        UniqueConstraint("iss", "jti"),
+        Index(None, "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    iss: Mapped[str] = mapped_column(String(ISS_MAX))
+    jti: Mapped[str] = mapped_column(String(JTI_MAX))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CardAudit(Base):
+    """One card as sent (CH-16), with what is needed to reproduce it."""
+
+    __tablename__ = "card_audit"
+    __table_args__ = (
+        UniqueConstraint("card_uuid"),
+        Index(None, "service_id", "created_at"),
+        Index(None, "patient_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    card_uuid: Mapped[str] = mapped_column(String(CARD_UUID_MAX))
+    service_id: Mapped[str] = mapped_column(String(ID_MAX))
+    hook: Mapped[str] = mapped_column(String(ID_MAX))
+    hook_instance: Mapped[str] = mapped_column(String(REF_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    patient_ref: Mapped[str] = mapped_column(String(REF_MAX))
+    order_ref: Mapped[str | None] = mapped_column(String(REF_MAX))
+    operator_ref: Mapped[str | None] = mapped_column(String(REF_MAX))
+    index_date: Mapped[date] = mapped_column(Date())
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON())
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON())
+    card: Mapped[dict[str, Any]] = mapped_column(JSON())
+    mappings_version: Mapped[str] = mapped_column(Text())
+
+
+class Feedback(Base):
+    """One feedback item (CH-22); the unique constraint makes repeats and duplicates no-ops."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint("card_uuid", "outcome", "outcome_timestamp"),
+        CheckConstraint("outcome IN ('accepted', 'overridden')", name="outcome"),
+        Index(None, "service_id", "outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    service_id: Mapped[str] = mapped_column(String(ID_MAX))
+    card_uuid: Mapped[str] = mapped_column(String(CARD_UUID_MAX))
+    outcome: Mapped[str] = mapped_column(String(16))
+    outcome_timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
+    accepted_suggestions: Mapped[list[dict[str, Any]]] = mapped_column(JSON())
+    override_reason: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    reason_system: Mapped[str | None] = mapped_column(Text())
+    """`overrideReason.reason.system`, copied out of the JSON so summaries group in plain SQL."""
+    reason_code: Mapped[str | None] = mapped_column(Text())
+    known_card: Mapped[bool]
+    """False when no audit row existed for the card on receipt (served elsewhere, or not ours)."""
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AppContextHandle(Base):
+    """Server-side state behind an opaque appContext handle (SM-08): no PHI travels in the link."""
+
+    __tablename__ = "app_context_handle"
+    __table_args__ = (
+        UniqueConstraint("handle"),
+        Index(None, "card_uuid"),
+        Index(None, "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    handle: Mapped[str] = mapped_column(String(HANDLE_MAX))
+    card_uuid: Mapped[str] = mapped_column(String(CARD_UUID_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state: Mapped[dict[str, Any]] = mapped_column(JSON())

@@ -1,0 +1,276 @@
+"""The store: jti replay cache (CH-25), card audit (CH-16), feedback (CH-22), appContext handles
+(SM-08), on SQLite or PostgreSQL through SQLAlchemy's async engine.
+
+Uniqueness lives in the database, so the guarantees hold across processes and replicas: a jti is
+new for exactly one caller, and feedback is stored once per (card, outcome, timestamp). Both use
+`INSERT ... ON CONFLICT DO NOTHING RETURNING id` on the unique constraint (no row back: it was
+there), which also keeps PostgreSQL's transaction and log free of unique-violation errors.
+
+The clock is read only at the edges, and only when the caller passes no `now`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Insert, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from cds.errors import AuthError
+from cds.store.engine import check_head, create_engine, upgrade
+from cds.store.models import (
+    ISS_MAX,
+    JTI_MAX,
+    AppContextHandle,
+    Base,
+    CardAudit,
+    Feedback,
+    SeenJti,
+)
+from cds.store.rows import feedback_row, reason_key
+from cds.store.schemas import CardAuditIn, CardAuditOut, FeedbackIn, FeedbackOut, FeedbackResult
+
+log = logging.getLogger(__name__)
+
+HANDLE_BYTES = 32  # 256 random bits → 43 URL-safe characters
+HANDLE_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
+PRUNE_INTERVAL = timedelta(minutes=5)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a tz-aware datetime, got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+class Store:
+    """Persistent state of the service. Build with `await Store.open(url)`; `await close()` at exit."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        prune_interval: timedelta = PRUNE_INTERVAL,
+    ) -> None:
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._clock = clock
+        self._prune_interval = prune_interval
+        self._next_prune: datetime | None = None
+
+    @classmethod
+    async def open(
+        cls, url: str, *, migrate: bool = True, clock: Callable[[], datetime] = utcnow
+    ) -> Store:
+        """Connect to `url`; upgrade the schema to head (`migrate`) or insist it is there already.
+
+        `clock` (tz-aware UTC) is read only when a method is given no `now`; tests pass their own.
+        """
+        engine = create_engine(url)
+        try:
+            await (upgrade(engine) if migrate else check_head(engine))
+        except BaseException:
+            await engine.dispose()
+            raise
+        return cls(engine, clock=clock)
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def _insert_new(self, model: type[Base], *unique: str) -> Insert:
+        """`INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id` for this dialect."""
+        name = self._engine.dialect.name
+        if name == "postgresql":
+            stmt: Insert = postgresql.insert(model).on_conflict_do_nothing(index_elements=unique)
+        elif name == "sqlite":
+            stmt = sqlite.insert(model).on_conflict_do_nothing(index_elements=unique)
+        else:  # pragma: no cover - create_engine admits only these two
+            raise NotImplementedError(name)
+        return stmt.returning(model.__table__.c.id)
+
+    async def _insert(self, session: AsyncSession, stmt: Insert, values: dict[str, Any]) -> bool:
+        """True when the row was inserted, False when the unique constraint already held it."""
+        return (await session.execute(stmt.values(values))).first() is not None
+
+    # CH-25: jti replay cache -------------------------------------------------------------------
+
+    async def remember(self, iss: str, jti: str, expires_at: datetime) -> bool:
+        """True the first time (iss, jti) is seen, False for a replay (CH-25; `ReplayStore`).
+
+        `expires_at` is the token's `exp` plus leeway: the row is kept until then, and pruned
+        after (such a token fails its exp check anyway). Atomic across processes and replicas: the
+        unique constraint decides. An empty or oversized jti (> 255) is AuthError("jti-invalid").
+        """
+        if not jti or len(jti) > JTI_MAX:
+            raise AuthError("jti-invalid")
+        if not iss or len(iss) > ISS_MAX:
+            raise AuthError("iss-invalid")
+        row = {"iss": iss, "jti": jti, "expires_at": _aware(expires_at, "expires_at")}
+        async with self._sessions.begin() as session:
+            new = await self._insert(session, self._insert_new(SeenJti, "iss", "jti"), row)
+        await self._prune_now_and_then()
+        return new
+
+    async def _prune_now_and_then(self) -> None:
+        now = self._clock()
+        if self._next_prune is not None and now < self._next_prune:
+            return
+        self._next_prune = now + self._prune_interval  # before awaiting: one pruner per interval
+        try:
+            await self.prune(now)
+        except SQLAlchemyError:  # pruning is housekeeping: never fail an authenticated call
+            log.warning("store: pruning expired rows failed; will retry", exc_info=True)
+
+    async def prune(self, now: datetime | None = None) -> dict[str, int]:
+        """Delete expired jti rows and appContext handles; the counts deleted, by table."""
+        now = _aware(now or self._clock(), "now")
+        counts: dict[str, int] = {}
+        async with self._sessions.begin() as session:
+            for model in (SeenJti, AppContextHandle):
+                gone = await session.execute(delete(model).where(model.expires_at <= now))
+                counts[model.__tablename__] = cast(CursorResult[Any], gone).rowcount
+        return counts
+
+    # CH-16: card audit -------------------------------------------------------------------------
+
+    async def save_card(self, audit: CardAuditIn) -> None:
+        """Record a card as sent. The first write of a card_uuid wins: a retried save is a no-op."""
+        row = audit.model_dump()
+        row["created_at"] = _aware(audit.created_at or self._clock(), "created_at")
+        async with self._sessions.begin() as session:
+            await self._insert(session, self._insert_new(CardAudit, "card_uuid"), row)
+
+    async def card(self, card_uuid: str) -> CardAuditOut | None:
+        async with self._sessions() as session:
+            found = await session.scalar(select(CardAudit).where(CardAudit.card_uuid == card_uuid))
+        return None if found is None else CardAuditOut.model_validate(found)
+
+    # CH-22: feedback ---------------------------------------------------------------------------
+
+    async def save_feedback(
+        self, service_id: str, items: list[FeedbackIn], now: datetime | None = None
+    ) -> FeedbackResult:
+        """Store a feedback batch idempotently on (card, outcome, outcomeTimestamp) (CH-22).
+
+        Duplicates inside the batch and repeats of earlier batches are counted, not refused.
+        Feedback on a card with no audit row is stored too, flagged `known_card=False`.
+        """
+        result = FeedbackResult()
+        if not items:
+            return result
+        received = _aware(now or self._clock(), "now")
+        stmt = self._insert_new(Feedback, "card_uuid", "outcome", "outcome_timestamp")
+        async with self._sessions.begin() as session:
+            known = await self._known_cards(session, {item.card for item in items})
+            for item in items:
+                if await self._insert(
+                    session, stmt, feedback_row(service_id, item, known, received)
+                ):
+                    result.stored += 1
+                    result.unknown_card += item.card not in known
+                else:
+                    result.duplicate += 1
+        return result
+
+    @staticmethod
+    async def _known_cards(session: AsyncSession, cards: Iterable[str]) -> set[str]:
+        found = await session.scalars(
+            select(CardAudit.card_uuid).where(CardAudit.card_uuid.in_(list(cards)))
+        )
+        return set(found)
+
+    async def feedback_for(self, card_uuid: str) -> list[FeedbackOut]:
+        """Every feedback item on one card, oldest outcome first."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(Feedback)
+                .where(Feedback.card_uuid == card_uuid)
+                .order_by(Feedback.outcome_timestamp, Feedback.id)
+            )
+            return [FeedbackOut.model_validate(row, from_attributes=True) for row in rows]
+
+    async def feedback_summary(self, service_id: str) -> dict[str, Any]:
+        """Counts for quality officers (CH-22): by outcome, by override reason `system|code`.
+
+        `{"service_id", "total", "unknown_card", "by_outcome": {"accepted", "overridden"},
+        "by_override_reason": {"system|code" or "(no reason code)": n}}`
+        """
+        mine = Feedback.service_id == service_id
+        async with self._sessions() as session:
+            outcomes = await session.execute(
+                select(Feedback.outcome, func.count()).where(mine).group_by(Feedback.outcome)
+            )
+            by_outcome = {"accepted": 0, "overridden": 0} | dict(outcomes.tuples().all())
+            reasons = await session.execute(
+                select(Feedback.reason_system, Feedback.reason_code, func.count())
+                .where(mine, Feedback.outcome == "overridden")
+                .group_by(Feedback.reason_system, Feedback.reason_code)
+            )
+            by_reason = {reason_key(system, code): n for system, code, n in reasons.tuples()}
+            unknown = await session.scalar(
+                select(func.count()).where(mine, Feedback.known_card.is_(False))
+            )
+        return {
+            "service_id": service_id,
+            "total": sum(by_outcome.values()),
+            "unknown_card": unknown or 0,
+            "by_outcome": by_outcome,
+            "by_override_reason": dict(sorted(by_reason.items())),
+        }
+
+    # SM-08: appContext handles -----------------------------------------------------------------
+
+    async def create_handle(
+        self, card_uuid: str, state: dict[str, Any], ttl: timedelta, now: datetime | None = None
+    ) -> str:
+        """A fresh random handle (256 bits, URL-safe) to `state`, valid for `ttl` (SM-08)."""
+        if ttl <= timedelta(0):
+            raise ValueError(f"ttl must be positive, got {ttl}")
+        created = _aware(now or self._clock(), "now")
+        handle = secrets.token_urlsafe(HANDLE_BYTES)
+        row = AppContextHandle(
+            handle=handle,
+            card_uuid=card_uuid,
+            created_at=created,
+            expires_at=created + ttl,
+            state=state,
+        )
+        async with self._sessions.begin() as session:
+            session.add(row)
+        return handle
+
+    async def resolve_handle(
+        self, handle: str, now: datetime | None = None
+    ) -> dict[str, Any] | None:
+        """The state behind `handle`, or None when it is unknown, malformed or expired (SM-08)."""
+        if not HANDLE_SHAPE.fullmatch(handle):
+            return None  # not one of ours: no database look-up
+        at = _aware(now or self._clock(), "now")
+        async with self._sessions() as session:
+            state = await session.scalar(
+                select(AppContextHandle.state).where(
+                    AppContextHandle.handle == handle, AppContextHandle.expires_at > at
+                )
+            )
+        return None if state is None else dict(state)
