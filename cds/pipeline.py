@@ -37,6 +37,7 @@ class ScoredCase(BaseModel):
                 "order": self.mapping.order,
                 "operator": self.mapping.operator,
                 "notes": self.mapping.notes,
+                "diagnostics": self.mapping.diagnostics,
             },
         }
 

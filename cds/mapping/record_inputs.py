@@ -34,6 +34,9 @@ class MappingResult(BaseModel):
     order: str | None
     operator: str | None
     notes: list[str]
+    """For the clinician (shown on the card): order choice, findings ignored, malformed data."""
+    diagnostics: list[str] = []
+    """For the integration engineer (CLI, audit; not on the card): server behaviour."""
 
     def values(self) -> dict[str, InputValue | None]:
         return {name: mapped.value for name, mapped in self.inputs.items()}
@@ -120,8 +123,9 @@ def map_record(record: PatientRecord, tables: MappingTables, today: date) -> Map
         else:
             inputs[name] = unknown(f"{name}.finding", "no finding recorded for the target lesion")
     inputs.update(operator_inputs(record, tables, index))
+    diagnostics = []
     for key, count in record.ignored.items():
-        notes.append(
+        diagnostics.append(
             f"{key}: ignored {count} result(s) the server returned that did not match the search"
         )
     for problem in record.problems:
@@ -132,4 +136,5 @@ def map_record(record: PatientRecord, tables: MappingTables, today: date) -> Map
         order=ctx.order.ref if ctx.order else None,
         operator=f"Practitioner/{record.operator_id}" if record.operator_id else None,
         notes=notes,
+        diagnostics=diagnostics,
     )

@@ -11,13 +11,13 @@ from rich.text import Text
 
 from cds.output.wording import (
     CAVEAT,
-    band_name,
     bands_text,
     estimate_text,
     outcome_text,
     points_text,
+    range_text,
 )
-from cds.scoring.result import Range, ScoreReport, ScoreResult
+from cds.scoring.result import ScoreReport, ScoreResult
 
 if TYPE_CHECKING:
     from cds.pipeline import ScoredCase
@@ -43,13 +43,6 @@ def _summary_table(report: ScoreReport) -> Table:
             ", ".join(result.missing) or "—",
         )
     return table
-
-
-def _range_text(scenario: Range) -> str:
-    band = (
-        band_name(scenario.band) if scenario.band else " or ".join(map(band_name, scenario.bands))
-    )
-    return f"{points_text(scenario.points, scenario.min, scenario.max)} points, {band}"
 
 
 def _items_table(result: ScoreResult) -> Table:
@@ -78,7 +71,7 @@ def render_report(report: ScoreReport) -> Group:
         expert = primary.scenarios.get("expert_operator")
         if expert is not None:
             lines.append(
-                f"with an operator meeting all three experience criteria: {_range_text(expert)}"
+                f"with an operator meeting all three experience criteria: {range_text(expert)}"
             )
         lines.append(CAVEAT)
         lines.append(f"{primary.citation}. {primary.url or ''}".strip())
@@ -119,7 +112,7 @@ def print_case(case: ScoredCase, console: Console | None = None) -> None:
         f"index date {mapping.index_date.isoformat()}"
     )
     console.print(_inputs_table(case))
-    for note in mapping.notes:
+    for note in [*mapping.notes, *mapping.diagnostics]:
         console.print(Text(f"note: {note}", style="dim"))
     print_report(case.report, console)
 
@@ -145,7 +138,7 @@ def print_brief(title: str, case: ScoredCase, console: Console | None = None) ->
     expert = primary.scenarios.get("expert_operator")
     if expert is not None:
         console.print(
-            f"with an operator meeting all three experience criteria: {_range_text(expert)}"
+            f"with an operator meeting all three experience criteria: {range_text(expert)}"
         )
     if primary.missing:
         console.print(Text(f"missing: {', '.join(primary.missing)}", style="yellow"))

@@ -70,6 +70,7 @@ def test_full_prefetch_gives_a_card_that_meets_the_invariants(
     assert card["summary"].startswith("Operator-CTO 3 — moderate")
     assert card["indicator"] == "warning"
     assert any(link["type"] == "smart" and link.get("appContext") for link in card["links"])
+    assert "did not match the search" not in card["detail"]  # server quirks stay off the card
 
 
 @pytest.mark.parametrize("variant", ["none", "partial", "null", "outcome", "paged"])
