@@ -1,1 +1,0 @@
-"""The CDS Hooks HTTP edge: discovery, service calls, feedback (FastAPI)."""

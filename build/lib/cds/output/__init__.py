@@ -1,1 +1,0 @@
-"""Presenting results: wording shared by the console, the card and the app."""
