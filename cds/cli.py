@@ -14,13 +14,12 @@ import typer
 from rich.table import Table
 
 from cds import __version__
+from cds.cli_errors import fail
 from cds.cli_mappings import mappings_app
 from cds.errors import CdsError
 from cds.output.console import make_console, print_report
 from cds.scoring.engine import score_all
 from cds.scoring.inputs import INPUTS, parse_inputs
-
-EXIT_BAD_INPUT = 2
 
 app = typer.Typer(
     name="cto-cds",
@@ -46,8 +45,7 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 def _fail(source: str, message: str) -> NoReturn:
-    print(f"cto-cds: error: {source}: {message}", file=sys.stderr)
-    raise typer.Exit(EXIT_BAD_INPUT)
+    fail(f"{source}: {message}")
 
 
 def _read_json(path: str) -> object:
@@ -225,8 +223,7 @@ def serve(
         settings = load_settings()
         application = create_app(settings)
     except CdsError as exc:
-        print(f"cto-cds: error: {exc}", file=sys.stderr)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        fail(str(exc))
     uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
 
 
@@ -237,7 +234,8 @@ def demo(
         typer.Option("--patient", metavar="ID", help="Cohort patient to show (repeatable)."),
     ] = None,
 ) -> None:
-    """Start a local FHIR server with the synthetic cohort, read, map and score a few patients."""
+    """The whole product locally: a FHIR server with the synthetic cohort, the CDS service, and an
+    EHR-like client sending signed order-select hooks; prints each card."""
     from cds.demo.fhir_server import FhirServerError
     from cds.demo.run import DEFAULT_PATIENTS, run_demo
 

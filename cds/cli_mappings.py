@@ -7,20 +7,17 @@ but one line on stderr (`cto-cds: error: file:line: reason`) and exit code 2.
 from __future__ import annotations
 
 import json
-import re
 import shutil
-import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
+from cds.cli_errors import fail
 from cds.errors import ConfigError
 from cds.mapping.tables import DEFAULT_DIR, MappingTables, load_tables
 
-EXIT_BAD_CONFIG = 2
 CODESYSTEM_FILE = "cto-lesion.codesystem.json"
-_LINE_BREAKS = re.compile(r"\s*\n\s*")
 
 mappings_app = typer.Typer(
     name="mappings",
@@ -31,18 +28,11 @@ mappings_app = typer.Typer(
 )
 
 
-def _fail(message: str) -> NoReturn:
-    # One line whatever the cause: YAML and OS messages can span lines.
-    one_line = _LINE_BREAKS.sub(" ", message.strip())
-    print(f"cto-cds: error: {one_line}", file=sys.stderr)
-    raise typer.Exit(EXIT_BAD_CONFIG)
-
-
 def _load(site: Path | None) -> MappingTables:
     try:
         return load_tables(site)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @mappings_app.command()
@@ -86,7 +76,7 @@ def export(
         for resource in resources:
             validate(resource)  # a site row must not produce invalid FHIR
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        _fail(f"export of {resource['resourceType']}/{resource['id']} is not valid FHIR: {exc}")
+        fail(f"export of {resource['resourceType']}/{resource['id']} is not valid FHIR: {exc}")
     try:
         out.mkdir(parents=True, exist_ok=True)
         for resource in resources:
@@ -94,7 +84,7 @@ def export(
             path.write_text(json.dumps(resource, ensure_ascii=False, indent=2) + "\n", "utf-8")
         shutil.copyfile(DEFAULT_DIR / CODESYSTEM_FILE, out / "CodeSystem-cto-lesion.json")
     except OSError as exc:
-        _fail(f"{out}: cannot write: {exc.strerror or exc}")
+        fail(f"{out}: cannot write: {exc.strerror or exc}")
     print(
         f"wrote {len(resources) - 1} ValueSets, 1 ConceptMap and the cto-lesion CodeSystem to {out}"
     )
