@@ -30,10 +30,13 @@ class OrderContext:
         return value if isinstance(value, str) else None
 
 
-def find_order(record: PatientRecord, tables: MappingTables) -> tuple[ServiceRequest | None, str]:
-    """The order given by the hook or CLI, else the patient's most recent open CTO-PCI order."""
+def find_order(
+    record: PatientRecord, tables: MappingTables
+) -> tuple[ServiceRequest | None, str | None]:
+    """The order given by the hook or CLI (no note), else the patient's most recent open CTO-PCI
+    order, with a note saying how it was chosen."""
     if record.order is not None:
-        return record.order, "given"
+        return record.order, None
     candidates = [
         o
         for o in record.orders

@@ -72,7 +72,7 @@ def map_record(record: PatientRecord, tables: MappingTables, today: date) -> Map
     """Map a record to canonical inputs; `today` is used only when the order has no date."""
     ctx = order_context(record, tables, today)
     index = ctx.index_date
-    notes = [f"order: {ctx.note}"] if ctx.note and ctx.note != "given" else []
+    notes = [f"order: {ctx.note}"] if ctx.note else []
     inputs: dict[str, MappedInput] = {
         "age_years": history.age(record, index),
         "sex": history.sex(record),

@@ -213,13 +213,15 @@ async def read_record(
     elif role_id is not None:
         searches.append(role_search(role_id))
     assemble(await source.fetch(searches), record)
-    if record.order is None and choose_order is not None:
+    order = record.order
+    if order is None and choose_order is not None:
         # No order named: the caller picks one among the patient's orders (the mapping knows
-        # which codes mark a CTO-PCI); its performer is the operator.
-        record.order = choose_order(record)
+        # which codes mark a CTO-PCI, and picks the same one again, saying why); its performer
+        # is the operator.
+        order = choose_order(record)
     if record.operator_id is None:
-        role_id = _performer(record.order, "PractitionerRole")
-        record.operator_id = _performer(record.order, "Practitioner")
+        role_id = _performer(order, "PractitionerRole")
+        record.operator_id = _performer(order, "Practitioner")
         if record.operator_id is None and role_id is not None:
             if "operator_role" not in record.incomplete and not record.operator_roles:
                 assemble(await source.fetch([role_search(role_id)]), record)
