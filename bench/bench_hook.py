@@ -15,14 +15,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cds.demo.cohort import load_ndjson  # noqa: E402
+from cds.demo.cohort_data import COHORT_NDJSON, load_ndjson  # noqa: E402
 from tests.integration.service_harness import auth, full_prefetch, hook_body, service  # noqa: E402
 
 SERVICE = "/cds-services/operator-cto"
 
 
 def main(calls: int = 200) -> None:
-    cohort = load_ndjson(ROOT / "cds/demo/cohort.ndjson")
+    cohort = load_ndjson(COHORT_NDJSON)
     prefetch = full_prefetch("pt23", cohort)
     with tempfile.TemporaryDirectory() as tmp, service(Path(tmp), None) as client:
         timings = []

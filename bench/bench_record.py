@@ -14,6 +14,7 @@ from pathlib import Path
 
 from fhir.resources.R4B import get_fhir_model_class
 
+from cds.demo.cohort_data import COHORT_NDJSON
 from cds.mapping.tables import load_tables
 from cds.pipeline import score_record
 from cds.sources.record import Fetched, PatientRecord, assemble
@@ -41,7 +42,7 @@ def timed(name: str, work: Callable[[], object], seconds: float = 2.0) -> float:
 
 
 def main() -> None:
-    lines = (ROOT / "cds/demo/cohort.ndjson").read_text().splitlines()
+    lines = (COHORT_NDJSON).read_text().splitlines()
     resources = [json.loads(line) for line in lines]
     # A hook-sized record: one patient's resources plus operator history, 75 resources in all.
     mine = [r for r in resources if "pt23" in json.dumps(r.get("subject", r.get("id")))]

@@ -9,9 +9,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from cds.defaults import HOOKS_DIR
 from cds.errors import ConfigError
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "hooks"
+DEFAULT_DIR = HOOKS_DIR
 SUPPORTED_HOOKS = ("order-select", "order-sign")
 # CDS Hooks 2.0 prefetch tokens (CH-10): root-level context fields and the user identifiers.
 TOKENS = {

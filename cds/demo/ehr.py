@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm, get_default_algorithms
 
-from cds.demo.fhir_build import (
+from cds.demo.fhir_json import (
     CPT,
     CTO_PCI_CPT,
     CTO_PCI_DISPLAY,

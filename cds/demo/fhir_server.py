@@ -21,8 +21,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
-from cds.demo.cohort import TYPE_ORDER
-from cds.demo.fhir_build import Resource
+from cds.demo.cohort_data import TYPE_ORDER, Resource
 
 SEKMET_VERSION = "0.1.1"  # keep in step with scripts/bootstrap
 SEKMET_ENV = "CTO_CDS_SEKMET"

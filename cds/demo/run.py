@@ -25,13 +25,12 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 
 from cds.auth.trust import TrustedClient
-from cds.demo.cohort import load_ndjson
+from cds.demo.cohort_data import COHORT_NDJSON, load_ndjson
 from cds.demo.ehr import EhrKeys, sign_client_jwt
 from cds.demo.fhir_server import load_cohort, running_fhir_server
 from cds.main import create_app
 from cds.settings import Settings
 
-COHORT = Path(__file__).parent / "cohort.ndjson"
 # An easy lesion with an expert, a CABG to the target with an operator at the thresholds, a newcomer,
 # a difficult lesion, and a record with almost nothing documented.
 DEFAULT_PATIENTS = ("pt01", "pt04", "pt08", "pt23", "pt25")
@@ -109,7 +108,7 @@ def _print_card(console: Console, patient: str, card: dict[str, Any]) -> None:
 
 def run_demo(patients: Sequence[str] = DEFAULT_PATIENTS, console: Console | None = None) -> int:
     console = console or Console()
-    resources = load_ndjson(COHORT)
+    resources = load_ndjson(COHORT_NDJSON)
     keys = EhrKeys.generate("ES384", kid="demo-ehr")
     trusted = [TrustedClient(iss=EHR_ISS, jwks=keys.jwks())]
     with tempfile.TemporaryDirectory(prefix="cto-cds-demo-") as workdir:

@@ -26,11 +26,12 @@ from typing import Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cds.defaults import MAPPINGS_DIR
 from cds.errors import ConfigError
 from cds.mapping.codes import normalize_code, normalize_system
 from cds.scoring.inputs import INPUT_SPECS
 
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "mappings"
+DEFAULT_DIR = MAPPINGS_DIR
 
 Evidence = Literal["lesion", "patient", "claim"]
 Element = Literal["code", "bodySite", "value", "outcome", "component"]

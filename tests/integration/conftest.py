@@ -11,28 +11,26 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from cds.demo import cohort
+from cds.demo.cohort_data import COHORT_EXPECTED, COHORT_NDJSON, load_ndjson
 from cds.demo.fhir_server import FHIR_JSON, load_cohort, running_fhir_server
 
 BASE_ENV = "CTO_CDS_TEST_FHIR_BASE"
-DEMO = Path(cohort.__file__).parent
 
 
 @pytest.fixture(scope="session")
 def cohort_resources() -> list[dict[str, Any]]:
-    """The shipped cohort (tests/unit/test_cohort.py keeps it equal to the generator's output)."""
-    return cohort.load_ndjson(DEMO / cohort.NDJSON)
+    """The shipped cohort (tests/fixtures/test_cohort.py keeps it equal to the generator's output)."""
+    return load_ndjson(COHORT_NDJSON)
 
 
 @pytest.fixture(scope="session")
 def cohort_expected() -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads((DEMO / cohort.EXPECTED_JSON).read_text("utf-8"))
+    doc: dict[str, Any] = json.loads(COHORT_EXPECTED.read_text("utf-8"))
     return doc
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.cli.test_score_command import run
+from tests.cli.test_app import run
 
 
 def test_score_from_the_fhir_server(fhir_base: str, cohort_expected: dict[str, Any]) -> None:

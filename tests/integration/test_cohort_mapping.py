@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-import cds.demo
+from cds.demo.cohort_data import COHORT_NDJSON
 from cds.mapping.tables import MappingTables, load_tables
 from cds.pipeline import ScoredCase, score_patient
 from cds.sources.files import FileSource
 from cds.sources.record import RecordRequest, RecordSource
 
 TODAY = date(2026, 11, 25)
-COHORT = Path(cds.demo.__file__).parent / "cohort.ndjson"
+COHORT = COHORT_NDJSON
 
 
 @pytest.fixture(scope="module")

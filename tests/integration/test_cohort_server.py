@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from cds.demo.fhir_build import NPI
 from cds.demo.fhir_server import query
 from cds.sources.record import PatientRecord, assemble
 from cds.sources.searches import Search, operator_searches, order_search, patient_searches
+from tests.fixtures.fhir_build import NPI
 
 Resource = dict[str, Any]
 PATIENTS = ["pt02", "pt14", "pt23"]  # rich findings; Encounter + index-stay MI; cath report

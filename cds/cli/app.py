@@ -1,0 +1,250 @@
+"""The `cto-cds` command line: an edge, so it reads files and prints; the scoring stays pure.
+
+Bad input never produces a traceback: one line on stderr naming the problem, exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.table import Table
+
+from cds import __version__
+from cds.cli.errors import fail
+from cds.cli.mappings import mappings_app
+from cds.errors import CdsError
+from cds.output.console import make_console, print_report
+from cds.scoring.engine import score_all
+from cds.scoring.inputs import INPUTS, parse_inputs
+
+app = typer.Typer(
+    name="cto-cds",
+    help="Operator-CTO and comparator CTO-PCI scores: command line of the CDS Hooks service.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    # A repeated key would silently drop one of two clinical values: refuse it instead.
+    seen: dict[str, object] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKeyError(f"duplicate key {json.dumps(key)}")
+        seen[key] = value
+    return seen
+
+
+def _fail(source: str, message: str) -> NoReturn:
+    fail(f"{source}: {message}")
+
+
+def _read_json(path: str) -> object:
+    source = "stdin" if path == "-" else path
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except FileNotFoundError:
+        _fail(source, "no such file")
+    except IsADirectoryError:
+        _fail(source, "is a directory, not a JSON file")
+    except OSError as exc:
+        _fail(source, f"cannot read: {exc.strerror}")
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except UnicodeDecodeError as exc:
+        _fail(source, f"not UTF-8 text (byte {exc.start})")
+    except _DuplicateKeyError as exc:
+        _fail(source, str(exc))
+    except json.JSONDecodeError as exc:
+        _fail(source, f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
+    except RecursionError:
+        _fail(source, "JSON nested too deeply")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"cto-cds {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Operator-CTO and comparator CTO-PCI scores."""
+
+
+@app.command()
+def score(
+    file: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[FILE.json]",
+            help="A JSON object of canonical inputs (see `cto-cds inputs`); '-' reads stdin.",
+        ),
+    ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option("--bundle", help="Read the record from a FHIR Bundle (JSON) or NDJSON file."),
+    ] = None,
+    fhir: Annotated[
+        str | None,
+        typer.Option("--fhir", metavar="BASE_URL", help="Read the record from a FHIR server."),
+    ] = None,
+    patient: Annotated[
+        str | None,
+        typer.Option(
+            "--patient", metavar="ID", help="Patient id (--fhir; --bundle when it holds several)."
+        ),
+    ] = None,
+    order: Annotated[
+        str | None,
+        typer.Option(
+            "--order",
+            metavar="ServiceRequest/ID",
+            help="The CTO-PCI order (default: the patient's most recent open CTO-PCI order).",
+        ),
+    ] = None,
+    mappings: Annotated[
+        Path | None,
+        typer.Option(
+            "--mappings", metavar="DIR", help="Site mapping overrides merged over mappings/."
+        ),
+    ] = None,
+    token_env: Annotated[
+        str | None,
+        typer.Option(
+            "--token-env",
+            metavar="VAR",
+            help="Environment variable holding a bearer token for --fhir (never pass tokens as arguments).",
+        ),
+    ] = None,
+    today: Annotated[
+        str | None,
+        typer.Option(
+            "--today",
+            metavar="YYYY-MM-DD",
+            help="Date used when the order has none (default: today).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the JSON contract instead of tables.")
+    ] = False,
+) -> None:
+    """Score a case: every score's points or range, band, published estimate and missing inputs.
+
+    From an inputs file (FILE.json), a FHIR Bundle/NDJSON (--bundle) or a FHIR server (--fhir with
+    --patient). A missing key or null is unknown; unknown inputs give a range and the bands it can
+    reach. From FHIR data the output also says where each input came from.
+    """
+    chosen = [
+        name for name, given in (("FILE", file), ("--bundle", bundle), ("--fhir", fhir)) if given
+    ]
+    if len(chosen) != 1:
+        _fail(
+            "score",
+            "give exactly one of FILE, --bundle or --fhir"
+            + (f" (got {', '.join(chosen)})" if chosen else ""),
+        )
+    if file is not None:
+        _score_inputs_file(file, as_json)
+        return
+    from cds.cli.record import RecordOptions, score_from_record
+
+    try:
+        score_from_record(
+            RecordOptions(
+                bundle=bundle,
+                fhir=fhir,
+                patient=patient,
+                order=order,
+                mappings=mappings,
+                token_env=token_env,
+                today=today,
+            ),
+            as_json,
+        )
+    except CdsError as exc:
+        _fail(str(bundle or fhir), str(exc))
+
+
+def _score_inputs_file(file: str, as_json: bool) -> None:
+    raw = _read_json(file)
+    try:
+        inputs = parse_inputs(raw)
+    except CdsError as exc:
+        _fail("stdin" if file == "-" else file, str(exc))
+    report = score_all(inputs)
+    if as_json:
+        print(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    else:
+        print_report(report)
+
+
+@app.command()
+def inputs() -> None:
+    """List the canonical inputs a score file may contain, with their types and meaning."""
+    table = Table(title="canonical inputs (missing or null = unknown)", title_justify="left")
+    table.add_column("input", style="bold")
+    table.add_column("value")
+    table.add_column("meaning")
+    for spec in INPUTS:
+        table.add_row(spec.name, spec.describe(), spec.meaning)
+    make_console().print(table)
+
+
+app.add_typer(mappings_app, name="mappings")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the CDS Hooks service (configuration: CTO_CDS_* variables, see the README)."""
+    import uvicorn
+
+    from cds.main import create_app
+    from cds.settings import load_settings
+
+    try:
+        settings = load_settings()
+        application = create_app(settings)
+    except CdsError as exc:
+        fail(str(exc))
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+
+
+@app.command()
+def demo(
+    patient: Annotated[
+        list[str] | None,
+        typer.Option("--patient", metavar="ID", help="Cohort patient to show (repeatable)."),
+    ] = None,
+) -> None:
+    """The whole product locally: a FHIR server with the synthetic cohort, the CDS service, and an
+    EHR-like client sending signed order-select hooks; prints each card."""
+    from cds.demo.fhir_server import FhirServerError
+    from cds.demo.run import DEFAULT_PATIENTS, run_demo
+
+    try:
+        raise typer.Exit(run_demo(patient or DEFAULT_PATIENTS, make_console()))
+    except FhirServerError as exc:
+        print(f"cto-cds: error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
+def main() -> None:
+    app()

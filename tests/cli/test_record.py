@@ -1,0 +1,73 @@
+"""`cto-cds score --bundle / --fhir`: the JSON contract plus inputs with provenance; clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import cds.demo
+from tests.cli.test_app import run
+
+COHORT = str(Path(cds.demo.__file__).parent / "cohort.ndjson")
+
+
+def test_bundle_json_has_scores_and_inputs_with_provenance() -> None:
+    done = run(
+        "score",
+        "--bundle",
+        COHORT,
+        "--patient",
+        "pt04",
+        "--order",
+        "ServiceRequest/pt04-order",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert set(out) >= {"scores", "inputs"}
+    cabg = out["inputs"]["prior_cabg_target_vessel"]
+    assert cabg["value"] is True
+    assert set(cabg) >= {"value", "sources", "rule", "evidence", "note"}
+    assert cabg["sources"]
+    for mapped in out["inputs"].values():
+        assert mapped["evidence"] in ("lesion", "patient", "claim", "not documented", "unknown")
+    assert out["scores"]["operator_cto"]["items"][0]["present"] is True
+
+
+def test_bundle_table_output() -> None:
+    done = run("score", "--bundle", COHORT, "--patient", "pt01")
+    assert done.returncode == 0, done.stderr
+    assert "where they came from" in done.stdout
+    assert "Operator-CTO" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bundle", COHORT], "holds"),  # several patients: --patient needed
+        (["--bundle", COHORT, "--patient", "nobody"], "Patient could not be read"),
+        (["--bundle", COHORT, "--patient", "pt01", "--order", "Observation/x"], "--order"),
+        (["--bundle", COHORT, "--patient", "bad id!"], "--patient"),
+        (["--bundle", "/nonexistent.json"], "/nonexistent.json"),
+        (["--fhir", "http://127.0.0.1:9/fhir"], "--patient"),
+        (["--fhir", "ftp://x", "--patient", "p"], "--fhir"),
+        (["--bundle", COHORT, "--patient", "pt01", "--today", "yesterday"], "--today"),
+        (["--bundle", COHORT, "--fhir", "http://x"], "exactly one of"),
+        ([], "exactly one of"),
+    ],
+)
+def test_bad_record_options_are_one_line_and_exit_2(args: list[str], message: str) -> None:
+    done = run("score", *args)
+    assert done.returncode == 2, done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unreachable_server_is_a_clear_error() -> None:
+    done = run("score", "--fhir", "http://127.0.0.1:9/fhir", "--patient", "p1")
+    assert done.returncode == 2
+    assert "Patient could not be read" in done.stderr
+    assert "Traceback" not in done.stderr

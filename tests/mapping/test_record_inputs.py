@@ -1,0 +1,433 @@
+"""The mapping of a patient's record to canonical inputs, path by path, on the default tables."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from cds.mapping.operator import practice_years
+from cds.mapping.record_inputs import MappingResult, map_record
+from cds.mapping.tables import MappingTables, load_tables
+from cds.sources.record import Fetched, PatientRecord, assemble
+from tests.mapping.fhir import (
+    CABG_SCT,
+    CPT,
+    FAILURE,
+    ICD10,
+    LAD,
+    LCX,
+    RCA,
+    SCT,
+    SUCCESS,
+    cc,
+    condition,
+    finding,
+    order,
+    patient,
+    procedure,
+)
+
+TODAY = date(2026, 11, 25)
+
+
+@pytest.fixture(scope="module")
+def tables() -> MappingTables:
+    return load_tables()
+
+
+def record(
+    *resources: dict[str, Any],
+    failed: dict[str, str] | None = None,
+    operator: str | None = "dr1",
+    operator_history: list[dict[str, Any]] | None = None,
+    operator_obs: list[dict[str, Any]] | None = None,
+) -> PatientRecord:
+    by_key: dict[str, list[dict[str, Any]]] = {
+        "patient": [],
+        "conditions": [],
+        "procedures": [],
+        "observations": [],
+        "reports": [],
+        "orders": [],
+    }
+    key_of = {
+        "Patient": "patient",
+        "Condition": "conditions",
+        "Procedure": "procedures",
+        "Observation": "observations",
+        "ServiceRequest": "orders",
+    }
+    for res in resources:
+        by_key[key_of[res["resourceType"]]].append(res)
+    fetched = {k: Fetched(k, tuple(v), error=(failed or {}).get(k)) for k, v in by_key.items()}
+    if operator:
+        fetched["operator_procedures"] = Fetched(
+            "operator_procedures", tuple(operator_history or ())
+        )
+        fetched["operator_observations"] = Fetched(
+            "operator_observations", tuple(operator_obs or ())
+        )
+    return assemble(fetched, PatientRecord(operator_id=operator, patient_id="p1"))
+
+
+def mapped(tables: MappingTables, *resources: dict[str, Any], **kw: Any) -> MappingResult:
+    return map_record(record(patient(), order(), *resources, **kw), tables, TODAY)
+
+
+# --- history -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("system", "code"),
+    [
+        (ICD10, "Z95.1"),
+        (ICD10, "Z951"),
+        ("urn:oid:2.16.840.1.113883.6.90", "Z95.1"),
+        (ICD10, "I25.710"),  # I25.7 family implies a graft
+    ],
+)
+def test_prior_cabg_from_condition_codes(tables: MappingTables, system: str, code: str) -> None:
+    result = mapped(tables, condition("c1", system, code))
+    assert result.inputs["prior_cabg"].value is True
+    assert result.inputs["prior_cabg"].sources == ["Condition/c1"]
+    assert result.inputs["prior_cabg"].evidence == "patient"
+
+
+def test_prior_cabg_from_cpt_is_claim_evidence(tables: MappingTables) -> None:
+    result = mapped(tables, procedure("x", CPT, "33533"))
+    assert result.inputs["prior_cabg"].value is True
+    assert result.inputs["prior_cabg"].evidence == "claim"
+
+
+def test_nothing_recorded_is_not_documented(tables: MappingTables) -> None:
+    result = mapped(tables)
+    for name in (
+        "prior_cabg",
+        "prior_mi",
+        "retry_lesion",
+        "in_stent_occlusion",
+        "prior_cabg_target_vessel",
+    ):
+        assert result.inputs[name].value is False, name
+        assert result.inputs[name].evidence == "not documented", name
+
+
+def test_unreadable_history_stays_unknown(tables: MappingTables) -> None:
+    result = mapped(tables, failed={"conditions": "timed out after 3.0 s"})
+    for name in ("prior_cabg", "prior_mi", "in_stent_occlusion", "prior_cabg_target_vessel"):
+        assert result.inputs[name].value is None, name
+        assert result.inputs[name].evidence == "unknown", name
+    assert "timed out" in (result.inputs["prior_cabg"].note or "")
+
+
+@pytest.mark.parametrize("verification", ["entered-in-error", "refuted"])
+def test_void_conditions_are_ignored(tables: MappingTables, verification: str) -> None:
+    result = mapped(tables, condition("c1", ICD10, "Z95.1", verification=verification))
+    assert result.inputs["prior_cabg"].value is False
+
+
+def test_entered_in_error_procedure_is_ignored(tables: MappingTables) -> None:
+    result = mapped(tables, procedure("x", CPT, "33533", status="entered-in-error"))
+    assert result.inputs["prior_cabg"].value is False
+
+
+def test_prior_mi_is_before_the_order(tables: MappingTables) -> None:
+    assert (
+        mapped(tables, condition("m", ICD10, "I21.4", onset="2024-05-01")).inputs["prior_mi"].value
+        is True
+    )
+    same_day = mapped(tables, condition("m", ICD10, "I21.4", onset="2026-10-01"))
+    assert same_day.inputs["prior_mi"].value is False
+
+
+@pytest.mark.parametrize(
+    ("sites", "when", "target_value"),
+    [
+        ([LAD], "2025-01-01", True),
+        ([RCA], "2025-01-01", False),
+        ([LAD], "2026-08-15", False),  # 47 days before the order: not ≥ 3 months
+        (None, "2025-01-01", None),  # grafted vessels not recorded
+    ],
+)
+def test_cabg_to_the_target_vessel(
+    tables: MappingTables, sites: list[str] | None, when: str, target_value: bool | None
+) -> None:
+    result = mapped(tables, procedure("cabg", SCT, CABG_SCT, when=when, sites=sites))
+    assert result.inputs["prior_cabg"].value is True
+    assert result.inputs["prior_cabg_target_vessel"].value is target_value
+
+
+def test_cabg_target_vessel_needs_the_target(tables: MappingTables) -> None:
+    rec = record(patient(), order(vessel=None), procedure("cabg", SCT, CABG_SCT, sites=[LAD]))
+    result = map_record(rec, tables, TODAY)
+    assert result.inputs["target_vessel"].value is None
+    assert result.inputs["prior_cabg_target_vessel"].value is None
+
+
+@pytest.mark.parametrize(
+    ("site", "outcome", "expected"),
+    [
+        (LAD, FAILURE, True),
+        (RCA, FAILURE, False),
+        (LAD, SUCCESS, False),
+        (LAD, None, None),
+    ],
+)
+def test_retry_lesion(
+    tables: MappingTables, site: str, outcome: str | None, expected: bool | None
+) -> None:
+    result = mapped(
+        tables, procedure("old", CPT, "92943", when="2025-06-01", sites=[site], outcome=outcome)
+    )
+    assert result.inputs["retry_lesion"].value is expected
+
+
+def test_in_stent_occlusion_needs_a_finding_once_a_stent_exists(tables: MappingTables) -> None:
+    stent = condition("s", ICD10, "Z95.5")
+    assert mapped(tables, stent).inputs["in_stent_occlusion"].value is None
+    with_finding = mapped(tables, stent, finding("f", "in-stent-occlusion", {"valueBoolean": True}))
+    assert with_finding.inputs["in_stent_occlusion"].value is True
+    assert with_finding.inputs["in_stent_occlusion"].evidence == "lesion"
+
+
+# --- order, patient ------------------------------------------------------------------------
+
+
+def test_target_vessel_and_age_from_order_and_patient(tables: MappingTables) -> None:
+    result = mapped(tables)
+    assert result.inputs["target_vessel"].value == "LAD"
+    assert result.inputs["target_vessel"].sources == ["ServiceRequest/o1"]
+    assert result.inputs["age_years"].value == 71  # born 1955-03-02, order 2026-10-01
+    assert result.inputs["sex"].value == "male"
+    assert result.index_date == date(2026, 10, 1)
+
+
+@pytest.mark.parametrize(("birth", "age"), [("1955", None), ("1955-03", 71), ("1955-10", None)])
+def test_partial_birth_date(tables: MappingTables, birth: str, age: int | None) -> None:
+    rec = record(patient(birth=birth), order())
+    assert map_record(rec, tables, TODAY).inputs["age_years"].value == age
+
+
+# --- lesion findings -----------------------------------------------------------------------
+
+
+def test_most_recent_lesion_finding_wins_and_conflict_is_reported(tables: MappingTables) -> None:
+    old = finding(
+        "a",
+        "occlusion-length",
+        {
+            "valueQuantity": {
+                "value": 15,
+                "unit": "mm",
+                "system": "http://unitsofmeasure.org",
+                "code": "mm",
+            }
+        },
+        when="2026-01-01",
+    )
+    new = finding(
+        "b",
+        "occlusion-length",
+        {
+            "valueQuantity": {
+                "value": 2.5,
+                "unit": "cm",
+                "system": "http://unitsofmeasure.org",
+                "code": "cm",
+            }
+        },
+        when="2026-09-01",
+    )
+    result = mapped(tables, old, new)
+    length = result.inputs["occlusion_length_mm"]
+    assert length.value == 25
+    assert length.sources[0] == "Observation/b"
+    assert "conflict" in (length.note or "")
+    assert "Observation/a" in (length.note or "")
+
+
+def test_finding_on_another_vessel_is_not_used(tables: MappingTables) -> None:
+    result = mapped(tables, finding("f", "rentrop-grade", {"valueInteger": 1}, site=LCX))
+    assert result.inputs["rentrop_grade"].value is None
+    assert any("Observation/f" in note for note in result.notes)
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "name", "expected"),
+    [
+        (
+            "stump",
+            {
+                "valueCodeableConcept": cc(
+                    "http://cto-cds.org/fhir/CodeSystem/cto-lesion", "no-stump"
+                )
+            },
+            "stump",
+            "no_stump",
+        ),
+        (
+            "tortuosity-grade",
+            {"valueCodeableConcept": cc("http://cto-cds.org/fhir/CodeSystem/cto-lesion", "unseen")},
+            "tortuosity",
+            "unseen",
+        ),
+        ("rentrop-grade", {"valueInteger": 1}, "rentrop_grade", 1),
+        ("rentrop-grade", {"valueInteger": 5}, "rentrop_grade", None),  # out of range: unusable
+        ("bend-gt-45", {"valueBoolean": False}, "bend_gt_45_in_occlusion", False),
+        ("interventional-collaterals", {"valueBoolean": True}, "interventional_collaterals", True),
+    ],
+)
+def test_local_lesion_codes(
+    tables: MappingTables, code: str, value: dict[str, Any], name: str, expected: Any
+) -> None:
+    assert mapped(tables, finding("f", code, value)).inputs[name].value == expected
+
+
+def test_standard_calcification_codes(tables: MappingTables) -> None:
+    dcm = finding(
+        "d",
+        "122132",
+        {"valueCodeableConcept": cc(SCT, "24484000")},
+        system="http://dicom.nema.org/resources/ontology/DCM",
+    )
+    assert mapped(tables, dcm).inputs["calcification"].value == "severe"
+    ncdr_no = finding(
+        "n",
+        "1000142350",
+        {"valueBoolean": False},
+        system="http://hl7.org/fhir/us/registry-protocols/CodeSystem/NCDRQuestionCodesCS",
+    )
+    result = mapped(tables, ncdr_no)
+    assert result.inputs["calcification"].value is None  # "not severe" leaves the grade unknown
+
+
+def test_entered_in_error_finding_is_ignored(tables: MappingTables) -> None:
+    bad = finding("f", "rentrop-grade", {"valueInteger": 0}, status="entered-in-error")
+    assert mapped(tables, bad).inputs["rentrop_grade"].value is None
+
+
+def test_unknown_lesion_inputs_say_why(tables: MappingTables) -> None:
+    result = mapped(tables)
+    assert result.inputs["stump"].value is None
+    assert result.inputs["stump"].note == "no finding recorded for the target lesion"
+
+
+# --- operator ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "index", "years"),
+    [
+        (date(2021, 10, 1), date(2026, 10, 1), 5),
+        (date(2022, 3, 1), date(2026, 10, 1), 5),  # 4 years 7 months
+        (date(2022, 4, 1), date(2026, 10, 1), 4),  # 4 years 6 months exactly
+        (date(2026, 2, 1), date(2026, 10, 1), 1),  # 8 months
+        (date(2026, 6, 1), date(2026, 10, 1), 0),  # 4 months
+    ],
+)
+def test_practice_years_round_as_xiao(first: date, index: date, years: int) -> None:
+    assert practice_years(first, index) == years
+
+
+def test_operator_derived_from_history(tables: MappingTables) -> None:
+    history = [
+        procedure(
+            f"h{i}",
+            CPT,
+            "92943",
+            when=f"{2021 + i // 40}-{1 + i % 12:02d}-15",
+            outcome=SUCCESS if i % 10 else FAILURE,
+            performer="dr1",
+            pid="other",
+        )
+        for i in range(200)
+    ]
+    result = mapped(tables, operator_history=history)
+    years = result.inputs["operator_cto_years"]
+    assert years.value == 6  # first 2021-01-15 → 2026-10-01: 5 years 8 months
+    assert years.rule == "operator.derived"
+    assert result.inputs["operator_annual_cto_volume"].value == pytest.approx(200 / 6)
+    rate = result.inputs["operator_last_year_success_rate"]
+    assert rate.value is not None
+    assert 0 < rate.value < 1
+
+
+def test_operator_override_observation(tables: MappingTables) -> None:
+    obs = {
+        "resourceType": "Observation",
+        "id": "ov",
+        "status": "final",
+        "code": cc("http://cto-cds.org/fhir/CodeSystem/cto-lesion", "operator-cto-success-rate"),
+        "focus": [{"reference": "Practitioner/dr1"}],
+        "effectiveDateTime": "2026-09-01",
+        "valueQuantity": {
+            "value": 92,
+            "unit": "%",
+            "system": "http://unitsofmeasure.org",
+            "code": "%",
+        },
+    }
+    result = mapped(tables, operator_obs=[obs])
+    assert result.inputs["operator_last_year_success_rate"].value == pytest.approx(0.92)
+    assert result.inputs["operator_cto_years"].value is None  # no history, no registry
+
+
+def test_no_operator_leaves_experience_unknown(tables: MappingTables) -> None:
+    result = map_record(record(patient(), order(performer=None), operator=None), tables, TODAY)
+    assert result.operator is None
+    assert all(
+        result.inputs[n].value is None
+        for n in (
+            "operator_annual_cto_volume",
+            "operator_cto_years",
+            "operator_last_year_success_rate",
+        )
+    )
+
+
+def test_operator_registry_wins_and_says_so(tables: MappingTables, tmp_path: Any) -> None:
+    (tmp_path / "operators.csv").write_text(
+        "npi,practitioner_id,annual_cto_volume,cto_years,last_year_success_rate,as_of,comment\n"
+        ",dr1,75,8,,2026-06-30,cath-lab registry\n"
+    )
+    site = load_tables(tmp_path)
+    history = [
+        procedure(
+            "h1", CPT, "92943", when="2025-12-01", outcome=SUCCESS, performer="dr1", pid="other"
+        )
+    ]
+    result = map_record(record(patient(), order(), operator_history=history), site, TODAY)
+    assert result.inputs["operator_annual_cto_volume"].value == 75
+    assert result.inputs["operator_annual_cto_volume"].rule == "operator.registry"
+    assert result.inputs["operator_cto_years"].value == 8
+    # The registry leaves the success rate blank: the next path (derived history) gives it.
+    rate = result.inputs["operator_last_year_success_rate"]
+    assert (rate.value, rate.rule) == (1.0, "operator.derived")
+
+
+def test_operator_from_a_practitioner_role_performer() -> None:
+    import asyncio
+
+    from cds.sources.files import FileSource
+    from cds.sources.record import RecordRequest, read_record
+
+    the_order = order(performer=None)
+    the_order["performer"] = [{"reference": "PractitionerRole/r1"}]
+    source = FileSource(
+        [
+            patient(),
+            the_order,
+            {
+                "resourceType": "PractitionerRole",
+                "id": "r1",
+                "practitioner": {"reference": "Practitioner/dr1"},
+            },
+            {"resourceType": "Practitioner", "id": "dr1"},
+            procedure("h1", CPT, "92943", when="2025-12-01", performer="dr1", pid="other"),
+        ]
+    )
+    rec = asyncio.run(read_record(source, RecordRequest("p1", order_id="o1")))
+    assert rec.operator_id == "dr1"
+    assert [p.id for p in rec.operator_procedures] == ["h1"]

@@ -1,0 +1,139 @@
+"""Input validation: wrong type, out of range and unknown keys are errors that name input and value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cds import INPUTS, InputError, parse_inputs, score_json
+from tests.scoring.cases import NOTHING_PRESENT
+
+# The canonical names, in the order of the table in shared/spec/inputs.md: a public contract.
+CONTRACT_NAMES = [
+    "age_years",
+    "sex",
+    "prior_cabg",
+    "prior_cabg_target_vessel",
+    "prior_mi",
+    "target_vessel",
+    "stump",
+    "proximal_cap_ambiguity",
+    "calcification",
+    "bend_gt_45_in_occlusion",
+    "tortuosity",
+    "occlusion_length_mm",
+    "distal_vessel_disease",
+    "rentrop_grade",
+    "interventional_collaterals",
+    "in_stent_occlusion",
+    "ostial_location",
+    "retry_lesion",
+    "retrograde_approach",
+    "operator_annual_cto_volume",
+    "operator_cto_years",
+    "operator_last_year_success_rate",
+]
+
+
+def test_input_names_are_the_contract() -> None:
+    assert [spec.name for spec in INPUTS] == CONTRACT_NAMES
+
+
+BAD_VALUES: list[tuple[str, Any, str]] = [
+    ("age_years", -1, "out_of_range"),
+    ("age_years", 70.0, "wrong_type"),  # never coerced: an integer input takes an integer
+    ("age_years", 70.5, "wrong_type"),
+    ("age_years", "70", "wrong_type"),
+    ("age_years", True, "wrong_type"),
+    ("sex", "F", "wrong_type"),
+    ("prior_cabg", "true", "wrong_type"),
+    ("prior_cabg", 1, "wrong_type"),
+    ("prior_cabg", 0, "wrong_type"),
+    ("prior_mi", "no", "wrong_type"),
+    ("target_vessel", "lad", "wrong_type"),
+    ("target_vessel", "LPDA", "wrong_type"),
+    ("stump", "Blunt", "wrong_type"),
+    ("stump", "", "wrong_type"),
+    ("calcification", 2, "wrong_type"),
+    ("tortuosity", "unknown", "wrong_type"),
+    ("occlusion_length_mm", -3, "out_of_range"),
+    ("occlusion_length_mm", "25", "wrong_type"),
+    ("occlusion_length_mm", float("nan"), "not_finite"),
+    ("occlusion_length_mm", float("inf"), "not_finite"),
+    ("occlusion_length_mm", [25], "wrong_type"),
+    ("rentrop_grade", 4, "out_of_range"),
+    ("rentrop_grade", -1, "out_of_range"),
+    ("rentrop_grade", 1.0, "wrong_type"),
+    ("operator_annual_cto_volume", -0.5, "out_of_range"),
+    ("operator_cto_years", False, "wrong_type"),
+    ("operator_last_year_success_rate", 1.01, "out_of_range"),
+    ("operator_last_year_success_rate", 90, "out_of_range"),  # a percentage is not a rate
+    ("operator_last_year_success_rate", -0.1, "out_of_range"),
+    ("retrograde_approach", {"planned": True}, "wrong_type"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "kind"), BAD_VALUES)
+def test_bad_value_is_an_error_naming_input_and_value(name: str, value: Any, kind: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_inputs({**NOTHING_PRESENT, name: value})
+    (issue,) = caught.value.issues
+    assert issue.loc == ("inputs", name)
+    assert issue.type == kind
+    assert issue.value is value or issue.value == value
+    assert name in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("age_years", 0),
+        ("occlusion_length_mm", 0),
+        ("occlusion_length_mm", 20.5),
+        ("rentrop_grade", 0),
+        ("rentrop_grade", 3),
+        ("operator_last_year_success_rate", 0),
+        ("operator_last_year_success_rate", 1),
+        ("operator_cto_years", 4.5),
+        ("sex", "other"),
+        ("target_vessel", "GRAFT"),
+        ("tortuosity", "unseen"),
+        ("age_years", 120),
+    ],
+)
+def test_edge_values_are_accepted(name: str, value: Any) -> None:
+    assert parse_inputs({name: value})[name] == value
+
+
+def test_unknown_key_is_an_error() -> None:
+    with pytest.raises(InputError) as caught:
+        score_json({"occlusion_length": 25})
+    (issue,) = caught.value.issues
+    assert (issue.loc, issue.value, issue.type) == (
+        ("inputs", "occlusion_length"),
+        25,
+        "unknown_input",
+    )
+
+
+@pytest.mark.parametrize("raw", [[], "stump", 3, None, True])
+def test_inputs_must_be_an_object(raw: Any) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_inputs(raw)
+    assert caught.value.issues[0].type == "not_an_object"
+
+
+def test_every_bad_key_is_reported_at_once() -> None:
+    with pytest.raises(InputError) as caught:
+        parse_inputs({"age_years": -1, "stump": "Blunt", "foo": 1})
+    assert {i.loc[1] for i in caught.value.issues} == {"age_years", "stump", "foo"}
+    message = str(caught.value)
+    assert '"Blunt"' in message
+    assert "-1" in message
+
+
+def test_null_means_unknown_and_every_name_is_returned() -> None:
+    parsed = parse_inputs({"stump": None})
+    assert list(parsed) == CONTRACT_NAMES
+    assert all(v is None for v in parsed.values())
