@@ -1,45 +1,21 @@
 """The data path in one call: record source → mapping → scoring. Used by the CLI, the hook and the app.
 
-Only the source does I/O; everything after `read_record` is pure.
+Only the source does I/O; everything after `read_record` is pure. The result, a `ScoredCase`, lives
+in `cds.scored_case` so that its readers need not import this orchestration.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, ConfigDict
-
 from cds.mapping.order import find_order
-from cds.mapping.record_inputs import MappingResult, map_record
+from cds.mapping.record_inputs import map_record
 from cds.mapping.tables import MappingTables
+from cds.scored_case import ScoredCase
 from cds.scoring.engine import score_all
 from cds.scoring.inputs import parse_inputs
-from cds.scoring.result import ScoreReport
 from cds.scoring.scores import ScoringPolicy
 from cds.sources.record import PatientRecord, RecordRequest, RecordSource, read_record
-
-
-class ScoredCase(BaseModel):
-    """Scores with the inputs they were computed from and where each input came from."""
-
-    model_config = ConfigDict(frozen=True)
-
-    report: ScoreReport
-    mapping: MappingResult
-
-    def contract(self) -> dict[str, object]:
-        """The `cto-cds score --json` object for FHIR-sourced inputs (shared/spec/inputs.md)."""
-        return {
-            "scores": self.report.model_dump(mode="json")["scores"],
-            "inputs": {k: v.model_dump(mode="json") for k, v in self.mapping.inputs.items()},
-            "context": {
-                "index_date": self.mapping.index_date.isoformat(),
-                "order": self.mapping.order,
-                "operator": self.mapping.operator,
-                "notes": self.mapping.notes,
-                "diagnostics": self.mapping.diagnostics,
-            },
-        }
 
 
 def policy_of(tables: MappingTables) -> ScoringPolicy:

@@ -14,7 +14,8 @@ import httpx
 from cds.errors import InputError, InputIssue
 from cds.mapping.tables import MappingTables, load_tables
 from cds.output.console import make_console, print_case
-from cds.pipeline import ScoredCase, score_patient
+from cds.pipeline import score_patient
+from cds.scored_case import ScoredCase
 from cds.sources.record import RecordRequest, RecordSource
 from cds.sources.searches import valid_id
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+from cds.cdshooks.request import HookRequest
+from cds.cdshooks.response import CdsResponse, dump
 from cds.context.order import cto_pci_order, patient_id
-from cds.context.request import HookRequest
 from cds.context.services import ServiceDefinition
 from cds.errors import DataUnavailableError
 from cds.http import app_context
 from cds.http.state import ServiceState
-from cds.output.cards import CardContext, CdsResponse, build_card, dump
+from cds.output.cards import CardContext, build_card
 from cds.pipeline import score_patient
 from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.sources.prefetch import PrefetchSource

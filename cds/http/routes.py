@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Body, HTTPException
 from fastapi.responses import JSONResponse
 
-from cds.context.request import HookRequest
+from cds.cdshooks.feedback import FeedbackIn
+from cds.cdshooks.request import HookRequest
+from cds.cdshooks.response import dump
 from cds.errors import ContextError
 from cds.http import hook_call
 from cds.http.deps import Client, State
-from cds.output.cards import dump
-from cds.store.schemas import FeedbackIn
 
 router = APIRouter()
 

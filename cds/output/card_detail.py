@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import TYPE_CHECKING
 
+from cds.cdshooks.response import SUMMARY_LIMIT
 from cds.mapping.provenance import MappedInput
 from cds.output.wording import (
     CAVEAT,
@@ -26,14 +26,10 @@ from cds.output.wording import (
     range_text,
     short_estimate_text,
 )
+from cds.scored_case import ScoredCase
 from cds.scoring.result import ItemResult, ScoreResult
 
-if TYPE_CHECKING:
-    from cds.pipeline import ScoredCase
-
 PRIMARY = "operator_cto"
-SUMMARY_LIMIT = 140
-"""CH-16: the summary must be shorter than this."""
 MAX_REFERENCES = 3
 """FHIR references listed per input; the rest are counted (operator history can cite hundreds)."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.table import Table
@@ -17,10 +16,8 @@ from cds.output.wording import (
     points_text,
     range_text,
 )
+from cds.scored_case import ScoredCase
 from cds.scoring.result import ScoreReport, ScoreResult
-
-if TYPE_CHECKING:
-    from cds.pipeline import ScoredCase
 
 _PRESENT = {True: Text("yes", style="bold"), False: Text("no"), None: Text("undecided", "yellow")}
 

@@ -1,95 +1,28 @@
 """What goes into and comes out of the store, validated with pydantic v2.
 
-`FeedbackIn` is the CH-22 feedback item as the EHR sends it (camelCase aliases); a
-`pydantic.ValidationError` from it is the HTTP layer's 400. The CH-20 invariants are enforced here:
-outcome ∈ {accepted, overridden}; accepted ⇒ acceptedSuggestions; an overrideReason carries a
-`reason` or a `userComment`. `outcomeTimestamp` must be an RFC 3339 string with an offset; it is
-normalised to UTC, so the same instant written two ways is one feedback item.
+Feedback comes in as the wire model `cds.cdshooks.feedback.FeedbackIn` (CH-22, validated there);
+`FeedbackOut` is a stored item read back, `FeedbackResult` the counts of one batch.
 
 `CardAuditIn` records a card as sent (CH-16) with everything needed to reproduce it.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from cds.cdshooks.feedback import FeedbackIn, Outcome, OverrideReason, SuggestionRef
 from cds.store.models import CARD_UUID_MAX, ID_MAX, REF_MAX
 
-Outcome = Literal["accepted", "overridden"]
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-class Coding(BaseModel):
-    """A FHIR Coding; the sandbox sends only `system` and `code` (CH-22)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    system: str | None = None
-    version: str | None = None
-    code: str | None = None
-    display: str | None = None
-
-
-class OverrideReason(BaseModel):
-    """`{reason?: Coding, userComment?: string}`, at least one of the two (CH-20)."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    reason: Coding | None = None
-    user_comment: str | None = Field(None, alias="userComment")
-
-    @model_validator(mode="after")
-    def _reason_or_comment(self) -> OverrideReason:
-        if self.reason is None and not self.user_comment:
-            raise ValueError("overrideReason needs a reason or a userComment")
-        return self
-
-
-class SuggestionRef(BaseModel):
-    """`{id: suggestion.uuid}` in `acceptedSuggestions`."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    id: str = Field(min_length=1, max_length=CARD_UUID_MAX)
-
-
-class FeedbackIn(BaseModel):
-    """One item of `{"feedback": [...]}` (CH-22)."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    card: str = Field(min_length=1, max_length=CARD_UUID_MAX)
-    outcome: Outcome
-    accepted_suggestions: list[SuggestionRef] | None = Field(None, alias="acceptedSuggestions")
-    override_reason: OverrideReason | None = Field(None, alias="overrideReason")
-    outcome_timestamp: AwareDatetime = Field(alias="outcomeTimestamp")
-
-    @field_validator("outcome_timestamp", mode="before")
-    @classmethod
-    def _rfc3339_string(cls, value: object) -> object:
-        # Lax pydantic would also take numbers (epoch seconds); CH-22 says an RFC 3339 string.
-        if not isinstance(value, str | datetime):
-            raise ValueError("outcomeTimestamp must be an RFC 3339 date-time string")
-        return value
-
-    @field_validator("outcome_timestamp")
-    @classmethod
-    def _to_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
-
-    @model_validator(mode="after")
-    def _accepted_names_suggestions(self) -> FeedbackIn:
-        if self.outcome == "accepted" and not self.accepted_suggestions:
-            raise ValueError(
-                "acceptedSuggestions is required (one or more) when outcome is accepted"
-            )
-        return self
+__all__ = [
+    "CardAuditIn",
+    "CardAuditOut",
+    "FeedbackIn",
+    "FeedbackOut",
+    "FeedbackResult",
+]
 
 
 class FeedbackOut(BaseModel):

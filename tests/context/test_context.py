@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from cds.cdshooks.request import HookRequest
 from cds.context.order import cto_pci_order, patient_id
-from cds.context.request import HookRequest
 from cds.context.services import load_services
 from cds.errors import ConfigError, ContextError
 from cds.mapping.tables import MappingTables, load_tables

@@ -12,7 +12,8 @@ import pytest
 
 from cds.demo.cohort_data import COHORT_NDJSON
 from cds.mapping.tables import MappingTables, load_tables
-from cds.pipeline import ScoredCase, score_patient
+from cds.pipeline import score_patient
+from cds.scored_case import ScoredCase
 from cds.sources.files import FileSource
 from cds.sources.record import RecordRequest, RecordSource
 

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import cds.demo
+from cds.cdshooks.response import Card, CdsResponse, dump
 from cds.mapping.provenance import MappedInput
 from cds.mapping.record_inputs import MappingResult
-from cds.output.cards import Card, CardContext, CdsResponse, dump
-from cds.pipeline import ScoredCase
+from cds.output.cards import CardContext
+from cds.scored_case import ScoredCase
 from cds.scoring.engine import score_all
 from cds.scoring.inputs import parse_inputs
 from tests.scoring.cases import NOTHING_PRESENT

@@ -9,17 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cds.output.cards import (
-    Action,
-    Card,
-    CdsResponse,
-    Coding,
-    Link,
-    Source,
-    Suggestion,
-    build_card,
-    dump,
-)
+from cds.cdshooks.coding import Coding
+from cds.cdshooks.response import Action, Card, CdsResponse, Link, Source, Suggestion, dump
+from cds.output.cards import build_card
 from tests.harness.invariants import check_response
 from tests.output.card_cases import body_of, case_of, ctx, lesion
 

@@ -28,7 +28,8 @@ from cds.output.cards import (
     build_card,
 )
 from cds.output.wording import CAVEAT
-from cds.pipeline import ScoredCase, score_patient
+from cds.pipeline import score_patient
+from cds.scored_case import ScoredCase
 from cds.sources.files import FileSource
 from cds.sources.record import RecordRequest
 from tests.harness.invariants import check_response

@@ -1,7 +1,7 @@
-"""The CDS Hooks 2.0 request body (CH-07, CH-08), validated at the edge.
+"""The CDS Hooks 2.0 request body (docs/spec/cds-hooks-smart.md CH-07, CH-08), validated at the edge.
 
 Unknown fields are tolerated (CH-02); what the service reads is typed. The access token in
-`fhirAuthorization` is transient: never stored or logged (CH-08); `__repr__` hides it.
+`fhirAuthorization` is transient: never stored or logged (CH-08); `SecretStr` hides it from `repr`.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 class FhirAuthorization(BaseModel):
+    """CH-08: `{access_token, token_type, expires_in, scope, subject, patient?}`."""
+
     model_config = ConfigDict(extra="allow")
 
     access_token: SecretStr
@@ -23,7 +25,7 @@ class FhirAuthorization(BaseModel):
 
 
 class HookRequest(BaseModel):
-    """`{hook, hookInstance, fhirServer?, fhirAuthorization?, context, prefetch?}`."""
+    """CH-07: `{hook, hookInstance, fhirServer?, fhirAuthorization?, context, prefetch?}`."""
 
     model_config = ConfigDict(extra="allow")
 
