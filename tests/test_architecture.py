@@ -88,3 +88,31 @@ def test_public_api() -> None:
     )
     for name in cds.__all__:
         assert hasattr(cds, name)
+
+
+def _cds_imports(path: Path) -> set[str]:
+    """The `cds.<package>` names a module imports (`cds.mapping`, `cds.sources`, ...)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        found |= {".".join(n.split(".")[:2]) for n in names if n.startswith("cds.")}
+    return found
+
+
+# Layers that must not reach into another: the trigger check is passed into context (an
+# OrderTrigger), and the CDS Hooks wire models depend on nothing of the service.
+FORBIDDEN = {
+    "context": {"cds.mapping", "cds.http", "cds.output", "cds.pipeline"},
+    "cdshooks": {"cds.mapping", "cds.http", "cds.output", "cds.pipeline", "cds.store"},
+}
+
+
+def test_layers_do_not_reach_into_each_other() -> None:
+    root = Path(cds.__file__).parent
+    for package, forbidden in FORBIDDEN.items():
+        for path in (root / package).rglob("*.py"):
+            assert not (_cds_imports(path) & forbidden), path

@@ -3,17 +3,22 @@
 order-select acts on the `selections`; order-sign on every draft order. A ServiceRequest (R4) or
 ProcedureRequest (STU3 clients) whose code maps to `cto_pci` in the mapping tables triggers the
 service; anything else gets `{"cards": []}` without touching the FHIR server.
+
+Which codes mean CTO-PCI is the mapping tables' business: the caller passes that check in as an
+`OrderTrigger` (the HTTP layer builds it from the tables, `cds.http.state.order_trigger`), so this
+package reads the request and does not depend on the mapping.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cds.errors import ContextError
-from cds.mapping.matching import is_cto_pci
-from cds.mapping.tables import MappingTables
 from cds.sources.resources import ServiceRequest, parse_resource
+
+OrderTrigger = Callable[[ServiceRequest], bool]
+"""Is this order a CTO-PCI? (The service's trigger, CH-09.)"""
 
 ORDER_TYPES = ("ServiceRequest", "ProcedureRequest")
 
@@ -43,7 +48,7 @@ def _draft_orders(context: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def cto_pci_order(
-    hook: str, context: Mapping[str, Any], tables: MappingTables
+    hook: str, context: Mapping[str, Any], is_cto_pci: OrderTrigger
 ) -> dict[str, Any] | None:
     """The first CTO-PCI order among the acted-on draft orders, as an R4 ServiceRequest dict."""
     drafts = _draft_orders(context)
@@ -58,7 +63,7 @@ def cto_pci_order(
             continue
         order = _as_service_request(draft)
         parsed = parse_resource(order)
-        if isinstance(parsed, ServiceRequest) and is_cto_pci(tables, "ServiceRequest", parsed.code):
+        if isinstance(parsed, ServiceRequest) and is_cto_pci(parsed):
             return order
     return None
 

@@ -45,7 +45,7 @@ def _fallback(state: ServiceState, request: HookRequest, notes: list[str]) -> Re
 async def answer(
     state: ServiceState, service: ServiceDefinition, request: HookRequest, today: date | None = None
 ) -> CdsResponse:
-    order = cto_pci_order(request.hook, request.context, state.tables)
+    order = cto_pci_order(request.hook, request.context, state.is_cto_pci)
     if order is None:
         return CdsResponse(cards=[])  # not a CTO-PCI: nothing to say, nothing read
     pid = patient_id(request.context)

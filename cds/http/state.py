@@ -13,10 +13,22 @@ import httpx
 from cds.auth.client_jwt import ClientJwtVerifier
 from cds.auth.jwks import JwksCache
 from cds.auth.trust import TrustedClient, load_trusted_clients
+from cds.context.order import OrderTrigger
 from cds.context.services import ServiceDefinition, load_services
+from cds.mapping.matching import is_cto_pci
 from cds.mapping.tables import MappingTables, load_tables
 from cds.settings import Settings
+from cds.sources.resources import ServiceRequest
 from cds.store.repository import Store
+
+
+def order_trigger(tables: MappingTables) -> OrderTrigger:
+    """The CTO-PCI trigger for `cds.context.order.cto_pci_order`: the order's code in the tables."""
+
+    def trigger(order: ServiceRequest) -> bool:
+        return is_cto_pci(tables, "ServiceRequest", order.code)
+
+    return trigger
 
 
 @dataclass
@@ -27,6 +39,9 @@ class ServiceState:
     verifier: ClientJwtVerifier
     store: Store
     http: httpx.AsyncClient
+
+    def is_cto_pci(self, order: ServiceRequest) -> bool:
+        return order_trigger(self.tables)(order)
 
     def service(self, service_id: str, hook: str | None = None) -> ServiceDefinition | None:
         for service in self.services:

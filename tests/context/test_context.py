@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from cds.cdshooks.request import HookRequest
-from cds.context.order import cto_pci_order, patient_id
+from cds.context.order import OrderTrigger, cto_pci_order, patient_id
 from cds.context.services import load_services
 from cds.errors import ConfigError, ContextError
+from cds.http.state import order_trigger
 from cds.mapping.tables import MappingTables, load_tables
 from cds.settings import load_settings
 from cds.sources.searches import patient_searches
@@ -20,6 +21,11 @@ from tests.mapping.fhir import CPT, LAD, SCT, cc
 @pytest.fixture(scope="module")
 def tables() -> MappingTables:
     return load_tables()
+
+
+@pytest.fixture(scope="module")
+def trigger(tables: MappingTables) -> OrderTrigger:
+    return order_trigger(tables)
 
 
 def draft(
@@ -57,31 +63,40 @@ def context(*drafts: dict[str, Any], selections: list[str] | None = None) -> dic
     return ctx
 
 
-def test_cto_pci_order_triggers(tables: MappingTables) -> None:
+def test_cto_pci_order_triggers(trigger: OrderTrigger) -> None:
     order = cto_pci_order(
-        "order-select", context(draft(), selections=["ServiceRequest/sr1"]), tables
+        "order-select", context(draft(), selections=["ServiceRequest/sr1"]), trigger
     )
     assert order is not None
     assert order["id"] == "sr1"
 
 
-def test_other_orders_do_not_trigger(tables: MappingTables) -> None:
+def test_other_orders_do_not_trigger(trigger: OrderTrigger) -> None:
     plain_pci = draft(code="92928")  # a stent PCI, not a CTO-PCI
-    assert cto_pci_order("order-sign", context(plain_pci), tables) is None
+    assert cto_pci_order("order-sign", context(plain_pci), trigger) is None
     unselected = context(draft(), draft("sr2", code="92928"), selections=["ServiceRequest/sr2"])
-    assert cto_pci_order("order-select", unselected, tables) is None
+    assert cto_pci_order("order-select", unselected, trigger) is None
     med = {"resourceType": "MedicationRequest", "id": "m1"}
-    assert cto_pci_order("order-sign", context(med), tables) is None
+    assert cto_pci_order("order-sign", context(med), trigger) is None
 
 
-def test_order_sign_looks_at_every_draft(tables: MappingTables) -> None:
-    order = cto_pci_order("order-sign", context(draft("a", code="92928"), draft("b")), tables)
+def test_the_trigger_alone_decides() -> None:
+    # Context knows no codes: whatever the passed-in check accepts is the CTO-PCI order.
+    ctx = context(draft("a"), draft("b", code="92928"))
+    assert cto_pci_order("order-sign", ctx, lambda order: order.id == "b") == draft(
+        "b", code="92928"
+    )
+    assert cto_pci_order("order-sign", ctx, lambda order: False) is None
+
+
+def test_order_sign_looks_at_every_draft(trigger: OrderTrigger) -> None:
+    order = cto_pci_order("order-sign", context(draft("a", code="92928"), draft("b")), trigger)
     assert order is not None
     assert order["id"] == "b"
 
 
-def test_stu3_procedure_request_is_read_as_a_service_request(tables: MappingTables) -> None:
-    order = cto_pci_order("order-sign", context(draft(kind="ProcedureRequest")), tables)
+def test_stu3_procedure_request_is_read_as_a_service_request(trigger: OrderTrigger) -> None:
+    order = cto_pci_order("order-sign", context(draft(kind="ProcedureRequest")), trigger)
     assert order is not None
     assert order["resourceType"] == "ServiceRequest"
     assert order["performer"] == [{"reference": "Practitioner/dr1"}]
@@ -98,10 +113,10 @@ def test_stu3_procedure_request_is_read_as_a_service_request(tables: MappingTabl
     ],
 )
 def test_unusable_context_is_a_400_naming_the_field(
-    tables: MappingTables, ctx: dict[str, Any], loc: str
+    trigger: OrderTrigger, ctx: dict[str, Any], loc: str
 ) -> None:
     with pytest.raises(ContextError) as caught:
-        cto_pci_order("order-select", ctx, tables)
+        cto_pci_order("order-select", ctx, trigger)
     assert caught.value.loc == loc
 
 
