@@ -14,30 +14,13 @@ from datetime import date
 from cds.mapping.matching import counts, day_of, names_ostium, rows_for, vessel_groups
 from cds.mapping.provenance import EVIDENCE_RANK, MappedInput
 from cds.mapping.tables import CodeRow, MappingTables
-from cds.scoring.inputs import INPUT_SPECS, InputValue
+from cds.scoring.inputs import INPUT_SPECS, InputValue, inputs_in
 from cds.sources.resources import CodeableConcept, Observation, ObservationComponent, Quantity
 
-LESION_INPUTS = (
-    "stump",
-    "proximal_cap_ambiguity",
-    "calcification",
-    "bend_gt_45_in_occlusion",
-    "tortuosity",
-    "occlusion_length_mm",
-    "distal_vessel_disease",
-    "rentrop_grade",
-    "interventional_collaterals",
-    "in_stent_occlusion",
-    "ostial_location",
-    "retry_lesion",
-    "prior_cabg_target_vessel",
-    "retrograde_approach",
-)
-OPERATOR_INPUTS = (
-    "operator_annual_cto_volume",
-    "operator_cto_years",
-    "operator_last_year_success_rate",
-)
+# The groups are declared on the input specs; the target vessel is read from the order, not from
+# findings (cds.mapping.order).
+LESION_INPUTS = tuple(name for name in inputs_in("lesion") if name != "target_vessel")
+OPERATOR_INPUTS = inputs_in("operator")
 _ALIASES = {"in_stent_restenosis": "in_stent_occlusion"}  # ISR on a CTO target = in-stent occlusion
 
 

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from cds.errors import InputError, InputIssue
 
 InputValue = bool | int | float | str
 InputKind = Literal["boolean", "enum", "integer", "number"]
+InputGroup = Literal["patient", "lesion", "operator"]
+"""What an input describes: the patient, the target lesion (with its treatment history and the
+planned approach), or the operator. The mapping reads each group from different data."""
 Inputs = Mapping[str, InputValue | None]
 """Validated inputs: every canonical name present, `None` where unknown."""
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """One canonical input: its name, kind and domain (`values` for enums, `ge`/`le` for numbers)."""
+    """One canonical input: its name, kind, domain (`values` for enums, `ge`/`le` for numbers) and
+    the group it belongs to."""
 
     name: str
     kind: InputKind
@@ -31,6 +35,7 @@ class InputSpec:
     values: tuple[str, ...] = ()
     ge: float | None = None
     le: float | None = None
+    group: InputGroup = field(kw_only=True)
 
     def describe(self) -> str:
         """The domain in words, for error messages and `--help`."""
@@ -83,64 +88,88 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def _bool(name: str, meaning: str) -> InputSpec:
-    return InputSpec(name, "boolean", meaning)
+def _bool(name: str, meaning: str, group: InputGroup) -> InputSpec:
+    return InputSpec(name, "boolean", meaning, group=group)
 
 
 # Order and domains follow the table of shared/spec/inputs.md.
 INPUTS: tuple[InputSpec, ...] = (
-    InputSpec("age_years", "integer", "age on the day of the procedure", ge=0),
-    InputSpec("sex", "enum", "administrative sex", values=("female", "male", "other")),
-    _bool("prior_cabg", "any coronary artery bypass grafting before this procedure"),
-    _bool("prior_cabg_target_vessel", "a CABG graft to the target vessel, ≥ 3 months before"),
-    _bool("prior_mi", "myocardial infarction before this procedure"),
+    InputSpec("age_years", "integer", "age on the day of the procedure", ge=0, group="patient"),
+    InputSpec(
+        "sex", "enum", "administrative sex", values=("female", "male", "other"), group="patient"
+    ),
+    _bool("prior_cabg", "any coronary artery bypass grafting before this procedure", "patient"),
+    _bool(
+        "prior_cabg_target_vessel", "a CABG graft to the target vessel, ≥ 3 months before", "lesion"
+    ),
+    _bool("prior_mi", "myocardial infarction before this procedure", "patient"),
     InputSpec(
         "target_vessel",
         "enum",
         "vessel of the target occlusion",
         values=("LM", "LAD", "LCX", "RCA", "RAMUS", "GRAFT"),
+        group="lesion",
     ),
     InputSpec(
         "stump",
         "enum",
         "proximal cap shape (no_stump = not visible)",
         values=("tapered", "blunt", "no_stump"),
+        group="lesion",
     ),
-    _bool("proximal_cap_ambiguity", "proximal cap location cannot be determined unequivocally"),
+    _bool(
+        "proximal_cap_ambiguity",
+        "proximal cap location cannot be determined unequivocally",
+        "lesion",
+    ),
     InputSpec(
         "calcification",
         "enum",
         "worst calcification of the occlusion entry/body",
         values=("none", "mild", "moderate", "severe"),
+        group="lesion",
     ),
-    _bool("bend_gt_45_in_occlusion", "a bend > 45° within the occluded segment"),
+    _bool("bend_gt_45_in_occlusion", "a bend > 45° within the occluded segment", "lesion"),
     InputSpec(
         "tortuosity",
         "enum",
         "tortuosity of the target vessel",
         values=("none", "mild", "moderate", "severe", "unseen"),
+        group="lesion",
     ),
-    InputSpec("occlusion_length_mm", "number", "occlusion length in millimetres", ge=0),
+    InputSpec(
+        "occlusion_length_mm", "number", "occlusion length in millimetres", ge=0, group="lesion"
+    ),
     _bool(
-        "distal_vessel_disease", "significant disease beyond the occlusion or distal lumen < 2 mm"
+        "distal_vessel_disease",
+        "significant disease beyond the occlusion or distal lumen < 2 mm",
+        "lesion",
     ),
-    InputSpec("rentrop_grade", "integer", "collateral filling grade", ge=0, le=3),
-    _bool("interventional_collaterals", "a collateral usable for a retrograde approach exists"),
-    _bool("in_stent_occlusion", "occlusion inside a stent of the target vessel, > 3 months"),
-    _bool("ostial_location", "occlusion starts at the vessel's ostium"),
-    _bool("retry_lesion", "an earlier CTO-PCI attempt on this lesion failed"),
-    _bool("retrograde_approach", "retrograde approach planned or used"),
+    InputSpec("rentrop_grade", "integer", "collateral filling grade", ge=0, le=3, group="lesion"),
+    _bool(
+        "interventional_collaterals",
+        "a collateral usable for a retrograde approach exists",
+        "lesion",
+    ),
+    _bool(
+        "in_stent_occlusion", "occlusion inside a stent of the target vessel, > 3 months", "lesion"
+    ),
+    _bool("ostial_location", "occlusion starts at the vessel's ostium", "lesion"),
+    _bool("retry_lesion", "an earlier CTO-PCI attempt on this lesion failed", "lesion"),
+    _bool("retrograde_approach", "retrograde approach planned or used", "lesion"),
     InputSpec(
         "operator_annual_cto_volume",
         "number",
         "operator's average CTO-PCIs per year as primary operator",
         ge=0,
+        group="operator",
     ),
     InputSpec(
         "operator_cto_years",
         "number",
         "years of CTO-PCI practice as primary operator (whole years, > 6 months rounds up)",
         ge=0,
+        group="operator",
     ),
     InputSpec(
         "operator_last_year_success_rate",
@@ -148,10 +177,16 @@ INPUTS: tuple[InputSpec, ...] = (
         "technical success rate of the operator's CTO-PCIs in the previous year",
         ge=0,
         le=1,
+        group="operator",
     ),
 )
 
 INPUT_SPECS: Mapping[str, InputSpec] = {spec.name: spec for spec in INPUTS}
+
+
+def inputs_in(group: InputGroup) -> tuple[str, ...]:
+    """The canonical inputs of one group, in contract order."""
+    return tuple(spec.name for spec in INPUTS if spec.group == group)
 
 
 def parse_inputs(raw: object) -> dict[str, InputValue | None]:

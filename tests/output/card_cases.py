@@ -13,7 +13,7 @@ from cds.mapping.record_inputs import MappingResult
 from cds.output.cards import CardContext
 from cds.scored_case import ScoredCase
 from cds.scoring.engine import score_all
-from cds.scoring.inputs import parse_inputs
+from cds.scoring.inputs import inputs_in, parse_inputs
 from tests.scoring.cases import NOTHING_PRESENT
 
 COHORT = Path(cds.demo.__file__).parent / "cohort.ndjson"
@@ -43,7 +43,7 @@ EXPERT = {
     "operator_cto_years": 9,
     "operator_last_year_success_rate": 0.95,
 }
-OPERATOR_INPUTS = tuple(EXPERT)
+OPERATOR_INPUTS = inputs_in("operator")
 
 
 def ctx(**changes: Any) -> CardContext:

@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from cds import INPUTS, InputError, parse_inputs, score_json
+from cds.scoring.inputs import INPUT_SPECS, inputs_in
+from cds.scoring.scores.operator_cto import OPERATOR_CTO
 from tests.scoring.cases import NOTHING_PRESENT
 
 # The canonical names, in the order of the table in shared/spec/inputs.md: a public contract.
@@ -137,3 +139,16 @@ def test_null_means_unknown_and_every_name_is_returned() -> None:
     parsed = parse_inputs({"stump": None})
     assert list(parsed) == CONTRACT_NAMES
     assert all(v is None for v in parsed.values())
+
+
+def test_input_groups_are_declared_on_the_specs() -> None:
+    groups = [inputs_in(g) for g in ("patient", "lesion", "operator")]
+    assert sorted(n for g in groups for n in g) == sorted(spec.name for spec in INPUTS)
+    assert inputs_in("operator") == (
+        "operator_annual_cto_volume",
+        "operator_cto_years",
+        "operator_last_year_success_rate",
+    )
+    # Operator-CTO's lesion points and operator adjustment are exactly the two input groups.
+    for item in OPERATOR_CTO.items:
+        assert INPUT_SPECS[item.rule.input].group == item.group, item.id
