@@ -12,8 +12,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from cds.defaults import HOOKS_DIR
 from cds.errors import ConfigError
 
-DEFAULT_DIR = HOOKS_DIR
-SUPPORTED_HOOKS = ("order-select", "order-sign")
 # CDS Hooks 2.0 prefetch tokens (CH-10): root-level context fields and the user identifiers.
 TOKENS = {
     "context.patientId",
@@ -73,7 +71,7 @@ class ServiceDefinition(BaseModel):
         return out
 
 
-def load_services(directory: Path = DEFAULT_DIR) -> list[ServiceDefinition]:
+def load_services(directory: Path = HOOKS_DIR) -> list[ServiceDefinition]:
     """Every `*.yaml` in the directory; a bad file is a ConfigError naming file and field."""
     services: list[ServiceDefinition] = []
     for path in sorted(directory.glob("*.yaml")):

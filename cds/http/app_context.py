@@ -1,7 +1,8 @@
 """Opaque, tamper-evident appContext handles (SM-08): `<handle>.<mac>`.
 
 The handle is random and points to server-side state in the store; the MAC lets the app reject a
-forged or altered handle before any database look-up. No patient data travels in the link.
+forged or altered handle before any database look-up (the SMART app verifies it). No patient data
+travels in the link.
 """
 
 from __future__ import annotations
@@ -18,11 +19,3 @@ def _mac(secret: bytes, handle: str) -> str:
 
 def sign(secret: str, handle: str) -> str:
     return f"{handle}.{_mac(secret.encode(), handle)}"
-
-
-def verify(secret: str, token: str) -> str | None:
-    """The handle when the MAC matches, else None."""
-    handle, _, mac = token.rpartition(".")
-    if not handle or not hmac.compare_digest(mac, _mac(secret.encode(), handle)):
-        return None
-    return handle

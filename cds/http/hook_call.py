@@ -23,8 +23,6 @@ from cds.sources.prefetch import PrefetchSource
 from cds.sources.record import RecordRequest, RecordSource
 from cds.store.schemas import CardAuditIn
 
-PAPER = "https://doi.org/10.1155/2021/9988943"
-
 
 def _fallback(state: ServiceState, request: HookRequest, notes: list[str]) -> RecordSource | None:
     if not request.fhirServer:

@@ -18,7 +18,6 @@ _OPEN_ORDER = {"draft", "active", "on-hold"}
 class OrderContext:
     order: ServiceRequest | None
     index_date: date
-    index_date_source: str
     target_vessel: MappedInput
     ostial: MappedInput | None
     note: str | None = None
@@ -54,7 +53,6 @@ def order_context(record: PatientRecord, tables: MappingTables, today: date) -> 
         return OrderContext(
             order=None,
             index_date=today,
-            index_date_source="today (no order)",
             target_vessel=unknown(
                 "order.target_vessel", "no CTO-PCI order to read the vessel from"
             ),
@@ -98,7 +96,6 @@ def order_context(record: PatientRecord, tables: MappingTables, today: date) -> 
     return OrderContext(
         order=order,
         index_date=index_date,
-        index_date_source="order authoredOn" if when else "today (order undated)",
         target_vessel=vessel,
         ostial=ostial,
         note=how,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -493,10 +493,3 @@ def load_tables(site_dir: Path | None = None, default_dir: Path = DEFAULT_DIR) -
         _exact=exact,
         _prefix=prefix,
     )
-
-
-def with_rows(tables: MappingTables, rows: Iterable[CodeRow]) -> MappingTables:
-    """A copy with other rows (tests and the app's what-if)."""
-    rows = tuple(rows)
-    exact, prefix = _index(rows)
-    return replace(tables, rows=rows, _exact=exact, _prefix=prefix)
