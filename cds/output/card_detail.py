@@ -36,6 +36,17 @@ MAX_REFERENCES = 3
 _BACKSLASHED = frozenset("\\`*_[]()#!|~")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _ORDERED_MARKER = re.compile(r"^(\d+)([.)])")
+WORD_JOINER = "\u2060"
+"""Invisible, and not a word character: put inside `https://`, `www.` and before `@`, it stops a GFM
+renderer from turning EHR text into a link, while the text still reads the same."""
+# GFM extended autolinks: `scheme://` (http, https, ftp), `www.`, and e-mail addresses (bare, in
+# `<...>`, after mailto: or xmpp:). Renderers find them in the text after escapes are resolved
+# (remark-gfm searches text nodes), so a backslash cannot stop them; a joiner in the pattern does.
+_AUTOLINK = (
+    (re.compile(r"(?i)([a-z][a-z0-9+.-]*):(?=//)"), "\\1:" + WORD_JOINER),
+    (re.compile(r"(?i)(www)\."), "\\1" + WORD_JOINER + "."),
+    (re.compile("@"), WORD_JOINER + "@"),
+)
 
 
 def escape_markdown(text: str) -> str:
@@ -46,7 +57,8 @@ def escape_markdown(text: str) -> str:
     entities, so no tag or entity survives even where a renderer passes raw HTML; the other Markdown
     punctuation (backslash, backtick, `*`, `_`, `[`, `]`, `(`, `)`, `#`, `!`, `|`, `~`) is
     backslash-escaped, so no emphasis, code, link, image or table cell can be formed; a leading `-`,
-    `+` or `1.` cannot start a list.
+    `+` or `1.` cannot start a list; a word joiner breaks every GFM autolink (`https://x`, `www.x`,
+    `a@b.c`), so a URL or address in EHR text is shown, never linked.
     """
     words = (
         "".join(c for c in word if unicodedata.category(c) not in ("Cc", "Cf"))
@@ -62,6 +74,8 @@ def escape_markdown(text: str) -> str:
         else:
             out.append(char)
     escaped = "".join(out)
+    for pattern, replacement in _AUTOLINK:
+        escaped = pattern.sub(replacement, escaped)
     if escaped[:1] in ("-", "+"):
         return "\\" + escaped
     return _ORDERED_MARKER.sub(r"\1\\\2", escaped, count=1)

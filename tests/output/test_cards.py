@@ -22,7 +22,7 @@ from markdown_it import MarkdownIt
 
 import cds.demo
 from cds.mapping.tables import load_tables
-from cds.output.card_detail import escape_markdown, summary
+from cds.output.card_detail import WORD_JOINER, escape_markdown, summary
 from cds.output.cards import (
     OVERRIDE_REASONS,
     build_card,
@@ -305,7 +305,7 @@ def _rendered_text(markdown: str) -> str:
         ("<script>alert(1)</script>", "&lt;script&gt;alert\\(1\\)&lt;/script&gt;"),
         ("[x](javascript:alert(1))", "\\[x\\]\\(javascript:alert\\(1\\)\\)"),
         ("| col |", "\\| col \\|"),
-        ("![img](http://evil)", "\\!\\[img\\]\\(http://evil\\)"),
+        ("![img](http://evil)", "\\!\\[img\\]\\(http:\u2060//evil\\)"),
         ("- a\nb", "\\- a b"),
         ("+ a", "\\+ a"),
         ("12. a", "12\\. a"),
@@ -326,7 +326,46 @@ def test_escape_markdown_renders_as_the_same_plain_text(text: str) -> None:
     words = (
         "".join(c for c in w if unicodedata.category(c) not in ("Cc", "Cf")) for w in text.split()
     )
-    assert _rendered_text(escaped) == " ".join(w for w in words if w)
+    # The word joiners that break autolinks are the only addition, and they are invisible.
+    assert _rendered_text(escaped).replace(WORD_JOINER, "") == " ".join(w for w in words if w)
+    assert not _autolinks(_rendered_text(escaped))
+
+
+# GFM extended autolinks as remark-gfm finds them in rendered text (mdast-util-gfm-autolink-literal)
+# and cmark-gfm's autolink extension: scheme://, www., and e-mail addresses.
+_GFM_AUTOLINK = re.compile(
+    r"(?:https?|ftp)://[-.\w]|www\.[-\w]|[-.\w+]@[-\w]+\.[-\w]",
+    re.IGNORECASE,
+)
+
+
+def _autolinks(text: str) -> list[str]:
+    return _GFM_AUTOLINK.findall(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "see https://evil.example/x now",
+        "HTTP://EVIL.EXAMPLE",
+        "ftp://files.example",
+        "www.evil.example",
+        "_www.evil.example_",
+        "(www.evil.example)",
+        "mail jane.doe@evil.example",
+        "<jane@evil.example>",
+        "<https://evil.example>",
+        "mailto:jane@evil.example",
+        "xmpp:jane@evil.example/res",
+    ],
+)
+def test_gfm_autolinks_in_ehr_text_are_inert(text: str) -> None:
+    assert _autolinks(text), "the oracle must see the autolink in the raw text"
+    escaped = escape_markdown(text)
+    rendered = _rendered_text(escaped)
+    assert not _autolinks(rendered)
+    assert "href" not in _MD.renderInline(escaped)
+    assert rendered.replace(WORD_JOINER, "") == text
 
 
 def test_hostile_ehr_text_is_inert_in_the_card() -> None:
