@@ -21,6 +21,7 @@ from cds.output.wording import (
     bands_text,
     count_text,
     estimate_text,
+    group_scale,
     outcome_text,
     points_text,
     range_text,
@@ -28,8 +29,9 @@ from cds.output.wording import (
 )
 from cds.scored_case import ScoredCase
 from cds.scoring.result import ItemResult, ScoreResult
+from cds.scoring.scores.operator_cto import OPERATOR_CTO
 
-PRIMARY = "operator_cto"
+PRIMARY = OPERATOR_CTO.id
 MAX_REFERENCES = 3
 """FHIR references listed per input; the rest are counted (operator history can cite hundreds)."""
 
@@ -156,8 +158,10 @@ def primary_lines(case: ScoredCase) -> list[str]:
     lines = [
         line
         for line in (
-            _subtotal_line(result, "lesion", "Lesion points", "scale 0 to 9"),
-            _subtotal_line(result, "operator", "Operator adjustment", "scale -4 to 0"),
+            _subtotal_line(result, "lesion", "Lesion points", group_scale(OPERATOR_CTO, "lesion")),
+            _subtotal_line(
+                result, "operator", "Operator adjustment", group_scale(OPERATOR_CTO, "operator")
+            ),
         )
         if line is not None
     ]
@@ -282,7 +286,7 @@ def summary(result: ScoreResult, unread: bool = False) -> str:
     tail = _tail(result, unread)
     estimates: list[str | None] = [None]
     if result.estimate is not None:
-        outcome = outcome_text(result.outcome)
+        outcome = outcome_text(result)
         estimates = [
             f"est. {outcome} {short_estimate_text(result.estimate)}, small single-centre cohort",
             f"est. {outcome} {short_estimate_text(result.estimate, with_ci=False)}, "

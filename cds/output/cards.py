@@ -18,11 +18,13 @@ from cds.output.wording import (
     EXPERT_OPERATOR,
     band_name,
     bands_text,
+    cohort_size,
     points_text,
     range_text,
 )
 from cds.scored_case import ScoredCase
 from cds.scoring.result import ScoreResult
+from cds.scoring.scores.operator_cto import OPERATOR_CTO
 
 LOCAL_SYSTEM = "http://cto-cds.org/fhir/CodeSystem/cto-lesion"
 SNOMED = "http://snomed.info/sct"
@@ -48,7 +50,8 @@ class CardContext(BaseModel):
     patient_ref: str | None = None
 
 
-SEVERITY = ("easy", "moderate", "difficult", "extremely_difficult")
+SEVERITY = tuple(band.id for band in OPERATOR_CTO.bands)
+"""Operator-CTO bands, least severe first (the definition's order of increasing points)."""
 INDICATOR: dict[str, Literal["info", "warning", "critical"]] = {
     "easy": "info",
     "moderate": "warning",
@@ -122,7 +125,7 @@ def referral(result: ScoreResult, ctx: CardContext, order_ref: str | None) -> Su
     then = range_text(expert)
     explanation = (
         f"Operator-CTO (Xiao 2021) with the recorded operator: {now}; with {EXPERT_OPERATOR}: "
-        f"{then}. Small single-centre derivation cohort (144 lesions)."
+        f"{then}. Small single-centre derivation cohort ({cohort_size(OPERATOR_CTO)} lesions)."
     )
     resource: dict[str, Any] = {
         "resourceType": "ServiceRequest",

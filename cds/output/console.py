@@ -10,6 +10,7 @@ from rich.text import Text
 
 from cds.output.wording import (
     CAVEAT,
+    EXPERT_OPERATOR,
     bands_text,
     estimate_text,
     outcome_text,
@@ -33,7 +34,7 @@ def _summary_table(report: ScoreReport) -> Table:
     for result in report.scores.values():
         table.add_row(
             result.name,
-            outcome_text(result.outcome),
+            outcome_text(result),
             points_text(result.points, result.min, result.max),
             bands_text(result) or "—",
             estimate_text(result.estimate) if result.estimate else "—",
@@ -67,9 +68,7 @@ def render_report(report: ScoreReport) -> Group:
                 lines.append(f"{label}: {points_text(sub.points, sub.min, sub.max)}")
         expert = primary.scenarios.get("expert_operator")
         if expert is not None:
-            lines.append(
-                f"with an operator meeting all three experience criteria: {range_text(expert)}"
-            )
+            lines.append(f"with {EXPERT_OPERATOR}: {range_text(expert)}")
         lines.append(CAVEAT)
         lines.append(f"{primary.citation}. {primary.url or ''}".strip())
         parts.append(Text("\n".join(lines)))

@@ -1,13 +1,49 @@
-"""How results are put in words; one place, so the console, the card and the app say the same thing."""
+"""How results are put in words; one place, so the console, the card and the app say the same thing.
+
+Numbers that belong to a score (its range, a group's scale, the experience thresholds, the size of
+the derivation cohort) are read from its `ScoreDefinition` (cds/scoring/scores/), never restated here,
+so the words cannot drift from what the engine computes.
+"""
 
 from __future__ import annotations
 
+from cds.scoring.model import ItemGroup, ScoreDefinition
 from cds.scoring.result import EstimateResult, Points, Range, ScoreResult
+from cds.scoring.scores.operator_cto import OPERATOR_CTO
+
+_COUNT_WORDS = ("no", "one", "two", "three", "four", "five", "six")
+
+
+def cohort_size(definition: ScoreDefinition) -> int:
+    """Lesions behind the per-band estimates (Operator-CTO: Xiao 2021 Table 2, 103+24+13+4 = 144)."""
+    return sum(band.estimate.n or 0 for band in definition.bands if band.estimate is not None)
+
 
 CAVEAT = (
-    "Operator-CTO was derived in a small single-centre cohort (144 lesions, Xiao 2021): the band "
-    "estimates are imprecise and have not been validated elsewhere."
+    f"Operator-CTO was derived in a small single-centre cohort ({cohort_size(OPERATOR_CTO)} "
+    "lesions, Xiao 2021): the band estimates are imprecise and have not been validated elsewhere."
 )
+
+
+def group_scale(definition: ScoreDefinition, group: ItemGroup) -> str:
+    """'scale 0 to 9': the points one group of items can add up to."""
+    points = [item.points for item in definition.items if item.group == group]
+    low = sum(p for p in points if p < 0)
+    high = sum(p for p in points if p > 0)
+    return f"scale {low:g} to {high:g}"
+
+
+def scenario_criteria(definition: ScoreDefinition, scenario_id: str) -> str:
+    """'an operator meeting all three experience criteria (annual CTO-PCI volume ≥ 60, ...)': the
+    labels of the items a what-if scenario sets, so the thresholds are the definition's."""
+    scenario = next(s for s in definition.scenarios if s.id == scenario_id)
+    labels = [
+        item.label.removeprefix("operator's ")
+        for item in definition.items
+        if item.rule.input in scenario.inputs
+    ]
+    count = _COUNT_WORDS[len(labels)] if len(labels) < len(_COUNT_WORDS) else str(len(labels))
+    return f"an operator meeting all {count} experience criteria ({', '.join(labels)})"
 
 
 def percent(proportion: float) -> str:
@@ -37,15 +73,15 @@ def bands_text(result: ScoreResult) -> str:
 OUTCOMES = {
     "technical_success": "technical success",
     "technical_failure": "technical failure",
-    "guidewire_crossing_30min": "wire crossing ≤ 30 min",
     "first_attempt_success": "first-attempt success",
     "major_complication": "major complication",
 }
+"""Short names of outcomes whose definition label is long; others are shown as the label says."""
 
 
-def outcome_text(outcome: str) -> str:
+def outcome_text(result: ScoreResult) -> str:
     """A short name of the outcome a score predicts, for narrow columns."""
-    return OUTCOMES.get(outcome, outcome.replace("_", " "))
+    return OUTCOMES.get(result.outcome, result.outcome_label)
 
 
 def estimate_text(estimate: EstimateResult, outcome_label: str | None = None) -> str:
@@ -59,11 +95,8 @@ def estimate_text(estimate: EstimateResult, outcome_label: str | None = None) ->
     return text
 
 
-EXPERT_OPERATOR = (
-    "an operator meeting all three experience criteria (≥ 60 CTO-PCIs a year, ≥ 5 years of "
-    "CTO-PCI practice, ≥ 90 % technical success last year)"
-)
-"""The Operator-CTO `expert_operator` scenario (Xiao 2021 Table 3; shared/spec/scores.md §1)."""
+EXPERT_OPERATOR = scenario_criteria(OPERATOR_CTO, "expert_operator")
+"""The Operator-CTO `expert_operator` scenario (Xiao 2021 Table 3; docs/spec/scores.md §1)."""
 
 
 def range_text(scenario: Range) -> str:
