@@ -78,6 +78,7 @@ async def answer(
         case,
         CardContext(
             card_uuid=card_uuid,
+            local_system=state.tables.rules.local_system,
             app_launch_url=f"{state.settings.public_base_url}/app/launch",
             app_context=app_context.sign(secret, handle),
             source_url=f"{state.settings.public_base_url}/docs/operator-cto",

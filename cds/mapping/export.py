@@ -15,7 +15,7 @@ R4 forbids `concept` and `filter` in one include (vsd-3), hence the separate inc
 
 `concept_map(tables)`: one ConceptMap, one group per source system, one `element` per source code,
 one `target` per row using that code. The target code is the row's concept; its system
-`CONCEPTS_SYSTEM` names the concept vocabulary of codes.csv (inputs.md names plus the auxiliary
+`concepts_system(tables)` names the concept vocabulary of codes.csv (inputs.md names plus the auxiliary
 concepts of tables.py), not a published CodeSystem. The row's meaning (`true`, a vessel group, a
 value reading such as `quantity:mm`, or a coded answer's value), its FHIR element, evidence, grade,
 match and row id are in `target.comment` as `key=value; …` followed by the row's comment. A prefix
@@ -40,9 +40,18 @@ from cds.mapping.codes import ICD9CM, ICD10CM
 from cds.mapping.tables import AUX_CONCEPTS, CodeRow, MappingTables
 from cds.scoring.inputs import INPUT_SPECS
 
-CANONICAL_BASE = "http://cto-cds.org/fhir"
-CONCEPTS_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/cto-concepts"
 CONCEPT_MAP_ID = "cto-cds-inputs"
+
+
+def canonical_base(tables: MappingTables) -> str:
+    """Where the exported resources live: the local CodeSystem's base (`rules.local_system` before
+    `/CodeSystem/`), so a site that renames its local system renames its exports with it."""
+    return tables.rules.local_system.rsplit("/CodeSystem/", 1)[0]
+
+
+def concepts_system(tables: MappingTables) -> str:
+    return f"{canonical_base(tables)}/CodeSystem/cto-concepts"
+
 
 FhirJson = dict[str, Any]
 # Value readings that give the whole input (not one value of it): the question is the concept.
@@ -141,7 +150,7 @@ def value_sets(tables: MappingTables) -> list[FhirJson]:
             {
                 "resourceType": "ValueSet",
                 "id": vs_id,
-                "url": f"{CANONICAL_BASE}/ValueSet/{vs_id}",
+                "url": f"{canonical_base(tables)}/ValueSet/{vs_id}",
                 "version": __version__,
                 "name": _name(f"cto cds {vs_id}"),
                 "title": f"cto-cds {concept}" + (" answers" if answers else ""),
@@ -187,7 +196,7 @@ def concept_map(tables: MappingTables) -> FhirJson:
     return {
         "resourceType": "ConceptMap",
         "id": CONCEPT_MAP_ID,
-        "url": f"{CANONICAL_BASE}/ConceptMap/{CONCEPT_MAP_ID}",
+        "url": f"{canonical_base(tables)}/ConceptMap/{CONCEPT_MAP_ID}",
         "version": __version__,
         "name": "CtoCdsInputs",
         "title": "cto-cds codes to CTO-PCI score inputs",
@@ -196,12 +205,12 @@ def concept_map(tables: MappingTables) -> FhirJson:
         "description": (
             "Generated from the cto-cds mapping tables (enabled rows, site overrides applied): "
             "what a code found in a FHIR element means for a CTO-PCI score input. Target codes are "
-            f"concept names ({CONCEPTS_SYSTEM}); target.comment holds the meaning and the row."
+            f"concept names ({concepts_system(tables)}); target.comment holds the meaning and the row."
         ),
         "group": [
             {
                 "source": system,
-                "target": CONCEPTS_SYSTEM,
+                "target": concepts_system(tables),
                 "element": [
                     {"code": code, "target": targets} for code, targets in elements.items()
                 ],

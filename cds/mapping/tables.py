@@ -4,7 +4,8 @@ Files (defaults shipped in `mappings/`, a site directory may override each):
 
 - `codes.csv`: one row per (concept, resource, element, system, code): what a code found in a FHIR
   element means for a score input. Columns: id, concept, resource, element, system, code, match,
-  meaning, evidence, verified, enabled, comment.
+  meaning, evidence, verified, enabled, comment. The system `local` stands for the local CodeSystem,
+  `rules.local_system`: one URL, set in rules.yaml, used by the rows, the cards and the export.
 - `operators.csv`: the site registry of operator experience, keyed by NPI or Practitioner id.
 - `rules.yaml`: thresholds and policies (CABG ≥ 3 months, success rule, LAD group, look-back windows).
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -32,6 +33,8 @@ from cds.mapping.codes import normalize_code, normalize_system
 from cds.scoring.inputs import INPUT_SPECS
 
 DEFAULT_DIR = MAPPINGS_DIR
+LOCAL = "local"
+"""codes.csv `system` for the local CodeSystem: replaced by `rules.local_system` at load."""
 
 Evidence = Literal["lesion", "patient", "claim"]
 Element = Literal["code", "bodySite", "value", "outcome", "component"]
@@ -134,9 +137,12 @@ class Rules(BaseModel):
     """rules.yaml: thresholds and policies that are not code lists."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    local_system: str = "http://cto-cds.org/fhir/CodeSystem/cto-lesion"
+    # terminology.md §4.10: the local CodeSystem; its base (before /CodeSystem/) names the exports.
+    local_system: str = Field(
+        "http://cto-cds.org/fhir/CodeSystem/cto-lesion",
+        pattern=r"^https?://\S+/CodeSystem/[^/\s]+$",
+    )
     cabg_min_days_before: int = Field(90, ge=0)  # scores.md §1: CABG ≥ 3 months before
-    in_stent_min_days: int = Field(90, ge=0)  # scores.md §1: stent occluded > 3 months
     # inputs.md: an MI during the index stay is not prior; MIs this many days or fewer before the
     # order are taken as the index stay (0 = only on or after the order date).
     prior_mi_exclude_days: int = Field(0, ge=0)
@@ -265,8 +271,8 @@ def _parse_code_row(raw: Mapping[str, str], origin: str) -> CodeRow:
         raise ValueError("system and code are required")
     if any(ch.isspace() for ch in code_raw):
         raise ValueError(f"code {code_raw!r} contains white space")
-    system = normalize_system(system_raw)
-    if not re.match(r"^(https?://|urn:)", system):
+    system = LOCAL if system_raw == LOCAL else normalize_system(system_raw)
+    if system != LOCAL and not re.match(r"^(https?://|urn:)", system):
         raise ValueError(f"system {system_raw!r} is not a URI or urn:oid")
     meaning = col("meaning")
     _check_meaning(concept, element, meaning)
@@ -484,11 +490,13 @@ def load_tables(site_dir: Path | None = None, default_dir: Path = DEFAULT_DIR) -
         if (site_dir / "rules.yaml").exists():
             rules_data = load_rules(site_dir / "rules.yaml", rules_data)
             rules_paths.append(site_dir / "rules.yaml")
+    rules = _rules(rules_data, rules_paths)
+    rows = [replace(row, system=rules.local_system) if row.system == LOCAL else row for row in rows]
     exact, prefix = _index(rows)
     return MappingTables(
         rows=tuple(rows),
         operators=tuple(operators),
-        rules=_rules(rules_data, rules_paths),
+        rules=rules,
         sources=tuple(sources),
         _exact=exact,
         _prefix=prefix,

@@ -26,7 +26,6 @@ from cds.scored_case import ScoredCase
 from cds.scoring.result import ScoreResult
 from cds.scoring.scores.operator_cto import OPERATOR_CTO
 
-LOCAL_SYSTEM = "http://cto-cds.org/fhir/CodeSystem/cto-lesion"
 SNOMED = "http://snomed.info/sct"
 
 
@@ -41,6 +40,8 @@ class CardContext(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     card_uuid: UuidText
+    local_system: AbsoluteUrl
+    """The site's local CodeSystem (`rules.local_system`): override reasons and topic are coded in it."""
     app_launch_url: AbsoluteUrl
     app_context: str | None = None
     source_url: AbsoluteUrl
@@ -59,23 +60,24 @@ INDICATOR: dict[str, Literal["info", "warning", "critical"]] = {
     "extremely_difficult": "critical",
 }
 
-OVERRIDE_REASONS: tuple[Coding, ...] = tuple(
-    Coding(system=LOCAL_SYSTEM, code=code, display=display)
-    for code, display in (
-        ("override-findings-incorrect", "Angiographic findings incorrect or incomplete"),
-        ("override-operator-experience", "Operator experience not as recorded"),
-        ("override-different-operator", "Procedure planned by a different operator"),
-        ("override-patient-factors", "Patient-specific factors outweigh the score"),
-        ("override-not-applicable", "Score not applicable to this procedure"),
-        ("override-review-in-app", "Will review the inputs in the app"),
-    )
+OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
+    ("override-findings-incorrect", "Angiographic findings incorrect or incomplete"),
+    ("override-operator-experience", "Operator experience not as recorded"),
+    ("override-different-operator", "Procedure planned by a different operator"),
+    ("override-patient-factors", "Patient-specific factors outweigh the score"),
+    ("override-not-applicable", "Score not applicable to this procedure"),
+    ("override-review-in-app", "Will review the inputs in the app"),
 )
-"""CDS Hooks §4 item 7 / CH-16: CTO-specific override reasons, each with a display."""
+"""CDS Hooks §4 item 7 / CH-16: CTO-specific override reasons (code, display) in the local system."""
 
-TOPIC = Coding(system=LOCAL_SYSTEM, code="operator-cto-score", display="Operator-CTO score")
+TOPIC = ("operator-cto-score", "Operator-CTO score")
 SOURCE_LABEL = "Operator-CTO score (Xiao 2021)"
 APP_LINK_LABEL = "Review inputs and complete findings"
 REFERRAL_LABEL = "Consider referral to a high-volume CTO operator"
+
+
+def _local(ctx: CardContext, code: str, display: str) -> Coding:
+    return Coding(system=ctx.local_system, code=code, display=display)
 
 
 def worst_band(bands: list[str]) -> str:
@@ -194,9 +196,9 @@ def build_card(case: ScoredCase, ctx: CardContext) -> Card:
         summary=summary(result, unread=bool(ctx.unread)),
         detail=render_detail(case, ctx.unread),
         indicator=indicator(result),
-        source=Source(label=SOURCE_LABEL, url=ctx.source_url, topic=TOPIC),
+        source=Source(label=SOURCE_LABEL, url=ctx.source_url, topic=_local(ctx, *TOPIC)),
         suggestions=[suggestion] if suggestion else None,
         selection_behavior="any" if suggestion else None,
-        override_reasons=list(OVERRIDE_REASONS),
+        override_reasons=[_local(ctx, code, display) for code, display in OVERRIDE_REASONS],
         links=links(result, ctx),
     )

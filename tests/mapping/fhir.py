@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-LOCAL = "http://cto-cds.org/fhir/CodeSystem/cto-lesion"
+from cds.mapping.tables import load_tables
+
+LOCAL = load_tables().rules.local_system  # the shipped rules.yaml's local CodeSystem
 SCT = "http://snomed.info/sct"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 CPT = "http://www.ama-assn.org/go/cpt"

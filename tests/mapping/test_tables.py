@@ -215,7 +215,7 @@ def test_codesystem_defines_every_local_code(tables: MappingTables) -> None:
     }
     from cds.output.cards import OVERRIDE_REASONS
 
-    overrides = {reason.code for reason in OVERRIDE_REASONS}
+    overrides = {code for code, _ in OVERRIDE_REASONS}
     assert set(codes) == local | scores | overrides  # nothing defined that nothing uses
 
 
@@ -505,9 +505,16 @@ def test_duplicate_operator_is_refused(tmp_path: Path) -> None:
         ),
         ("\n\ncabg_min_days_before: ninety\n", 3, "cabg_min_days_before: Input should be a valid"),
         (
-            "in_stent_min_days: -1\n",
+            "prior_mi_exclude_days: -1\n",
             1,
-            "in_stent_min_days: Input should be greater than or equal to 0",
+            "prior_mi_exclude_days: Input should be greater than or equal to 0",
+        ),
+        # Removed: nothing in a record dates an occlusion, so no rule could read it.
+        ("in_stent_min_days: 90\n", 1, "in_stent_min_days: Extra inputs are not permitted"),
+        (
+            "local_system: cto-lesion\n",
+            1,
+            "local_system: String should match pattern",
         ),
         (
             "# site\nsuccess:\n  partial_counts_as_success: maybe\n",
@@ -584,7 +591,7 @@ def test_site_operators_and_rules_override(tmp_path: Path) -> None:
     assert merged.rules.cabg_min_days_before == 180
     assert merged.rules.success.partial_counts_as_success is True
     assert merged.rules.operator.last_year_days == 365  # untouched keys keep their default
-    assert merged.rules.in_stent_min_days == Rules().in_stent_min_days
+    assert merged.rules.prior_mi_exclude_days == Rules().prior_mi_exclude_days
 
 
 def test_missing_site_dir_is_an_error(tmp_path: Path) -> None:
@@ -721,3 +728,21 @@ def test_validate_rejects_invalid_fhir(tables: MappingTables) -> None:
         validate({**vs, "id": "not_a_fhir_id"})
     with pytest.raises(ValueError, match="resourceType 'Patient'"):
         validate({"resourceType": "Patient"})
+
+
+def test_site_local_system_renames_rows_and_exports(tmp_path: Path) -> None:
+    site_system = "https://hospital.example/fhir/CodeSystem/cath-findings"
+    merged = load_tables(site_dir(tmp_path, rules=f"local_system: {site_system}\n"))
+    # codes.csv rows written with system `local` now match the site's system, not the shipped one.
+    assert [r.id for r in merged.lookup("Observation", "code", site_system, "stump")] == [
+        "stump.local.stump"
+    ]
+    assert merged.lookup("Observation", "code", LOCAL, "stump") == []
+    assert not any(row.system == LOCAL for row in merged.rows)
+    assert {vs["url"].rsplit("/ValueSet/", 1)[0] for vs in value_sets(merged)} == {
+        "https://hospital.example/fhir"
+    }
+    cm = concept_map(merged)
+    assert cm["url"] == "https://hospital.example/fhir/ConceptMap/cto-cds-inputs"
+    assert site_system in {group["source"] for group in cm["group"]}
+    validate(cm)

@@ -10,6 +10,7 @@ import cds.demo
 from cds.cdshooks.response import Card, CdsResponse, dump
 from cds.mapping.provenance import MappedInput
 from cds.mapping.record_inputs import MappingResult
+from cds.mapping.tables import load_tables
 from cds.output.cards import CardContext
 from cds.scored_case import ScoredCase
 from cds.scoring.engine import score_all
@@ -22,6 +23,7 @@ CARD_UUID = "3f1c2a8e-5b7d-4c3e-9a10-2b6f8d4e7c01"
 LAUNCH = "https://app.cto-cds.org/launch"
 DOCS = "https://cto-cds.org/docs/operator-cto"
 PAPER = "https://doi.org/10.1155/2021/9988943"
+LOCAL_SYSTEM = load_tables().rules.local_system
 
 LESION = (
     "prior_cabg_target_vessel",
@@ -49,6 +51,7 @@ OPERATOR_INPUTS = inputs_in("operator")
 def ctx(**changes: Any) -> CardContext:
     base: dict[str, Any] = {
         "card_uuid": CARD_UUID,
+        "local_system": LOCAL_SYSTEM,
         "app_launch_url": LAUNCH,
         "app_context": "h.eyJjYXNlIjoiYWJjIn0.c2ln",
         "source_url": DOCS,

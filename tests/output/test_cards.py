@@ -267,7 +267,7 @@ def test_links_source_and_override_reasons(cohort: dict[str, ScoredCase]) -> Non
             "display": "Operator-CTO score",
         },
     }
-    assert [r["code"] for r in body["overrideReasons"]] == [r.code for r in OVERRIDE_REASONS]
+    assert [r["code"] for r in body["overrideReasons"]] == [code for code, _ in OVERRIDE_REASONS]
     assert all(r["display"] for r in body["overrideReasons"])
 
 
@@ -423,3 +423,11 @@ def test_card_modules_are_pure() -> None:
         } | {i for i in imports if i.startswith("cds.")}, name
         assert "today()" not in text
         assert ".now(" not in text
+
+
+def test_override_reasons_and_topic_use_the_sites_local_system() -> None:
+    site_system = "https://hospital.example/fhir/CodeSystem/cath-findings"
+    body = body_of(build_card(case_of(lesion(4)), ctx(local_system=site_system)))
+    card = body["cards"][0]
+    assert {r["system"] for r in card["overrideReasons"]} == {site_system}
+    assert card["source"]["topic"]["system"] == site_system
