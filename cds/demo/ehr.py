@@ -5,8 +5,10 @@
   url:` yields the URL; assigning `server.jwks` rotates keys; `server.requests` counts GETs.
 - `sign_client_jwt(keys, iss, aud, ...)`: the client JWT of CH-24 (`alg`, `kid`, `typ: JWT`, optional
   `jku`; `iss`, `aud`, `exp`, `iat`, `jti`); `extra_headers` / `extra_claims` override, `None` removes.
-- `order_select_request(...)` / `order_sign_request(...)`: CH-07 request bodies with a draft CTO-PCI order
-  (CPT 92943, SNOMED bodySite) as R4 `ServiceRequest` or STU3 `ProcedureRequest` (CH-09).
+- `hook_request(hook, ...)`, `order_select_request(...)` / `order_sign_request(...)`: CH-07 request
+  bodies with a draft CTO-PCI order, built (CPT 92943, SNOMED bodySite; R4 `ServiceRequest` or STU3
+  `ProcedureRequest`, CH-09) or given (`order=`: e.g. a cohort order, sent as a draft), with an
+  optional prefetch. The one builder of hook calls for the demo and every test.
 
 Only PyJWT, cryptography and the standard library: nothing here is imported by the service.
 """
@@ -14,6 +16,7 @@ Only PyJWT, cryptography and the standard library: nothing here is imported by t
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import threading
 import time
@@ -229,8 +232,13 @@ class OrderRequest(TypedDict, total=False):
     `fhir_server`, `fhir_authorization`, `prefetch`, `encounter_id`: omitted when not given (`prefetch`
     is passed through as given); `patient_id` "pat-1"; `performer_id` "dr-1"; `user_id`
     `Practitioner/<performer_id>`; `order_id` "cto-pci-1"; `site` RCA; `fhir_version` "R4";
-    `hook_instance` a new UUID; `other_orders` further drafts placed in `draftOrders`.
+    `hook_instance` a new UUID; `other_orders` further drafts placed in `draftOrders`. `order`: an
+    existing order resource sent (as a copy with status draft) instead of a built one; then
+    `user_id` defaults to its performer and `order_id`, `performer_id`, `site`, `fhir_version` and
+    `encounter_id` are not used for the order.
     """
+
+    order: Resource
 
     fhir_server: str | None
     fhir_authorization: Mapping[str, Any] | None
@@ -248,28 +256,43 @@ class OrderRequest(TypedDict, total=False):
 
 def order_select_request(**args: Unpack[OrderRequest]) -> dict[str, Any]:
     """An `order-select` request (CH-07, CH-09): the CTO-PCI draft is the one selection."""
-    return _order_request("order-select", args)
+    return hook_request("order-select", **args)
 
 
 def order_sign_request(**args: Unpack[OrderRequest]) -> dict[str, Any]:
     """An `order-sign` request (CH-07, CH-09): the same drafts, no `selections`."""
-    return _order_request("order-sign", args)
+    return hook_request("order-sign", **args)
 
 
-def _order_request(hook: str, args: OrderRequest) -> dict[str, Any]:
+def _performer(order: Mapping[str, Any]) -> str | None:
+    performer = order.get("performer")
+    first = performer[0] if isinstance(performer, list) and performer else performer
+    return first.get("reference") if isinstance(first, Mapping) else None
+
+
+def hook_request(
+    hook: Literal["order-select", "order-sign"], **args: Unpack[OrderRequest]
+) -> dict[str, Any]:
+    """A CH-07 request body for `hook` about one CTO-PCI draft order (see `OrderRequest`)."""
     patient_id = args.get("patient_id", "pat-1")
     performer_id = args.get("performer_id", "dr-1")
-    user = args.get("user_id") or f"Practitioner/{performer_id}"
     encounter_id = args.get("encounter_id")
-    order = cto_pci_order(
-        order_id=args.get("order_id", "cto-pci-1"),
-        patient_id=patient_id,
-        performer_id=performer_id,
-        requester=user,
-        encounter_id=encounter_id,
-        site=args.get("site", RCA),
-        fhir_version=args.get("fhir_version", "R4"),
-    )
+    given = args.get("order")
+    if given is not None:
+        order: Resource = copy.deepcopy(dict(given))
+        order["status"] = "draft"
+        user = args.get("user_id") or _performer(order) or f"Practitioner/{performer_id}"
+    else:
+        user = args.get("user_id") or f"Practitioner/{performer_id}"
+        order = cto_pci_order(
+            order_id=args.get("order_id", "cto-pci-1"),
+            patient_id=patient_id,
+            performer_id=performer_id,
+            requester=user,
+            encounter_id=encounter_id,
+            site=args.get("site", RCA),
+            fhir_version=args.get("fhir_version", "R4"),
+        )
     context: dict[str, Any] = {"userId": user, "patientId": patient_id}
     if encounter_id:
         context["encounterId"] = encounter_id

@@ -10,7 +10,6 @@ FHIR R4 base (sekmet, HAPI): plain PUTs by id, referenced resources first, URL-e
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections import Counter
@@ -22,6 +21,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from cds.demo.cohort_data import TYPE_ORDER, Resource
+from cds.demo.ports import free_port
 
 SEKMET_VERSION = "0.1.1"  # keep in step with scripts/bootstrap
 SEKMET_ENV = "CTO_CDS_SEKMET"
@@ -45,13 +45,6 @@ def sekmet_executable() -> Path:
             "sekmet executable."
         )
     return path
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -86,7 +79,7 @@ def running_fhir_server(workdir: Path, *, timeout: float = 30.0) -> Iterator[str
     (test-servers.md §1.1).
     """
     exe = sekmet_executable()
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     env = {**os.environ, "SEKMET_BASE_URL": base}
     log_path = workdir / "sekmet.log"

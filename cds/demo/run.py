@@ -8,11 +8,9 @@ the FHIR server); each card printed as a clinician would see it; one feedback se
 
 from __future__ import annotations
 
-import socket
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +24,9 @@ from rich.panel import Panel
 
 from cds.auth.trust import TrustedClient
 from cds.demo.cohort_data import COHORT_NDJSON, load_ndjson
-from cds.demo.ehr import EhrKeys, sign_client_jwt
+from cds.demo.ehr import EhrKeys, order_select_request, sign_client_jwt
 from cds.demo.fhir_server import load_cohort, running_fhir_server
+from cds.demo.ports import free_port
 from cds.main import create_app
 from cds.settings import Settings
 
@@ -37,12 +36,6 @@ DEFAULT_PATIENTS = ("pt01", "pt04", "pt08", "pt23", "pt25")
 EHR_ISS = "https://ehr.demo.local"
 SERVICE = "/cds-services/operator-cto"
 _STYLE = {"info": "green", "warning": "yellow", "critical": "red"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -71,29 +64,6 @@ def running_service(settings: Settings, trusted: list[TrustedClient]) -> Iterato
         thread.join(timeout=10)
 
 
-def _hook(
-    patient: str, order: dict[str, Any], fhir: str, patient_resource: dict[str, Any]
-) -> dict[str, Any]:
-    draft = dict(order, status="draft")
-    return {
-        "hook": "order-select",
-        "hookInstance": str(uuid.uuid4()),
-        "fhirServer": fhir,
-        "context": {
-            "userId": draft["performer"][0]["reference"],
-            "patientId": patient,
-            "selections": [f"ServiceRequest/{draft['id']}"],
-            "draftOrders": {
-                "resourceType": "Bundle",
-                "type": "collection",
-                "entry": [{"resource": draft}],
-            },
-        },
-        # Partial prefetch, as many EHRs send: the service reads the rest from the FHIR server.
-        "prefetch": {"patient": patient_resource},
-    }
-
-
 def _print_card(console: Console, patient: str, card: dict[str, Any]) -> None:
     style = _STYLE.get(card["indicator"], "white")
     console.print(
@@ -118,7 +88,7 @@ def run_demo(patients: Sequence[str] = DEFAULT_PATIENTS, console: Console | None
                 counts = load_cohort(fhir, resources, client)
             console.print(f"FHIR server {fhir}: loaded {sum(counts.values())} resources")
             settings = Settings(
-                public_base_url=f"http://127.0.0.1:{_free_port()}",
+                public_base_url=f"http://127.0.0.1:{free_port()}",
                 database_url=f"sqlite+aiosqlite:///{Path(workdir) / 'cds.db'}",
                 allowed_fhir_servers=[fhir],
             )
@@ -146,7 +116,13 @@ def run_demo(patients: Sequence[str] = DEFAULT_PATIENTS, console: Console | None
                     response = ehr.post(
                         f"{base}{SERVICE}",
                         headers=signed(SERVICE),
-                        json=_hook(patient, order, fhir, by_id[patient]),
+                        # Partial prefetch, as many EHRs send: the service reads the rest itself.
+                        json=order_select_request(
+                            order=order,
+                            patient_id=patient,
+                            fhir_server=fhir,
+                            prefetch={"patient": by_id[patient]},
+                        ),
                     )
                     response.raise_for_status()
                     for card in response.json()["cards"]:

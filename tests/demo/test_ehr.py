@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class as r4b_model
 from fhir.resources.STU3 import get_fhir_model_class as stu3_model
 
-from cds.demo.ehr import order_select_request, order_sign_request
+from cds.demo.ehr import hook_request, order_select_request, order_sign_request
+from cds.demo.ports import free_port
 from tests.fixtures.fhir_build import LAD
 
 FHIR = "https://ehr.example.org/fhir"
@@ -69,3 +71,37 @@ def test_optional_fields_are_omitted_and_authorization_needs_a_server() -> None:
     assert "encounterId" not in body["context"]
     with pytest.raises(ValueError, match="fhirServer"):
         order_select_request(fhir_authorization={"access_token": "t"})
+
+
+def test_hook_request_sends_a_given_order_as_a_draft_with_its_prefetch() -> None:
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "pt01-order",
+        "status": "active",
+        "subject": {"reference": "Patient/pt01"},
+        "performer": [{"reference": "Practitioner/op-expert"}],
+    }
+    patient = {"resourceType": "Patient", "id": "pt01"}
+    body = hook_request(
+        "order-select",
+        order=order,
+        patient_id="pt01",
+        fhir_server="https://fhir.example/r4",
+        prefetch={"patient": patient},
+    )
+    draft = body["context"]["draftOrders"]["entry"][0]["resource"]
+    assert draft == {**order, "status": "draft"}
+    assert order["status"] == "active"  # the caller's resource is not changed
+    assert body["context"]["selections"] == ["ServiceRequest/pt01-order"]
+    assert body["context"]["userId"] == "Practitioner/op-expert"
+    assert body["context"]["patientId"] == "pt01"
+    assert body["prefetch"] == {"patient": patient}
+    assert body["fhirServer"] == "https://fhir.example/r4"
+    assert "selections" not in hook_request("order-sign", order=order)["context"]
+
+
+def test_free_port_is_bindable() -> None:
+    port = free_port()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+        assert sock.getsockname()[1] == port

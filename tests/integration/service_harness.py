@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import copy
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi.testclient import TestClient
 
 from cds.auth.trust import TrustedClient
-from cds.demo.ehr import EhrKeys, sign_client_jwt
+from cds.demo.ehr import EhrKeys, hook_request, sign_client_jwt
 from cds.main import create_app
 from cds.settings import Settings
 from cds.sources.searches import patient_searches
@@ -50,14 +48,8 @@ def service(tmp: Path, fhir_base: str | None, **extra: Any) -> Iterator[TestClie
         yield client
 
 
-def draft_of(order: dict[str, Any]) -> dict[str, Any]:
-    draft = copy.deepcopy(order)
-    draft["status"] = "draft"
-    return draft
-
-
 def hook_body(
-    hook: str,
+    hook: Literal["order-select", "order-sign"],
     patient: str,
     cohort: list[dict[str, Any]],
     *,
@@ -65,31 +57,16 @@ def hook_body(
     prefetch: dict[str, Any] | None = None,
     order: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A hook call for a cohort patient's CTO-PCI order, as an EHR would send it."""
+    """A hook call for a cohort patient's CTO-PCI order (the demo's builder, `hook_request`)."""
     order = order or next(
         r
         for r in cohort
         if r["resourceType"] == "ServiceRequest"
         and r["subject"]["reference"] == f"Patient/{patient}"
     )
-    draft = draft_of(order)
-    context: dict[str, Any] = {
-        "userId": draft["performer"][0]["reference"],
-        "patientId": patient,
-        "draftOrders": {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [{"resource": draft}],
-        },
-    }
-    if hook == "order-select":
-        context["selections"] = [f"ServiceRequest/{draft['id']}"]
-    body: dict[str, Any] = {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context}
-    if fhir_server:
-        body["fhirServer"] = fhir_server
-    if prefetch is not None:
-        body["prefetch"] = prefetch
-    return body
+    return hook_request(
+        hook, order=order, patient_id=patient, fhir_server=fhir_server, prefetch=prefetch
+    )
 
 
 def full_prefetch(patient: str, cohort: list[dict[str, Any]]) -> dict[str, Any]:

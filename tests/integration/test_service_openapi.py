@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,20 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from cds.demo.ehr import sign_client_jwt
+from cds.demo.ports import free_port
 from cds.main import create_app
 from cds.settings import Settings
 from tests.integration.service_harness import ES384, ISS, TRUSTED
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def running_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     db = tmp_path_factory.mktemp("openapi") / "service.db"
     app = create_app(
