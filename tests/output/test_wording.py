@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import cds.output
+from cds.output.cards import INDICATOR, SEVERITY
 from cds.output.wording import CAVEAT, EXPERT_OPERATOR, cohort_size, group_scale, scenario_criteria
 from cds.scoring.model import Item, at_least
 from cds.scoring.scores.operator_cto import OPERATOR_CTO
@@ -56,7 +57,5 @@ def test_no_score_numbers_are_restated_in_output() -> None:
 
 
 def test_every_band_has_an_indicator_in_severity_order() -> None:
-    from cds.output.cards import INDICATOR, SEVERITY
-
     assert tuple(band.id for band in OPERATOR_CTO.bands) == SEVERITY
     assert list(INDICATOR) == list(SEVERITY)
