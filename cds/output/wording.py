@@ -63,7 +63,7 @@ EXPERT_OPERATOR = (
     "an operator meeting all three experience criteria (≥ 60 CTO-PCIs a year, ≥ 5 years of "
     "CTO-PCI practice, ≥ 90 % technical success last year)"
 )
-"""The Operator-CTO `expert_operator` scenario (Xiao 2021 Table 3; shared/spec/scores.md §1)."""
+"""The Operator-CTO `expert_operator` scenario (Xiao 2021 Table 2; shared/spec/scores.md §1)."""
 
 
 def range_text(scenario: Range) -> str:
