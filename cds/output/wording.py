@@ -96,7 +96,7 @@ def estimate_text(estimate: EstimateResult, outcome_label: str | None = None) ->
 
 
 EXPERT_OPERATOR = scenario_criteria(OPERATOR_CTO, "expert_operator")
-"""The Operator-CTO `expert_operator` scenario (Xiao 2021 Table 3; docs/spec/scores.md §1)."""
+"""The Operator-CTO `expert_operator` scenario (Xiao 2021 Table 2; docs/spec/scores.md §1)."""
 
 
 def range_text(scenario: Range) -> str:

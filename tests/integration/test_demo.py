@@ -15,7 +15,7 @@ def test_demo_sends_hooks_and_prints_cards() -> None:
     text = out.getvalue()
     assert "loaded 1837 resources" in text
     assert "discovered operator-cto (order-select), operator-cto (order-sign)" in text
-    # pt23: lesion 7 with an operator from override Observations (−4) → 3, moderate (Xiao Table 2).
+    # pt23: lesion 7 with an operator from override Observations (−4) → 3, moderate (Xiao 2021 Table 6).
     assert "pt23: Operator-CTO 3 — moderate" in text
     assert "pt04: Operator-CTO 0 to 3 (easy or moderate)" in text
     assert "single-centre" in text

@@ -3,8 +3,8 @@
 Source: Xiao B, Hong L, Cai X, Zhu H, Li B, Shao L. A Novel Clinical Scoring Model for Interventional
 Therapy in Chronic Total Occlusion of the Coronary Artery. J Interv Cardiol 2021;2021:9988943,
 doi:10.1155/2021/9988943 (CC BY 4.0). 130 patients / 144 lesions, 10 operators, one centre.
-Outcome: technical success of CTO-PCI. Items, weights and bands: the paper's Table 3 and Figure 2;
-band success counts: its Table 2 (shared/spec/scores.md §1, grade A). Range −4 … +9.
+Outcome: technical success of CTO-PCI. Items, weights and bands: the paper's Table 2 (the score sheet);
+band success counts: its Table 6 and Figure 1(b) (shared/spec/scores.md §1, grade A). Range −4 … +9.
 Bands: easy ≤ 2, moderate 3, difficult 4, extremely difficult ≥ 5.
 """
 
@@ -20,8 +20,8 @@ from cds.scoring.model import (
     one_of,
 )
 
-# Xiao 2021 Table 2: technical success by band in the derivation cohort (successes / lesions).
-_NOTE = "single-centre derivation cohort (Xiao 2021, Table 2)"
+# Xiao 2021 Table 6: technical success by band in the derivation cohort (successes / lesions).
+_NOTE = "single-centre derivation cohort (Xiao 2021, Table 6)"
 
 OPERATOR_CTO = ScoreDefinition(
     id="operator_cto",
@@ -123,7 +123,7 @@ OPERATOR_CTO = ScoreDefinition(
         ),
     ),
     scenarios=(
-        # The three experience criteria of Xiao 2021 Table 3 at their thresholds (−4 in all).
+        # The three experience criteria of Xiao 2021 Table 2 at their thresholds (−4 in all).
         Scenario(
             "expert_operator",
             "an operator with ≥ 60 CTO-PCIs a year, ≥ 5 years and ≥ 90 % success last year",
