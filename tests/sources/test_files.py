@@ -51,10 +51,7 @@ def test_ndjson_one_resource_a_line_blank_lines_ignored() -> None:
     assert ids(results["patient"]) == ["pat-1"]
     assert ids(results["conditions"]) == ["cond-1"]
     assert ids(results["operator_procedures"]) == ["proc-1"]
-    assert (
-        results["operator"].error
-        == "operator (Practitioner read): Practitioner not found in the file"
-    )
+    assert results["operator"].error == "operator (Practitioner read): not found (not in the file)"
 
 
 def test_transaction_urn_uuid_references_resolve_through_full_urls() -> None:
@@ -90,7 +87,7 @@ def test_transaction_urn_uuid_references_resolve_through_full_urls() -> None:
 def test_unknown_parameter_is_an_error_not_everything(path: str, cause: str) -> None:
     search = Search("x", path, path.partition("?")[0])
     result = run(FileSource.from_path(DATA / "bundle_collection.json"), [search])["x"]
-    assert result.error == f"x ({search.resource_type} search): {cause}"
+    assert result.error == f"x ({search.resource_type} search): internal error ({cause})"
     assert result.resources == ()
 
 

@@ -12,6 +12,7 @@ import respx
 from cds.sources.fhir import Continuation, FetchLimits, FhirRestSource
 from cds.sources.files import FileSource
 from cds.sources.prefetch import PagingSource, PrefetchSource
+from cds.sources.reasons import Problem
 from cds.sources.record import Fetched, RecordSource
 from cds.sources.searches import Search, patient_searches
 
@@ -131,7 +132,7 @@ def test_null_means_ran_with_no_data() -> None:
     assert fallback.calls == []
     assert results["conditions"] == Fetched("conditions")
     assert results["conditions"].complete
-    assert results["patient"].error == "patient (Patient read): prefetch was null (not found)"
+    assert results["patient"].error == "patient (Patient read): not found (prefetch was null)"
 
 
 def test_operation_outcome_asks_the_fallback() -> None:
@@ -145,8 +146,8 @@ def test_operation_outcome_asks_the_fallback() -> None:
 def test_operation_outcome_without_fallback_keeps_its_summary_without_ids() -> None:
     results = run(PrefetchSource(dict(FULL, procedures=OUTCOME), None))
     assert results["procedures"].error == (
-        "procedures (Procedure search): prefetch was an OperationOutcome: query for *** timed out"
-        " (no FHIR server to ask)"
+        "procedures (Procedure search): server error (prefetch was an OperationOutcome: query for"
+        " *** timed out; no FHIR server to ask)"
     )
 
 
@@ -154,8 +155,8 @@ def test_fallback_error_after_operation_outcome_says_both(server: respx.MockRout
     server.get("/Procedure").respond(500)
     results = rest_run(dict(FULL, procedures=OUTCOME))
     assert results["procedures"].error == (
-        "procedures (Procedure search): HTTP 500 "
-        "(prefetch was an OperationOutcome: query for *** timed out)"
+        "procedures (Procedure search): server error (HTTP 500); "
+        "prefetch was an OperationOutcome: query for *** timed out"
     )
 
 
@@ -183,7 +184,9 @@ def test_paginated_prefetch_next_link_outside_the_server_is_not_followed(
         ),
     )
     result = rest_run(prefetch)["conditions"]
-    assert result.error == "conditions (Condition search): next link outside the FHIR base"
+    assert result.error == (
+        "conditions (Condition search): server not allowed (next link outside the FHIR base)"
+    )
     assert [r["id"] for r in result.resources] == ["c1"]
     assert elsewhere.call_count == 0
 
@@ -262,7 +265,7 @@ def test_wrong_shape_asks_the_fallback_or_is_an_error(key: str, value: object, w
     assert results[key].complete
     alone = run(PrefetchSource(dict(FULL, **{key: value}), None))[key]
     assert alone.error is not None
-    assert alone.error.endswith(f"{why} (no FHIR server to ask)")
+    assert alone.error.endswith(f"({why}; no FHIR server to ask)")
 
 
 def test_prefetch_bundle_keeps_include_and_skips_outcome_entries() -> None:
@@ -282,3 +285,62 @@ def test_file_source_as_fallback() -> None:
     results = run(PrefetchSource({}, fallback))
     assert results["patient"].resources == (PATIENT,)
     assert [r["id"] for r in results["conditions"].resources] == ["c9"]
+
+
+OTHER = {"resourceType": "Condition", "id": "c-x", "subject": {"reference": "Patient/someone"}}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        bundle(condition("c1"), OTHER),  # another patient's resource: the template was misfilled
+        bundle(
+            {"resourceType": "Procedure", "id": "p1", "subject": {"reference": f"Patient/{PID}"}}
+        ),
+        dict(bundle(condition("c1")), total=3),  # total not reached, no next link
+    ],
+    ids=["other-patient", "other-type", "total-not-reached"],
+)
+def test_incomplete_prefetch_is_re_read_from_the_server(value: dict[str, object]) -> None:
+    fallback = Recorder()
+    results = run(PrefetchSource(dict(FULL, conditions=value), fallback))
+    assert fallback.calls == [["conditions"]]
+    assert results["conditions"].resources == ({"resourceType": "Basic", "id": "conditions"},)
+    assert results["conditions"].complete
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (bundle(condition("c1"), OTHER), "prefetch held 1 resource(s) that do not answer"),
+        (dict(bundle(condition("c1")), total=3), "prefetch holds 1 of 3 results, no next link"),
+    ],
+)
+def test_incomplete_prefetch_without_a_server_is_incomplete_not_empty(
+    value: dict[str, object], why: str
+) -> None:
+    result = run(PrefetchSource(dict(FULL, conditions=value), None))["conditions"]
+    assert not result.complete
+    assert result.problem is Problem.INCOMPLETE
+    assert result.error is not None
+    assert result.error.startswith("conditions (Condition search): incomplete search result (")
+    assert why in result.error
+
+
+def test_server_not_allowed_is_said_so() -> None:
+    source = PrefetchSource({"patient": PATIENT}, None, no_fallback=Problem.NOT_ALLOWED)
+    result = run(source)["conditions"]
+    assert result.problem is Problem.NOT_ALLOWED
+    assert result.error == "conditions (Condition search): server not allowed"
+    assert run(PrefetchSource({}, None))["conditions"].error == (
+        "conditions (Condition search): not prefetched and no FHIR server"
+    )
+
+
+def test_a_huge_prefetch_search_is_capped_and_incomplete() -> None:
+    value = bundle(*(condition(f"c{i}") for i in range(50)))
+    result = run(PrefetchSource(dict(FULL, conditions=value), None, max_resources=20))["conditions"]
+    assert len(result.resources) == 20
+    assert result.truncated
+    assert result.problem is Problem.TRUNCATED
+    assert not result.complete
