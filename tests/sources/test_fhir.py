@@ -1,6 +1,6 @@
 """FhirRestSource under injected faults: timeouts, deadline, retries, bad bodies, paging, caps, token.
 
-respx (or httpx.MockTransport) stands in for the network only to inject faults; behaviour against a
+respx stands in for the network only to inject faults; behaviour against a
 real FHIR server belongs to tests/integration.
 """
 
@@ -54,10 +54,9 @@ def fetch(
     searches: Sequence[Search] | None = None,
     limits: FetchLimits = FAST,
     token: str | None = TOKEN,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> dict[str, Fetched]:
     async def go() -> dict[str, Fetched]:
-        async with httpx.AsyncClient(transport=transport) as client:
+        async with httpx.AsyncClient() as client:
             source = FhirRestSource(BASE, client, token=token, limits=limits)
             return await source.fetch(patient_searches(PID) if searches is None else searches)
 
@@ -421,7 +420,7 @@ def test_token_and_patient_id_never_appear_in_error_texts(server: respx.MockRout
     assert TOKEN not in repr(FhirRestSource(BASE, httpx.AsyncClient(), token=TOKEN))
 
 
-def test_all_patient_searches_are_in_flight_at_once() -> None:
+def test_all_patient_searches_are_in_flight_at_once(server: respx.MockRouter) -> None:
     in_flight = 0
     most = 0
 
@@ -435,7 +434,8 @@ def test_all_patient_searches_are_in_flight_at_once() -> None:
             return httpx.Response(200, json={"resourceType": "Patient", "id": PID})
         return httpx.Response(200, json=bundle())
 
-    results = fetch(transport=httpx.MockTransport(handler))
+    server.get(path__regex=r".*").mock(side_effect=handler)
+    results = fetch()
     assert all(r.complete for r in results.values())
     assert most == len(patient_searches(PID)) == 6
 

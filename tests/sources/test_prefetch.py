@@ -101,7 +101,7 @@ def test_partial_prefetch_fetches_only_the_missing_keys_in_one_round() -> None:
     assert sorted(results) == sorted(KEYS)
 
 
-def test_partial_prefetch_requests_run_concurrently() -> None:
+def test_partial_prefetch_requests_run_concurrently(server: respx.MockRouter) -> None:
     in_flight = most = 0
     paths: list[str] = []
 
@@ -114,8 +114,10 @@ def test_partial_prefetch_requests_run_concurrently() -> None:
         in_flight -= 1
         return httpx.Response(200, json=bundle())
 
+    server.get(path__regex=r".*").mock(side_effect=handler)
+
     async def go() -> dict[str, Fetched]:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        async with httpx.AsyncClient() as client:
             source = PrefetchSource({"patient": PATIENT}, FhirRestSource(BASE, client))
             return await source.fetch(SEARCHES)
 
