@@ -62,7 +62,12 @@ async def _run(options: RecordOptions) -> ScoredCase:
         from cds.sources.files import FileSource
 
         file_source = FileSource.from_path(options.bundle)
-        patient_id = options.patient or file_source.only_patient_id()
+        if options.patient is not None:
+            patient_id = options.patient
+        elif order_id is not None:  # the order names its patient (a multi-patient bundle)
+            patient_id = file_source.order_patient_id(order_id)
+        else:
+            patient_id = file_source.only_patient_id()
         return await _score(file_source, patient_id, order_id, tables, today)
     assert options.fhir is not None
     if options.patient is None:

@@ -276,3 +276,37 @@ def test_only_patient_id() -> None:
         FileSource([]).only_patient_id()
     with pytest.raises(SourceError, match="the Patient has no id"):
         FileSource([{"resourceType": "Patient"}]).only_patient_id()
+
+
+def test_the_order_names_its_patient_through_a_full_url() -> None:
+    source = FileSource.from_bundle(
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {"fullUrl": "urn:uuid:a1", "resource": {"resourceType": "Patient", "id": "pa"}},
+                {"resource": {"resourceType": "Patient", "id": "pb"}},
+                {
+                    "resource": {
+                        "resourceType": "ServiceRequest",
+                        "id": "o1",
+                        "subject": {"reference": "urn:uuid:a1"},
+                    }
+                },
+                {
+                    "resource": {
+                        "resourceType": "ServiceRequest",
+                        "id": "o2",
+                        "subject": {"reference": "Group/g1"},
+                    }
+                },
+            ],
+        }
+    )
+    assert source.order_patient_id("o1") == "pa"
+    with pytest.raises(SourceError, match=r"ServiceRequest/o2\.subject is not a Patient"):
+        source.order_patient_id("o2")
+    with pytest.raises(SourceError, match="no ServiceRequest/o3 in the file"):
+        source.order_patient_id("o3")
+    with pytest.raises(SourceError, match="holds 2 Patient resources"):
+        source.only_patient_id()
