@@ -1,4 +1,8 @@
-"""`cto-cds score --bundle / --fhir`: read a record, map it, score it, print inputs with provenance."""
+"""`cto-cds score --bundle / --fhir`: read a record, map it, score it, print inputs with provenance.
+
+With --fhir the reads share one deadline, CTO_CDS_FHIR_DEADLINE seconds (the service's setting of the
+same name; default 3 s): a slow server or CI machine may need more than a hook's budget.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from cds.errors import InputError, InputIssue
 from cds.mapping.tables import MappingTables, load_tables
 from cds.output.console import make_console, print_case
 from cds.pipeline import ScoredCase, score_patient
+from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.sources.record import RecordRequest, RecordSource
 from cds.sources.searches import valid_id
 
@@ -41,6 +46,22 @@ def _order_id(order: str | None) -> str | None:
     if kind not in ("", "ServiceRequest") or not valid_id(oid):
         raise _bad("--order", order, "must be ServiceRequest/ID or ID")
     return oid
+
+
+DEADLINE_ENV = "CTO_CDS_FHIR_DEADLINE"
+
+
+def _limits() -> FetchLimits:
+    value = os.environ.get(DEADLINE_ENV)
+    if value is None:
+        return FetchLimits()
+    try:
+        deadline = float(value)
+    except ValueError:
+        deadline = -1.0
+    if not 0 < deadline <= 30:
+        raise _bad(DEADLINE_ENV, value, "must be a number of seconds in (0, 30]")
+    return FetchLimits(deadline=deadline, timeout=min(deadline, FetchLimits.timeout * 5))
 
 
 def _today(value: str | None) -> date:
@@ -79,10 +100,9 @@ async def _run(options: RecordOptions) -> ScoredCase:
         token = os.environ.get(options.token_env)
         if not token:
             raise _bad("--token-env", options.token_env, "names an empty or unset variable")
-    from cds.sources.fhir import FhirRestSource
-
+    limits = _limits()
     async with httpx.AsyncClient() as client:
-        rest = FhirRestSource(options.fhir, client, token=token)
+        rest = FhirRestSource(options.fhir, client, token=token, limits=limits)
         return await _score(rest, options.patient, order_id, tables, today)
 
 

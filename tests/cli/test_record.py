@@ -80,3 +80,13 @@ def test_unreachable_server_is_a_clear_error() -> None:
     assert done.returncode == 2
     assert "Patient could not be read" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "31"])
+def test_a_bad_deadline_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("CTO_CDS_FHIR_DEADLINE", value)
+    done = run("score", "--fhir", "http://127.0.0.1:9/fhir", "--patient", "p1")
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "CTO_CDS_FHIR_DEADLINE: must be a number of seconds in (0, 30]" in done.stderr
+    assert f'"{value}"' in done.stderr
