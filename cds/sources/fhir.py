@@ -320,8 +320,9 @@ class FhirRestSource:
         except _SearchError as failed:
             error = reason(search, failed.problem, failed.detail)
             return Fetched(search.key, tuple(into), error, problem=failed.problem)
-        problem = Problem.TRUNCATED if truncated else None
-        return Fetched(search.key, tuple(into), truncated=truncated, problem=problem)
+        if truncated:
+            return Fetched(search.key, tuple(into), truncated=True, problem=Problem.TRUNCATED)
+        return Fetched(search.key, tuple(into), exhaustive=True)
 
     def _url(self, search: Search) -> str:
         if search.path.startswith("/") or "://" in search.path:

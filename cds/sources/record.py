@@ -6,7 +6,9 @@ first), and assembles lean typed resources. Each search is either complete or ca
 not (error, timeout, page cap, malformed resource): the mapping then keeps dependent inputs unknown
 instead of reading "nothing found" as "not documented". A result holding resources that do not
 answer the search (another patient's, another type) is incomplete too: the source did not run the
-query asked, so what it left out is unknown.
+query asked, so what it left out is unknown; unless the source read everything the server holds for
+the query (`Fetched.exhaustive`): then the strays are a superset, filtered out, and reported as
+diagnostics only.
 
 Parsing is linear (set-based de-duplication) and a large round is parsed in a worker thread, so a
 6,000-resource prefetch does not stall other calls on the event loop (bench/bench_record.py).
@@ -54,6 +56,10 @@ class Fetched:
     truncated: bool = False
     problem: Problem | None = None
     """The kind of `error` (or TRUNCATED); None when read completely."""
+    exhaustive: bool = False
+    """Every result the server holds for the query was read (all pages, no cap): results that do
+    not answer the search are then a superset to filter (a server that ignores a parameter, as
+    sekmet 0.1.1 does Observation?focus), not a sign that matching data was left out."""
 
     @property
     def complete(self) -> bool:
@@ -162,7 +168,7 @@ def assemble(fetched: Mapping[str, Fetched], record: PatientRecord | None = None
             if parsed is not None:
                 _place(record, key, parsed)
         dropped = record.ignored.get(key, 0) - dropped
-        if dropped:
+        if dropped and not result.exhaustive:
             # Results that do not answer the search (another patient's, another type): the
             # source did not run the query we asked, so what it left out is unknown too.
             record.fail(

@@ -527,3 +527,12 @@ def test_every_round_shares_one_deadline(server: respx.MockRouter) -> None:
     assert record.incomplete["operator_procedures"] == (
         "operator_procedures (Procedure search): not read in time (deadline of 1.0 s)"
     )
+
+
+def test_a_complete_search_is_exhaustive_and_a_capped_one_is_not(server: respx.MockRouter) -> None:
+    server.get("/Condition").respond(json=bundle(condition("c1"), condition("c2")))
+    serve_defaults(server)
+    assert fetch()["conditions"].exhaustive
+    capped = fetch(limits=FetchLimits(max_resources=1))["conditions"]
+    assert not capped.exhaustive
+    assert capped.problem is Problem.TRUNCATED

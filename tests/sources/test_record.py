@@ -87,3 +87,13 @@ def test_a_large_round_is_assembled_the_same_off_the_loop() -> None:
     assert record.patient is not None
     assert record.patient.id == PID
     assert record.incomplete == {}
+
+
+def test_strays_in_an_exhaustive_read_are_filtered_not_incomplete() -> None:
+    """A server that ignored a parameter sent everything: the matching subset is the answer."""
+    raw = (condition("c1"), condition("c9", "someone-else"))
+    fetched = Fetched("conditions", raw, exhaustive=True)
+    record = assemble({"conditions": fetched}, PatientRecord(patient_id=PID))
+    assert [c.id for c in record.conditions] == ["c1"]
+    assert record.ignored == {"conditions": 1}  # a diagnostic for the integration engineer
+    assert record.complete("conditions")
