@@ -39,6 +39,8 @@ from cds.sources.resources import OperationOutcome
 from cds.sources.searches import Search
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+THREAD_BYTES = 256_000
+"""Bodies above this many bytes are parsed in a worker thread, off the event loop."""
 SUMMARY_CHARS = 200
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _ID_CHARS = r"A-Za-z0-9\-."
@@ -376,7 +378,10 @@ class FhirRestSource:
         """The JSON of a 2xx answer; anything else (status, OperationOutcome, bad JSON) fails."""
         status, content = await self._get(url, stop_at)
         try:
-            body: object = json.loads(content)
+            if len(content) > THREAD_BYTES:  # a large page: parse it without stalling other calls
+                body: object = await asyncio.to_thread(json.loads, content)
+            else:
+                body = json.loads(content)
         except (ValueError, RecursionError):
             body = _MALFORMED
         ok = 200 <= status < 300

@@ -16,7 +16,7 @@ import pytest
 import respx
 
 from cds.errors import SourceError
-from cds.sources.fhir import FetchLimits, FhirBase, FhirRestSource
+from cds.sources.fhir import THREAD_BYTES, FetchLimits, FhirBase, FhirRestSource
 from cds.sources.reasons import Problem
 from cds.sources.record import Fetched, PatientRecord, RecordRequest, read_record
 from cds.sources.searches import Search, operator_searches, patient_searches
@@ -536,3 +536,18 @@ def test_a_complete_search_is_exhaustive_and_a_capped_one_is_not(server: respx.M
     capped = fetch(limits=FetchLimits(max_resources=1))["conditions"]
     assert not capped.exhaustive
     assert capped.problem is Problem.TRUNCATED
+
+
+def test_a_large_page_is_parsed_the_same(server: respx.MockRouter) -> None:
+    """Above THREAD_BYTES the JSON is parsed off the event loop: same resources, same errors."""
+    many = [condition(f"c{i}") for i in range(3000)]
+    body = json.dumps(bundle(*many)).encode()
+    assert len(body) > THREAD_BYTES
+    server.get("/Condition").respond(200, content=body)
+    server.get("/Procedure").respond(200, content=body[:-1])  # cut: malformed
+    serve_defaults(server)
+    limits = FetchLimits(max_resources=5000, timeout=5, deadline=5)
+    results = fetch(limits=limits)
+    assert len(results["conditions"].resources) == 3000
+    assert results["conditions"].complete
+    assert results["procedures"].problem is Problem.MALFORMED
