@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator, Mapping, Sequence
 
 import httpx
@@ -13,7 +14,7 @@ from cds.sources.fhir import Continuation, FetchLimits, FhirRestSource
 from cds.sources.files import FileSource
 from cds.sources.prefetch import PagingSource, PrefetchSource
 from cds.sources.reasons import Problem
-from cds.sources.record import Fetched, RecordSource
+from cds.sources.record import Fetched, PatientRecord, RecordRequest, RecordSource, read_record
 from cds.sources.searches import Search, patient_searches
 
 BASE = "https://ehr.example.org/fhir"
@@ -346,3 +347,40 @@ def test_a_huge_prefetch_search_is_capped_and_incomplete() -> None:
     assert result.truncated
     assert result.problem is Problem.TRUNCATED
     assert not result.complete
+
+
+def test_the_fallback_keeps_one_deadline_across_rounds(server: respx.MockRouter) -> None:
+    """Round 1 asks the server for the order's PractitionerRole, round 2 for the operator: both
+    under the one deadline of the call."""
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.6)
+        if request.url.path.endswith("/PractitionerRole/role-1"):
+            role = {
+                "resourceType": "PractitionerRole",
+                "id": "role-1",
+                "practitioner": {"reference": "Practitioner/op-7"},
+            }
+            return httpx.Response(200, json=role)
+        return httpx.Response(200, json=bundle())
+
+    server.get(path__regex=r".*").mock(side_effect=slow)
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "o1",
+        "subject": {"reference": f"Patient/{PID}"},
+        "performer": [{"reference": "PractitionerRole/role-1"}],
+    }
+
+    async def go() -> PatientRecord:
+        async with httpx.AsyncClient() as client:
+            limits = FetchLimits(timeout=5.0, deadline=1.0, retries=0)
+            source = PrefetchSource(FULL, FhirRestSource(BASE, client, limits=limits))
+            return await read_record(source, RecordRequest(PID, order=order))
+
+    started = time.monotonic()
+    record = asyncio.run(go())
+    assert time.monotonic() - started <= 1.0 + 0.5
+    assert record.operator_id == "op-7"
+    assert record.complete("conditions")  # from the prefetch
+    assert record.why["operator_procedures"] is Problem.TIMEOUT
