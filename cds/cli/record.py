@@ -1,4 +1,8 @@
-"""`cto-cds score --bundle / --fhir`: read a record, map it, score it, print inputs with provenance."""
+"""`cto-cds score --bundle / --fhir`: read a record, map it, score it, print inputs with provenance.
+
+With --fhir the reads share one deadline, CTO_CDS_FHIR_DEADLINE seconds (the service's setting of the
+same name; default 3 s): a slow server or CI machine may need more than a hook's budget.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from cds.mapping.tables import MappingTables, load_tables
 from cds.output.console import make_console, print_case
 from cds.pipeline import score_patient
 from cds.scored_case import ScoredCase
+from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.sources.record import RecordRequest, RecordSource
 from cds.sources.searches import valid_id
 
@@ -44,6 +49,22 @@ def _order_id(order: str | None) -> str | None:
     return oid
 
 
+DEADLINE_ENV = "CTO_CDS_FHIR_DEADLINE"
+
+
+def _limits() -> FetchLimits:
+    value = os.environ.get(DEADLINE_ENV)
+    if value is None:
+        return FetchLimits()
+    try:
+        deadline = float(value)
+    except ValueError:
+        deadline = -1.0
+    if not 0 < deadline <= 30:
+        raise _bad(DEADLINE_ENV, value, "must be a number of seconds in (0, 30]")
+    return FetchLimits(deadline=deadline, timeout=min(deadline, FetchLimits.timeout * 5))
+
+
 def _today(value: str | None) -> date:
     if value is None:
         return date.today()
@@ -63,7 +84,12 @@ async def _run(options: RecordOptions) -> ScoredCase:
         from cds.sources.files import FileSource
 
         file_source = FileSource.from_path(options.bundle)
-        patient_id = options.patient or file_source.only_patient_id()
+        if options.patient is not None:
+            patient_id = options.patient
+        elif order_id is not None:  # the order names its patient (a multi-patient bundle)
+            patient_id = file_source.order_patient_id(order_id)
+        else:
+            patient_id = file_source.only_patient_id()
         return await _score(file_source, patient_id, order_id, tables, today)
     assert options.fhir is not None
     if options.patient is None:
@@ -75,10 +101,9 @@ async def _run(options: RecordOptions) -> ScoredCase:
         token = os.environ.get(options.token_env)
         if not token:
             raise _bad("--token-env", options.token_env, "names an empty or unset variable")
-    from cds.sources.fhir import FhirRestSource
-
+    limits = _limits()
     async with httpx.AsyncClient() as client:
-        rest = FhirRestSource(options.fhir, client, token=token)
+        rest = FhirRestSource(options.fhir, client, token=token, limits=limits)
         return await _score(rest, options.patient, order_id, tables, today)
 
 

@@ -1,27 +1,58 @@
 """One hook call, from request to card: trigger → record (prefetch, then the FHIR server) → card.
 
-The FHIR server is contacted only when it is on the allowlist; reads share one deadline; data that
-could not be read in time is named on the card, and the scores show the resulting range.
+The FHIR server is contacted only when it is on the allowlist; reads share one deadline for the whole
+call (every round: the patient's, the operator's, a prefetch's continuation); data that could not be
+read is named on the card with its true cause (cds/sources/reasons.py), and the scores show the
+resulting range. An order, or a token, for another patient than `context.patientId` is refused (400)
+before anything is read: one patient's order is never scored against another's record.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from cds.cdshooks.request import HookRequest
 from cds.cdshooks.response import CdsResponse, dump
 from cds.context.order import cto_pci_order, patient_id
 from cds.context.services import ServiceDefinition
-from cds.errors import DataUnavailableError
+from cds.errors import ContextError, DataUnavailableError
 from cds.http import app_context
 from cds.http.state import ServiceState
 from cds.output.cards import CardContext, build_card
 from cds.pipeline import score_patient
 from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.sources.prefetch import PrefetchSource
+from cds.sources.reasons import Problem
 from cds.sources.record import RecordRequest, RecordSource
 from cds.store.schemas import CardAuditIn
+
+_TYPED_REFERENCE = re.compile(
+    r"(?:^|/)([A-Z][A-Za-z]{0,63})/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$"
+)
+
+
+def check_same_patient(order: Mapping[str, Any], patient: str, token_patient: str | None) -> None:
+    """Refuse (ContextError → 400) an order whose subject, or a token whose patient, is another
+    patient than `context.patientId` (pure). A subject that is not a typed reference (urn:uuid) is
+    left to the order's own checks: only a visible mismatch is refused."""
+    subject = order.get("subject")
+    ref = subject.get("reference") if isinstance(subject, Mapping) else None
+    match = _TYPED_REFERENCE.search(ref) if isinstance(ref, str) else None
+    if match and (match[1], match[2]) != ("Patient", patient):
+        what = f"{order.get('resourceType')}/{order.get('id')}.subject"
+        raise ContextError(
+            "context.draftOrders",
+            f"{what} is {ref!r} but context.patientId is {patient!r}: not the same patient",
+        )
+    if token_patient is not None and token_patient != patient:
+        raise ContextError(
+            "fhirAuthorization.patient",
+            f"is {token_patient!r} but context.patientId is {patient!r}: not the same patient",
+        )
 
 
 def _fallback(state: ServiceState, request: HookRequest, notes: list[str]) -> RecordSource | None:
@@ -29,7 +60,7 @@ def _fallback(state: ServiceState, request: HookRequest, notes: list[str]) -> Re
         return None
     if not state.settings.fhir_server_allowed(request.fhirServer):
         # Never follow a URL from a request that is not on the allowlist: no outbound request.
-        notes.append("the EHR's FHIR server is not on this service's allowlist: not queried")
+        notes.append(f"the EHR's FHIR server: {Problem.NOT_ALLOWED.value} (not on the allowlist)")
         return None
     token = (
         request.fhirAuthorization.access_token.get_secret_value()
@@ -47,19 +78,23 @@ async def answer(
     if order is None:
         return CdsResponse(cards=[])  # not a CTO-PCI: nothing to say, nothing read
     pid = patient_id(request.context)
+    auth = request.fhirAuthorization
+    check_same_patient(order, pid, auth.patient if auth else None)
     notes: list[str] = []
-    source = PrefetchSource(request.prefetch, _fallback(state, request, notes))
+    fallback = _fallback(state, request, notes)
+    no_fallback = Problem.NOT_ALLOWED if request.fhirServer and not fallback else Problem.NO_SERVER
+    source = PrefetchSource(request.prefetch, fallback, no_fallback=no_fallback)
     today = today or datetime.now(UTC).date()
     case, record = await score_patient(
         source, RecordRequest(patient_id=pid, order=order), state.tables, today
     )
     if record.patient is None:
-        why = record.incomplete.get("patient", "not prefetched and no FHIR server")
+        why = record.incomplete.get("patient", Problem.NO_SERVER.value)
         raise DataUnavailableError(
             "prefetch.patient",
             f"the Patient could not be read: {why}; {' '.join(notes)}".strip("; "),
         )
-    unread = notes + [f"{key}: {why}" for key, why in record.incomplete.items()]
+    unread = notes + list(record.incomplete.values())  # each names its search and its cause
     card_uuid = str(uuid.uuid4())
     contract = case.contract()
     handle = await state.store.create_handle(

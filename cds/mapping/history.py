@@ -28,7 +28,8 @@ class Hit:
 
 
 def _read_failure(record: PatientRecord, keys: tuple[str, ...] = _HISTORY_SEARCHES) -> str | None:
-    reasons = [f"{k}: {record.incomplete[k]}" for k in keys if k in record.incomplete]
+    # Each reason already names its search and its cause (cds/sources/reasons.py).
+    reasons = [record.incomplete[k] for k in keys if k in record.incomplete]
     return "; ".join(reasons) or None
 
 

@@ -5,6 +5,11 @@ The first path that gives a value wins, per input, and the path is reported in `
 shared/spec/inputs.md: years from the first CTO-PCI as primary operator to the order date (whole
 years, a remainder of more than 6 months adds one), annual volume = all CTO-PCIs ÷ those years,
 last-year success = technical successes ÷ CTO-PCIs in the 365 days before the order date.
+
+An incomplete history (timed out, truncated at the resource cap, a server that did not answer the
+query) gives no derived value at all: a count of what was read is not the operator's volume, and
+"no CTO-PCI in the last year" may only mean the read stopped early. A high-volume operator hits the
+cap without any slowness, so the site registry (mappings operators.csv) is the first source.
 """
 
 from __future__ import annotations
@@ -86,16 +91,13 @@ def derived(
     ]
     dated = [(d, p) for p in cases if (d := day_of(p)) is not None and d < index_date]
     failure = record.incomplete.get("operator_procedures")
-    if not dated:
-        why = (
-            f"procedure history not read ({failure})"
-            if failure
-            else "no CTO-PCI by this operator in the record"
-        )
+    if failure:
+        why = f"the operator's procedure history was not read completely ({failure})"
         return {name: unknown(rule, why) for name in OPERATOR_INPUTS}
-    lower_bound = "the EHR history may be incomplete: a lower bound" + (
-        f"; read incompletely: {failure}" if failure else ""
-    )
+    if not dated:
+        why = "no CTO-PCI by this operator in the record"
+        return {name: unknown(rule, why) for name in OPERATOR_INPUTS}
+    lower_bound = "the EHR history may be incomplete: a lower bound"
     first = min(d for d, _ in dated)
     rules = tables.rules.operator
     years = practice_years(first, index_date, rules.round_up_after_months)

@@ -3,9 +3,13 @@
 Why it is built this way:
 
 * A CDS Hooks call has about 2 s (cds-hooks-smart.md, budget; cqf-ruler #526): every planned search is
-  sent at once, each request has its own timeout, and the round has one deadline. What finished by
-  then is kept; what did not becomes an error naming the search, so the mapping keeps the inputs that
-  depend on it unknown instead of reading "nothing found".
+  sent at once, each request has its own timeout, and the CALL has one deadline: the clock starts at
+  the source's first round and every later round (the operator's, a prefetch's continuation) shares
+  it. What finished by then is kept; what did not becomes an error naming the search, so the mapping
+  keeps the inputs that depend on it unknown instead of reading "nothing found".
+* A body is streamed and abandoned past `max_bytes`: a hostile or broken server cannot make the
+  service buffer hundreds of megabytes until the timeout.
+* A searchset whose `total` is not reached once its pages run out is incomplete, not "all there is".
 * Only idempotent GETs are sent, so transient failures (connect errors, read timeouts, 429/502/503/504)
   are retried with exponential backoff, and never past the deadline.
 * The bearer token goes to the configured FHIR base only: `next` links are followed only under it
@@ -22,20 +26,23 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import httpx
 from pydantic import ValidationError
 
 from cds.errors import SourceError
+from cds.sources.reasons import Problem, reason, status_problem
 from cds.sources.record import Fetched
 from cds.sources.resources import OperationOutcome
 from cds.sources.searches import Search
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+THREAD_BYTES = 256_000
+"""Bodies above this many bytes are parsed in a worker thread, off the event loop."""
 SUMMARY_CHARS = 200
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_STATUS_TEXT = {401: "not authorized", 403: "forbidden", 404: "not found", 410: "gone"}
 _ID_CHARS = r"A-Za-z0-9\-."
 _TYPE_NAME = re.compile(r"^[A-Za-z]{1,64}$")
 _MALFORMED = object()
@@ -53,12 +60,15 @@ class FetchLimits:
     max_pages: int = 10
     max_resources: int = 1000
     """Per search: beyond either cap the result is kept but marked truncated."""
+    max_bytes: int = 8_000_000
+    """Per response body: beyond it the search fails as "response too large"."""
     retries: int = 2
     backoff: float = 0.1
     """First retry delay in seconds, doubled each time (a Retry-After header may lengthen it)."""
 
     def __post_init__(self) -> None:
-        if min(self.timeout, self.deadline) <= 0 or min(self.max_pages, self.max_resources) < 1:
+        caps = (self.max_pages, self.max_resources, self.max_bytes)
+        if min(self.timeout, self.deadline) <= 0 or min(caps) < 1:
             raise ValueError("FetchLimits: timeouts must be > 0 and caps >= 1")
         if self.retries < 0 or self.backoff < 0:
             raise ValueError("FetchLimits: retries and backoff must be >= 0")
@@ -120,10 +130,18 @@ def _has_dot_segments(path: str) -> bool:
     return any(unquote(segment) in (".", "..") for segment in path.split("/"))
 
 
-def read_searchset(
-    body: object, *, require_searchset: bool = True
-) -> tuple[list[Mapping[str, object]], str | None]:
-    """The resources of one search page (match and include entries) and its `next` link, if any.
+class Page(NamedTuple):
+    """One search page: its resources (match and include entries), `next` link and `total`."""
+
+    resources: list[Mapping[str, object]]
+    next_url: str | None
+    total: int | None
+    included: frozenset[int]
+    """Indices in `resources` of include entries (they need not answer the search)."""
+
+
+def read_searchset(body: object, *, require_searchset: bool = True) -> Page:
+    """The resources of one search page (match and include entries), its `next` link and `total`.
 
     Raises ValueError with a short cause (no content quoted) for anything that is not such a page.
     """
@@ -136,6 +154,7 @@ def read_searchset(
     if not isinstance(entries, list) or not isinstance(links, list):
         raise ValueError("malformed Bundle (entry or link is not a list)")
     resources: list[Mapping[str, object]] = []
+    included: set[int] = set()
     for index, entry in enumerate(entries):
         search = entry.get("search") if isinstance(entry, dict) else None
         mode = search.get("mode") if isinstance(search, dict) else None
@@ -144,11 +163,16 @@ def read_searchset(
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if mode not in (None, "match", "include") or not isinstance(resource, dict):
             raise ValueError(f"malformed Bundle entry {index}")
+        if mode == "include":
+            included.add(len(resources))
         resources.append(resource)
     nexts = [x.get("url") for x in links if isinstance(x, dict) and x.get("relation") == "next"]
     if nexts and not (isinstance(nexts[0], str) and nexts[0]):
         raise ValueError("malformed next link")
-    return resources, nexts[0] if nexts else None
+    total = body.get("total")
+    if total is not None and (not isinstance(total, int) or isinstance(total, bool) or total < 0):
+        raise ValueError("malformed Bundle.total")
+    return Page(resources, nexts[0] if nexts else None, total, frozenset(included))
 
 
 def describe(body: object) -> str:
@@ -157,12 +181,6 @@ def describe(body: object) -> str:
         kind = body.get("resourceType")
         return kind if isinstance(kind, str) and _TYPE_NAME.match(kind) else "an object"
     return "an array" if isinstance(body, list) else "a JSON scalar"
-
-
-def reason(search: Search, cause: str) -> str:
-    """The error text of a failed search: which search, which resource type, what went wrong."""
-    kind = "search" if "?" in search.path else "read"
-    return f"{search.key} ({search.resource_type} {kind}): {cause}"
 
 
 def redact(text: str, ids: Iterable[str], token: str | None = None) -> str:
@@ -208,7 +226,12 @@ def _redacted(value: object, ids: Sequence[str], token: str | None) -> object:
 
 
 class _SearchError(Exception):
-    """One search failed (the message is the cause); raised inside it, turned into `Fetched.error`."""
+    """One search failed; raised inside it, turned into `Fetched.error` and `Fetched.problem`."""
+
+    def __init__(self, problem: Problem, detail: str | None = None) -> None:
+        super().__init__(detail or problem.value)
+        self.problem = problem
+        self.detail = detail
 
 
 class FhirRestSource:
@@ -230,6 +253,8 @@ class FhirRestSource:
         self.client = client
         self.limits = limits or FetchLimits()
         self._token = token
+        self._stop_at: float | None = None
+        """The call's deadline on the loop clock, set by the first round (one per call)."""
         self._headers = {"Accept": "application/fhir+json"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"
@@ -249,7 +274,10 @@ class FhirRestSource:
         A continuation's `next_url` gets the same checks as a next link read here (under the base,
         no loop) and its prefetched pages and resources count towards the caps.
         """
-        stop_at = asyncio.get_running_loop().time() + self.limits.deadline
+        loop = asyncio.get_running_loop()
+        if self._stop_at is None:
+            self._stop_at = loop.time() + self.limits.deadline
+        stop_at = self._stop_at
         jobs = [(s, None) for s in searches] + [(c.search, c) for c in continuations]
         found: list[_Found] = [[] for _ in jobs]
         tasks = [
@@ -258,7 +286,7 @@ class FhirRestSource:
         ]
         try:
             if tasks:
-                await asyncio.wait(tasks, timeout=self.limits.deadline)
+                await asyncio.wait(tasks, timeout=max(stop_at - loop.time(), 0.0))
         finally:
             for task in tasks:
                 task.cancel()  # no-op for finished ones
@@ -266,13 +294,14 @@ class FhirRestSource:
         results: dict[str, Fetched] = {}
         for (search, _), task, into in zip(jobs, tasks, found, strict=True):
             if task.cancelled():
-                cause = f"timed out after {float(self.limits.deadline)} s"
+                problem, cause = Problem.TIMEOUT, f"deadline of {float(self.limits.deadline)} s"
             elif (exc := task.exception()) is not None:  # a bug, not the server: still one search
-                cause = f"internal error ({type(exc).__name__})"
+                problem, cause = Problem.INTERNAL, type(exc).__name__
             else:
                 results[search.key] = task.result()
                 continue
-            results[search.key] = Fetched(search.key, tuple(into), error=reason(search, cause))
+            error = reason(search, problem, cause)
+            results[search.key] = Fetched(search.key, tuple(into), error, problem=problem)
         return results
 
     async def _run(
@@ -284,27 +313,31 @@ class FhirRestSource:
             if start is not None:
                 into.extend(start.resources)
                 if not self.base.contains(start.next_url):
-                    raise _SearchError("next link outside the FHIR base")
+                    raise _SearchError(Problem.NOT_ALLOWED, "next link outside the FHIR base")
                 truncated = await self._pages(search, start.next_url, start.pages, stop_at, into)
             elif "?" in search.path:
                 truncated = await self._pages(search, self._url(search), 0, stop_at, into)
             else:
                 await self._read(search, stop_at, into)
         except _SearchError as failed:
-            return Fetched(search.key, tuple(into), error=reason(search, str(failed)))
-        return Fetched(search.key, tuple(into), truncated=truncated)
+            error = reason(search, failed.problem, failed.detail)
+            return Fetched(search.key, tuple(into), error, problem=failed.problem)
+        if truncated:
+            return Fetched(search.key, tuple(into), truncated=True, problem=Problem.TRUNCATED)
+        return Fetched(search.key, tuple(into), exhaustive=True)
 
     def _url(self, search: Search) -> str:
         if search.path.startswith("/") or "://" in search.path:
-            raise _SearchError("planned path is not relative")
+            raise _SearchError(Problem.INTERNAL, "planned path is not relative")
         return f"{self.base.url}/{search.path}"
 
     async def _read(self, search: Search, stop_at: float, into: _Found) -> None:
         body = await self._body(self._url(search), search, stop_at)
         if not isinstance(body, dict) or body.get("resourceType") != search.resource_type:
-            raise _SearchError(f"expected {search.resource_type}, got {describe(body)}")
+            detail = f"expected {search.resource_type}, got {describe(body)}"
+            raise _SearchError(Problem.MALFORMED, detail)
         if body.get("id") != unquote(search.path.rpartition("/")[2]):
-            raise _SearchError("the server returned a different id")
+            raise _SearchError(Problem.MALFORMED, "the server returned a different id")
         into.append(body)
 
     async def _pages(
@@ -314,81 +347,114 @@ class FhirRestSource:
         limits = self.limits
         visited: set[str] = set()
         capped = len(into) >= limits.max_resources or pages >= limits.max_pages
+        total: int | None = None
         while not capped:
             visited.add(url)
             body = await self._body(url, search, stop_at)
             pages += 1
             try:
-                resources, next_url = read_searchset(body)
+                resources, next_url, total, _ = read_searchset(body)
             except ValueError as exc:
-                raise _SearchError(str(exc)) from None
+                raise _SearchError(Problem.MALFORMED, str(exc)) from None
             into.extend(resources)
             if next_url is None:
                 break
             if not self.base.contains(next_url):
-                raise _SearchError("next link outside the FHIR base")
+                raise _SearchError(Problem.NOT_ALLOWED, "next link outside the FHIR base")
             if next_url in visited:
-                raise _SearchError("paging loop")
+                raise _SearchError(Problem.MALFORMED, "paging loop")
             url = next_url
             capped = len(into) >= limits.max_resources or pages >= limits.max_pages
         if len(into) > limits.max_resources:
             del into[limits.max_resources :]
             capped = True
+        if not capped and total is not None and total > len(into):
+            # The last page says there is more, but links to none: never "that is all".
+            detail = f"{len(into)} of {total} results, no next link"
+            raise _SearchError(Problem.INCOMPLETE, detail)
         return capped
 
     async def _body(self, url: str, search: Search, stop_at: float) -> object:
         """The JSON of a 2xx answer; anything else (status, OperationOutcome, bad JSON) fails."""
-        response = await self._get(url, stop_at)
-        status = response.status_code
+        status, content = await self._get(url, stop_at)
         try:
-            body: object = json.loads(response.content)
+            if len(content) > THREAD_BYTES:  # a large page: parse it without stalling other calls
+                body: object = await asyncio.to_thread(json.loads, content)
+            else:
+                body = json.loads(content)
         except (ValueError, RecursionError):
             body = _MALFORMED
         ok = 200 <= status < 300
         if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome":
             summary = outcome_summary(body, search_values(search), self._token)
-            raise _SearchError(f"{'OperationOutcome' if ok else _status_text(status)}: {summary}")
+            if ok:
+                raise _SearchError(Problem.SERVER_ERROR, f"OperationOutcome: {summary}")
+            raise _SearchError(status_problem(status), f"{_status_text(status)}: {summary}")
         if not ok:
-            raise _SearchError(_status_text(status))
+            raise _SearchError(status_problem(status), _status_text(status))
         if body is _MALFORMED:
-            raise _SearchError("malformed JSON")
+            raise _SearchError(Problem.MALFORMED, "malformed JSON")
         return body
 
-    async def _get(self, url: str, stop_at: float) -> httpx.Response:
-        """One GET with the per-request timeout; transient failures retried with backoff."""
+    async def _get(self, url: str, stop_at: float) -> tuple[int, bytes]:
+        """One GET (status, body) with the per-request timeout, body included, and the byte cap;
+        transient failures retried with backoff, never past the call's deadline."""
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
             delay = self.limits.backoff * 2**attempt
+            budget = stop_at - loop.time()
             try:
-                async with asyncio.timeout(self.limits.timeout):
-                    response = await self.client.get(
-                        url,
-                        headers=self._headers,
-                        timeout=self.limits.timeout,
-                        follow_redirects=False,
-                    )
+                async with asyncio.timeout(min(self.limits.timeout, budget)):
+                    status, retry_after, content = await self._stream(url)
             except (TimeoutError, httpx.ConnectTimeout, httpx.ReadTimeout):
-                cause = f"no answer within {float(self.limits.timeout)} s"
+                if budget <= self.limits.timeout:  # the call's deadline, not this request's
+                    deadline = f"deadline of {float(self.limits.deadline)} s"
+                    raise _SearchError(Problem.TIMEOUT, deadline) from None
+                problem, cause = Problem.TIMEOUT, f"no answer within {float(self.limits.timeout)} s"
             except httpx.ConnectError:
-                cause = "could not connect"
+                problem, cause = Problem.UNREACHABLE, "could not connect"
             except httpx.HTTPError as exc:  # pool/write timeout, protocol error: not retried
-                raise _SearchError(f"request failed ({type(exc).__name__})") from None
+                raise _SearchError(Problem.SERVER_ERROR, type(exc).__name__) from None
             else:
-                if response.status_code not in RETRY_STATUSES:
-                    return response
-                cause = _status_text(response.status_code)
-                delay = max(delay, _retry_after(response))
+                if status not in RETRY_STATUSES:
+                    return status, content
+                problem, cause = status_problem(status), _status_text(status)
+                delay = max(delay, retry_after)
             attempt += 1
             if attempt > self.limits.retries or loop.time() + delay >= stop_at:
-                raise _SearchError(cause if attempt == 1 else f"{cause} ({attempt} attempts)")
+                raise _SearchError(
+                    problem, cause if attempt == 1 else f"{cause}, {attempt} attempts"
+                )
             await asyncio.sleep(delay)
+
+    async def _stream(self, url: str) -> tuple[int, float, bytes]:
+        """Status, Retry-After and body, reading no more than `max_bytes` of the body."""
+        cap = self.limits.max_bytes
+        request = self.client.build_request(
+            "GET", url, headers=self._headers, timeout=self.limits.timeout
+        )
+        response = await self.client.send(request, stream=True, follow_redirects=False)
+        try:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise _SearchError(Problem.TOO_LARGE, f"over {cap} bytes")
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    raise _SearchError(Problem.TOO_LARGE, f"over {cap} bytes")
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        return response.status_code, _retry_after(response), b"".join(chunks)
 
 
 def _status_text(status: int) -> str:
-    if status in _STATUS_TEXT:
-        return f"{_STATUS_TEXT[status]} ({status})"
-    return f"redirect not followed ({status})" if 300 <= status < 400 else f"HTTP {status}"
+    if 300 <= status < 400:
+        return f"redirect not followed, HTTP {status}"
+    return f"HTTP {status}"
 
 
 def _retry_after(response: httpx.Response) -> float:

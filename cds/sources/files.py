@@ -24,6 +24,7 @@ from typing import NoReturn
 from urllib.parse import parse_qsl, unquote
 
 from cds.errors import SourceError
+from cds.sources.reasons import Problem, reason
 from cds.sources.record import Fetched
 from cds.sources.searches import Search, valid_id
 
@@ -203,12 +204,29 @@ class FileSource:
     def resources(self) -> Sequence[Mapping[str, object]]:
         return tuple(self._resources)
 
+    def order_patient_id(self, order_id: str) -> str:
+        """The Patient id of the order's subject, so a multi-patient file needs no patient named."""
+        order = self._by_reference.get(f"ServiceRequest/{order_id}")
+        if order is None:
+            raise SourceError(
+                f"{self.name}: no ServiceRequest/{order_id} in the file", url=self.name
+            )
+        target = self.resolve(order.get("subject"))
+        kind, _, rid = (target or "").partition("/")
+        if kind != "Patient" or not valid_id(rid):
+            raise SourceError(
+                f"{self.name}: ServiceRequest/{order_id}.subject is not a Patient reference",
+                url=self.name,
+            )
+        return rid
+
     def only_patient_id(self) -> str:
         """The id of the file's one Patient, so a single-patient file needs no patient id given."""
         patients = [r for r in self._resources if r.get("resourceType") == "Patient"]
         if len(patients) != 1:
             raise SourceError(
-                f"{self.name}: holds {len(patients)} Patient resources: name the patient",
+                f"{self.name}: holds {len(patients)} Patient resources: name the patient"
+                " (--patient) or the order (--order)",
                 url=self.name,
             )
         rid = patients[0].get("id")
@@ -226,17 +244,18 @@ class FileSource:
         if not is_search:
             resource = self._by_reference.get(unquote(search.path))
             if resource is None or resource.get("resourceType") != search.resource_type:
-                return self._error(search, f"{search.resource_type} not found in the file")
+                return self._error(search, Problem.NOT_FOUND, "not in the file")
             return Fetched(search.key, (resource,))
         if kind != search.resource_type:
-            return self._error(search, "search path and resource type disagree")
+            return self._error(search, Problem.INTERNAL, "search path and resource type disagree")
         criteria: list[tuple[Callable[[Mapping[str, object]], list[object]], set[str]]] = []
         for name, value in parse_qsl(query, keep_blank_values=True):
             if name in _IGNORED_PARAMETERS:
                 continue
             extract = _PARAMETERS.get((kind, name)) or _PARAMETERS.get(("*", name))
             if extract is None:
-                return self._error(search, f"unsupported search parameter {name!r} for {kind}")
+                why = f"unsupported search parameter {name!r} for {kind}"
+                return self._error(search, Problem.INTERNAL, why)
             criteria.append((extract, _targets(name, value)))
         matches = tuple(
             resource
@@ -246,9 +265,8 @@ class FileSource:
         )
         return Fetched(search.key, matches)
 
-    def _error(self, search: Search, cause: str) -> Fetched:
-        kind = "search" if "?" in search.path else "read"
-        return Fetched(search.key, error=f"{search.key} ({search.resource_type} {kind}): {cause}")
+    def _error(self, search: Search, problem: Problem, cause: str) -> Fetched:
+        return Fetched(search.key, error=reason(search, problem, cause), problem=problem)
 
     def _refers_to(self, references: list[object], targets: set[str]) -> bool:
         """Whether any Reference points to a target (`Type/id`, or `*/id` for any type)."""

@@ -4,15 +4,24 @@
 once (one concurrent round; a second only when the operator is known only from the order read in the
 first), and assembles lean typed resources. Each search is either complete or carries the reason it is
 not (error, timeout, page cap, malformed resource): the mapping then keeps dependent inputs unknown
-instead of reading "nothing found" as "not documented".
+instead of reading "nothing found" as "not documented". A result holding resources that do not
+answer the search (another patient's, another type) is incomplete too: the source did not run the
+query asked, so what it left out is unknown; unless the source read everything the server holds for
+the query (`Fetched.exhaustive`): then the strays are a superset, filtered out, and reported as
+diagnostics only.
+
+Parsing is linear (set-based de-duplication) and a large round is parsed in a worker thread, so a
+6,000-resource prefetch does not stall other calls on the event loop (bench/bench_record.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from cds.sources.reasons import Problem
 from cds.sources.resources import (
     Condition,
     DiagnosticReport,
@@ -45,6 +54,12 @@ class Fetched:
     resources: tuple[Mapping[str, object], ...] = ()
     error: str | None = None
     truncated: bool = False
+    problem: Problem | None = None
+    """The kind of `error` (or TRUNCATED); None when read completely."""
+    exhaustive: bool = False
+    """Every result the server holds for the query was read (all pages, no cap): results that do
+    not answer the search are then a superset to filter (a server that ignores a parameter, as
+    sekmet 0.1.1 does Observation?focus), not a sign that matching data was left out."""
 
     @property
     def complete(self) -> bool:
@@ -88,7 +103,17 @@ class PatientRecord:
     """Search key → results the server returned that did not match the search (dropped)."""
     incomplete: dict[str, str] = field(default_factory=dict)
     """Search key → why it was not read completely (absent = read completely)."""
+    why: dict[str, Problem] = field(default_factory=dict)
+    """Search key → the kind of failure behind `incomplete[key]`."""
     problems: list[ResourceProblem] = field(default_factory=list)
+    _seen: dict[str, set[str]] = field(default_factory=dict, repr=False)
+    """Search key → ids already placed (de-duplication in O(1) per resource)."""
+
+    def fail(self, key: str, problem: Problem, text: str) -> None:
+        """Mark a search incomplete (the first failure reported for it is kept)."""
+        if key not in self.incomplete:
+            self.incomplete[key] = text
+            self.why[key] = problem
 
     def complete(self, key: str) -> bool:
         return key not in self.incomplete
@@ -130,17 +155,27 @@ def assemble(fetched: Mapping[str, Fetched], record: PatientRecord | None = None
     record = record or PatientRecord()
     for key, result in fetched.items():
         if result.error is not None:
-            record.incomplete[key] = result.error
+            record.fail(key, result.problem or Problem.INTERNAL, result.error)
         elif result.truncated:
-            record.incomplete[key] = "more results than the page limit allowed"
+            record.fail(key, Problem.TRUNCATED, f"{key}: {Problem.TRUNCATED.value} (result cut)")
+        dropped = record.ignored.get(key, 0)
         for raw in result.resources:
             parsed = parse_resource(raw)
             if isinstance(parsed, ResourceProblem):
                 record.problems.append(parsed)
-                record.incomplete.setdefault(key, f"malformed resource: {parsed}")
+                record.fail(key, Problem.MALFORMED, f"{key}: {Problem.MALFORMED.value}: {parsed}")
                 continue
             if parsed is not None:
                 _place(record, key, parsed)
+        dropped = record.ignored.get(key, 0) - dropped
+        if dropped and not result.exhaustive:
+            # Results that do not answer the search (another patient's, another type): the
+            # source did not run the query we asked, so what it left out is unknown too.
+            record.fail(
+                key,
+                Problem.INCOMPLETE,
+                f"{key}: {Problem.INCOMPLETE.value} ({dropped} result(s) did not match the search)",
+            )
     return record
 
 
@@ -179,17 +214,30 @@ def _place(record: PatientRecord, key: str, resource: Resource) -> None:
         record.operator_roles.append(resource)
     elif key in _LISTS:
         attr, kind = _LISTS[key]
-        if not isinstance(resource, kind):
-            return  # e.g. an _include'd Patient in a Condition search
-        if not _belongs(record, key, resource):
+        if not isinstance(resource, kind) or not _belongs(record, key, resource):
             record.ignored[key] = record.ignored.get(key, 0) + 1
             return
         target: list[Resource] = getattr(record, attr)
-        if not any(r.id == resource.id and r.id is not None for r in target):
+        if resource.id is None:
+            target.append(resource)
+            return
+        seen = record._seen.setdefault(key, set())
+        if resource.id not in seen:
+            seen.add(resource.id)
             target.append(resource)
 
 
 OrderChooser = Callable[[PatientRecord], ServiceRequest | None]
+
+THREAD_ABOVE = 300
+"""Resources in one round above which parsing moves off the event loop."""
+
+
+async def _assemble(fetched: Mapping[str, Fetched], record: PatientRecord) -> None:
+    if sum(len(f.resources) for f in fetched.values()) > THREAD_ABOVE:
+        await asyncio.to_thread(assemble, fetched, record)
+    else:
+        assemble(fetched, record)
 
 
 async def read_record(
@@ -212,7 +260,7 @@ async def read_record(
         searches += operator_searches(record.operator_id)
     elif role_id is not None:
         searches.append(role_search(role_id))
-    assemble(await source.fetch(searches), record)
+    await _assemble(await source.fetch(searches), record)
     order = record.order
     if order is None and choose_order is not None:
         # No order named: the caller picks one among the patient's orders (the mapping knows
@@ -224,8 +272,8 @@ async def read_record(
         record.operator_id = _performer(order, "Practitioner")
         if record.operator_id is None and role_id is not None:
             if "operator_role" not in record.incomplete and not record.operator_roles:
-                assemble(await source.fetch([role_search(role_id)]), record)
+                await _assemble(await source.fetch([role_search(role_id)]), record)
             record.operator_id = _practitioner_of_role(record, role_id)
         if record.operator_id is not None:
-            assemble(await source.fetch(operator_searches(record.operator_id)), record)
+            await _assemble(await source.fetch(operator_searches(record.operator_id)), record)
     return record

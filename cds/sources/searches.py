@@ -8,8 +8,9 @@ in memory. Keys are stable names; paths are relative FHIR URLs.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, unquote
 
 # FHIR id: 1–64 of [A-Za-z0-9-.] (http://hl7.org/fhir/R4/datatypes.html#id).
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -71,3 +72,40 @@ def role_search(role_id: str) -> Search:
     return Search(
         "operator_role", f"PractitionerRole/{_id(role_id, 'role id')}", "PractitionerRole"
     )
+
+
+def _points_to(reference: object, target: str) -> bool:
+    text = reference.get("reference") if isinstance(reference, Mapping) else None
+    return isinstance(text, str) and (text == target or text.endswith(f"/{target}"))
+
+
+def _references(resource: Mapping[str, object], name: str) -> list[object]:
+    """The References a planned search parameter matches on (patient, performer, focus)."""
+    if name == "patient":
+        return [resource.get("subject"), resource.get("patient")]
+    items = resource.get(name)
+    if not isinstance(items, list):
+        return []
+    if name == "performer":
+        return [p.get("actor") for p in items if isinstance(p, Mapping)]
+    return list(items)
+
+
+def answers(search: Search, resource: Mapping[str, object]) -> bool:
+    """Whether a raw resource answers a planned search: its type, and every reference parameter.
+
+    A prefetch filled by the wrong query (another patient's record) or a server that ignored a
+    parameter must not be read as the answer: what it left out would look like "not documented".
+    """
+    if resource.get("resourceType") != search.resource_type:
+        return False
+    path, _, query = search.path.partition("?")
+    if not query:
+        return resource.get("id") == unquote(path.rpartition("/")[2])
+    for name, value in parse_qsl(query):
+        if name.startswith("_"):
+            continue
+        target = unquote(value) if "/" in value else f"Patient/{unquote(value)}"
+        if not any(_points_to(ref, target) for ref in _references(resource, name)):
+            return False
+    return True

@@ -36,6 +36,14 @@ def test_bundle_json_has_scores_and_inputs_with_provenance() -> None:
     assert out["scores"]["operator_cto"]["items"][0]["present"] is True
 
 
+def test_the_order_names_the_patient_in_a_multi_patient_bundle() -> None:
+    done = run("score", "--bundle", COHORT, "--order", "ServiceRequest/pt04-order", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["inputs"]["prior_cabg_target_vessel"]["value"] is True  # pt04's record, as above
+    assert any("Patient/pt04" in s for s in out["inputs"]["age_years"]["sources"])
+
+
 def test_bundle_table_output() -> None:
     done = run("score", "--bundle", COHORT, "--patient", "pt01")
     assert done.returncode == 0, done.stderr
@@ -46,7 +54,8 @@ def test_bundle_table_output() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--bundle", COHORT], "holds"),  # several patients: --patient needed
+        (["--bundle", COHORT], "holds"),  # several patients: --patient or --order needed
+        (["--bundle", COHORT, "--order", "nope"], "no ServiceRequest/nope in the file"),
         (["--bundle", COHORT, "--patient", "nobody"], "Patient could not be read"),
         (["--bundle", COHORT, "--patient", "pt01", "--order", "Observation/x"], "--order"),
         (["--bundle", COHORT, "--patient", "bad id!"], "--patient"),
@@ -71,3 +80,13 @@ def test_unreachable_server_is_a_clear_error() -> None:
     assert done.returncode == 2
     assert "Patient could not be read" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "31"])
+def test_a_bad_deadline_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("CTO_CDS_FHIR_DEADLINE", value)
+    done = run("score", "--fhir", "http://127.0.0.1:9/fhir", "--patient", "p1")
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "CTO_CDS_FHIR_DEADLINE: must be a number of seconds in (0, 30]" in done.stderr
+    assert f'"{value}"' in done.stderr

@@ -3,6 +3,10 @@
 `CTO_CDS_TEST_FHIR_BASE` points the suite at any running FHIR R4 base (e.g. HAPI, test-servers.md
 §1.3); otherwise sekmet-fhir is started from `.venv-fhir` (scripts/bootstrap installs it) with its
 store in a temporary directory. The cohort is PUT by id, so reloading into the same server is harmless.
+
+Reads from that server get a deadline suited to a loaded CI machine (`FHIR_DEADLINE`), not a hook's 3 s
+budget: these tests check WHAT is read; the deadline itself is tested against an injected slow server
+(tests/sources/test_fhir.py).
 """
 
 from __future__ import annotations
@@ -18,8 +22,23 @@ import pytest
 
 from cds.demo.cohort_data import COHORT_EXPECTED, COHORT_NDJSON, load_ndjson
 from cds.demo.fhir_server import FHIR_JSON, load_cohort, running_fhir_server
+from cds.sources.fhir import FetchLimits
 
 BASE_ENV = "CTO_CDS_TEST_FHIR_BASE"
+FHIR_DEADLINE = 20.0
+CI_LIMITS = FetchLimits(timeout=10.0, deadline=FHIR_DEADLINE)
+
+
+@pytest.fixture(scope="session")
+def fhir_limits() -> FetchLimits:
+    """FetchLimits for reads from the test FHIR server (see the module docstring)."""
+    return CI_LIMITS
+
+
+@pytest.fixture
+def fhir_deadline_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same deadline for a CLI run in a subprocess (it inherits the environment)."""
+    monkeypatch.setenv("CTO_CDS_FHIR_DEADLINE", str(FHIR_DEADLINE))
 
 
 @pytest.fixture(scope="session")

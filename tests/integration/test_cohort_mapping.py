@@ -14,6 +14,7 @@ from cds.demo.cohort_data import COHORT_NDJSON
 from cds.mapping.tables import MappingTables, load_tables
 from cds.pipeline import score_patient
 from cds.scored_case import ScoredCase
+from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.sources.files import FileSource
 from cds.sources.record import RecordRequest, RecordSource
 
@@ -31,11 +32,11 @@ def _score_all(
 ) -> dict[str, ScoredCase]:
     async def run() -> dict[str, ScoredCase]:
         async with httpx.AsyncClient() as client:
-            source: RecordSource = source_factory(client)
+            # One source per patient, as one per hook call: each call has its own deadline.
             cases = await asyncio.gather(
                 *(
                     score_patient(
-                        source,
+                        source_factory(client),
                         RecordRequest(patient_id=p["patient"], order_id=p["order"]),
                         tables,
                         TODAY,
@@ -76,11 +77,12 @@ def _differences(cases: dict[str, ScoredCase], expected: dict[str, Any]) -> list
 
 
 def test_cohort_from_the_fhir_server(
-    fhir_base: str, cohort_expected: dict[str, Any], tables: MappingTables
+    fhir_base: str, fhir_limits: FetchLimits, cohort_expected: dict[str, Any], tables: MappingTables
 ) -> None:
-    from cds.sources.fhir import FhirRestSource
+    def source(client: httpx.AsyncClient) -> RecordSource:
+        return FhirRestSource(fhir_base, client, limits=fhir_limits)
 
-    cases = _score_all(lambda client: FhirRestSource(fhir_base, client), cohort_expected, tables)
+    cases = _score_all(source, cohort_expected, tables)
     assert _differences(cases, cohort_expected) == []
     # Unknown inputs give ranges, never silent zeros: the card-facing contract holds.
     for case in cases.values():

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from cds.demo.fhir_server import query
+from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.sources.record import PatientRecord, assemble
 from cds.sources.searches import Search, operator_searches, order_search, patient_searches
 from tests.fixtures.fhir_build import NPI
@@ -132,7 +133,11 @@ def test_patient_searches(
 
 @pytest.mark.parametrize("operator", OPERATORS)
 def test_operator_searches(
-    fhir_base: str, fhir_client: httpx.Client, cohort_resources: list[Resource], operator: str
+    fhir_base: str,
+    fhir_limits: FetchLimits,
+    fhir_client: httpx.Client,
+    cohort_resources: list[Resource],
+    operator: str,
 ) -> None:
     ref = f"Practitioner/{operator}"
     read, procedures, observations = operator_searches(operator)
@@ -145,7 +150,7 @@ def test_operator_searches(
     want = expected_ids(cohort_resources, observations, "focus", ref)
     # sekmet 0.1.1 ignores Observation?focus (it answers every Observation with a not-supported
     # warning): the record keeps only results that really answer the search, on any server.
-    record = asyncio.run(_operator_record(fhir_base, operator))
+    record = asyncio.run(_operator_record(fhir_base, operator, fhir_limits))
     assert sorted(o.id or "" for o in record.operator_observations) == sorted(want)
     assert sorted(p.id or "" for p in record.operator_procedures) == sorted(
         expected_ids(cohort_resources, procedures, "performer", ref)
@@ -155,11 +160,9 @@ def test_operator_searches(
         assert sorted(found) == sorted(want), observations.path
 
 
-async def _operator_record(base: str, operator: str) -> PatientRecord:
-    from cds.sources.fhir import FhirRestSource
-
+async def _operator_record(base: str, operator: str, limits: FetchLimits) -> PatientRecord:
     async with httpx.AsyncClient() as client:
-        source = FhirRestSource(base, client)
+        source = FhirRestSource(base, client, limits=limits)
         record = PatientRecord(operator_id=operator)
         return assemble(await source.fetch(operator_searches(operator)), record)
 

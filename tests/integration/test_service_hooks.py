@@ -224,8 +224,22 @@ def test_a_slow_fhir_server_gives_a_card_naming_what_was_not_read(
         response = call(client, body)
     assert response.status_code == 200, response.text
     card = response.json()["cards"][0]
-    assert "timed out" in card["detail"]
+    assert "not read in time" in card["detail"]
     assert check_response(response.json()) == []
+
+
+def test_an_order_for_another_patient_is_400_naming_both(
+    tmp_path: Path, cohort_resources: list[dict[str, Any]], counting_server: Any
+) -> None:
+    body = hook_body("order-select", "pt01", cohort_resources, fhir_server=counting_server.url)
+    body["context"]["patientId"] = "pt02"  # the draft order's subject is still Patient/pt01
+    with service(tmp_path, counting_server.url) as client:
+        response = call(client, body)
+    assert response.status_code == 400
+    text = response.json()["issue"][0]["diagnostics"]
+    assert "Patient/pt01" in text
+    assert "'pt02'" in text
+    assert counting_server.requests == 0  # refused before anything was read
 
 
 def test_wrong_hook_and_unknown_service(

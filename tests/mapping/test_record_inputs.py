@@ -10,6 +10,7 @@ import pytest
 from cds.mapping.operator import practice_years
 from cds.mapping.record_inputs import MappingResult, map_record
 from cds.mapping.tables import MappingTables, load_tables
+from cds.sources.reasons import Problem
 from cds.sources.record import Fetched, PatientRecord, assemble
 from tests.mapping.fhir import (
     CABG_SCT,
@@ -115,11 +116,12 @@ def test_nothing_recorded_is_not_documented(tables: MappingTables) -> None:
 
 
 def test_unreadable_history_stays_unknown(tables: MappingTables) -> None:
-    result = mapped(tables, failed={"conditions": "timed out after 3.0 s"})
+    why = "conditions (Condition search): not read in time (deadline of 3.0 s)"
+    result = mapped(tables, failed={"conditions": why})
     for name in ("prior_cabg", "prior_mi", "in_stent_occlusion", "prior_cabg_target_vessel"):
         assert result.inputs[name].value is None, name
         assert result.inputs[name].evidence == "unknown", name
-    assert "timed out" in (result.inputs["prior_cabg"].note or "")
+    assert result.inputs["prior_cabg"].note == f"history could not be read completely ({why})"
 
 
 @pytest.mark.parametrize("verification", ["entered-in-error", "refuted"])
@@ -431,3 +433,50 @@ def test_operator_from_a_practitioner_role_performer() -> None:
     rec = asyncio.run(read_record(source, RecordRequest("p1", order_id="o1")))
     assert rec.operator_id == "dr1"
     assert [p.id for p in rec.operator_procedures] == ["h1"]
+
+
+@pytest.mark.parametrize(
+    ("fetched", "why"),
+    [
+        (
+            {
+                "error": "operator_procedures (Procedure search): not read in time (deadline of 3.0 s)"
+            },
+            "not read in time",
+        ),
+        ({"truncated": True}, "more results than allowed"),
+    ],
+    ids=["timeout", "capped"],
+)
+def test_incomplete_operator_history_is_never_a_definite_answer(
+    tables: MappingTables, fetched: dict[str, Any], why: str
+) -> None:
+    """50 CTO-PCIs read of a career that did not fit: no volume of 50, no 'none last year'."""
+    history = [
+        procedure(
+            f"h{i}",
+            CPT,
+            "92943",
+            when=f"2025-{1 + i % 9:02d}-10",
+            outcome=SUCCESS,
+            performer="dr1",
+            pid="other",
+        )
+        for i in range(50)
+    ]
+    problem = Problem.TIMEOUT if "error" in fetched else Problem.TRUNCATED
+    rec = record(operator_history=history)
+    rec.incomplete.pop("operator_procedures", None)
+    assemble(
+        {"operator_procedures": Fetched("operator_procedures", problem=problem, **fetched)}, rec
+    )
+    result = map_record(rec, tables, TODAY)
+    for name in (
+        "operator_annual_cto_volume",
+        "operator_cto_years",
+        "operator_last_year_success_rate",
+    ):
+        found = result.inputs[name]
+        assert found.value is None, name
+        assert found.evidence == "unknown"
+        assert why in (found.note or ""), name

@@ -1,22 +1,24 @@
 """FhirRestSource under injected faults: timeouts, deadline, retries, bad bodies, paging, caps, token.
 
-respx (or httpx.MockTransport) stands in for the network only to inject faults; behaviour against a
+respx stands in for the network only to inject faults; behaviour against a
 real FHIR server belongs to tests/integration.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 import httpx
 import pytest
 import respx
 
 from cds.errors import SourceError
-from cds.sources.fhir import FetchLimits, FhirBase, FhirRestSource
-from cds.sources.record import Fetched
+from cds.sources.fhir import THREAD_BYTES, FetchLimits, FhirBase, FhirRestSource
+from cds.sources.reasons import Problem
+from cds.sources.record import Fetched, PatientRecord, RecordRequest, read_record
 from cds.sources.searches import Search, operator_searches, patient_searches
 
 BASE = "https://fhir.example.org/r4"
@@ -52,10 +54,9 @@ def fetch(
     searches: Sequence[Search] | None = None,
     limits: FetchLimits = FAST,
     token: str | None = TOKEN,
-    transport: httpx.AsyncBaseTransport | None = None,
 ) -> dict[str, Fetched]:
     async def go() -> dict[str, Fetched]:
-        async with httpx.AsyncClient(transport=transport) as client:
+        async with httpx.AsyncClient() as client:
             source = FhirRestSource(BASE, client, token=token, limits=limits)
             return await source.fetch(patient_searches(PID) if searches is None else searches)
 
@@ -123,7 +124,7 @@ def test_one_slow_search_times_out_and_the_others_complete(server: respx.MockRou
     serve_defaults(server)
     results = fetch(limits=FetchLimits(timeout=0.1, deadline=2.0, retries=1, backoff=0.01))
     assert errors(results) == {
-        "conditions": "conditions (Condition search): no answer within 0.1 s (2 attempts)"
+        "conditions": "conditions (Condition search): not read in time (no answer within 0.1 s, 2 attempts)"
     }
     assert slow.started == 2  # a read timeout is retried
     assert all(results[k].complete for k in KEYS if k != "conditions")
@@ -135,12 +136,14 @@ def test_overall_deadline_keeps_what_finished(server: respx.MockRouter) -> None:
     started = time.monotonic()
     results = fetch(limits=FetchLimits(timeout=10.0, deadline=0.3))
     assert time.monotonic() - started < 1.5
-    assert errors(results) == {"procedures": "procedures (Procedure search): timed out after 0.3 s"}
+    assert errors(results) == {
+        "procedures": "procedures (Procedure search): not read in time (deadline of 0.3 s)"
+    }
     assert all(results[k].complete for k in KEYS if k != "procedures")
 
 
 def test_default_limits_say_three_seconds() -> None:
-    assert FetchLimits() == FetchLimits(2.0, 3.0, 10, 1000, 2, 0.1)
+    assert FetchLimits() == FetchLimits(2.0, 3.0, 10, 1000, 8_000_000, 2, 0.1)
     with pytest.raises(ValueError, match="caps"):
         FetchLimits(max_pages=0)
 
@@ -165,7 +168,7 @@ def test_5xx_exhausted(server: respx.MockRouter) -> None:
     serve_defaults(server)
     results = fetch()
     assert errors(results) == {
-        "observations": "observations (Observation search): HTTP 503 (3 attempts)"
+        "observations": "observations (Observation search): server error (HTTP 503, 3 attempts)"
     }
     assert route.call_count == 3
 
@@ -173,7 +176,9 @@ def test_5xx_exhausted(server: respx.MockRouter) -> None:
 def test_500_is_not_retried(server: respx.MockRouter) -> None:
     route = server.get("/Observation").respond(500)
     serve_defaults(server)
-    assert errors(fetch()) == {"observations": "observations (Observation search): HTTP 500"}
+    assert errors(fetch()) == {
+        "observations": "observations (Observation search): server error (HTTP 500)"
+    }
     assert route.call_count == 1
 
 
@@ -192,7 +197,9 @@ def test_429_is_retried(server: respx.MockRouter) -> None:
 def test_429_with_retry_after_beyond_the_deadline_fails_at_once(server: respx.MockRouter) -> None:
     route = server.get("/DiagnosticReport").respond(429, headers={"Retry-After": "60"})
     serve_defaults(server)
-    assert errors(fetch()) == {"reports": "reports (DiagnosticReport search): HTTP 429"}
+    assert errors(fetch()) == {
+        "reports": "reports (DiagnosticReport search): server error (HTTP 429)"
+    }
     assert route.call_count == 1
 
 
@@ -208,7 +215,9 @@ def test_connect_error_is_retried(server: respx.MockRouter) -> None:
 def test_malformed_json(server: respx.MockRouter) -> None:
     server.get("/Condition").respond(200, content=b'{"resourceType": "Bundle", ')
     serve_defaults(server)
-    assert errors(fetch()) == {"conditions": "conditions (Condition search): malformed JSON"}
+    assert errors(fetch()) == {
+        "conditions": "conditions (Condition search): malformed resource (malformed JSON)"
+    }
 
 
 def test_wrong_shapes(server: respx.MockRouter) -> None:
@@ -221,11 +230,11 @@ def test_wrong_shapes(server: respx.MockRouter) -> None:
     )
     serve_defaults(server)
     assert errors(fetch()) == {
-        "patient": "patient (Patient read): expected Patient, got Practitioner",
-        "conditions": "conditions (Condition search): expected a Bundle, got Patient",
-        "procedures": "procedures (Procedure search): expected a searchset Bundle",
-        "observations": "observations (Observation search): expected a Bundle, got an array",
-        "orders": "orders (ServiceRequest search): malformed Bundle entry 0",
+        "patient": "patient (Patient read): malformed resource (expected Patient, got Practitioner)",
+        "conditions": "conditions (Condition search): malformed resource (expected a Bundle, got Patient)",
+        "procedures": "procedures (Procedure search): malformed resource (expected a searchset Bundle)",
+        "observations": "observations (Observation search): malformed resource (expected a Bundle, got an array)",
+        "orders": "orders (ServiceRequest search): malformed resource (malformed Bundle entry 0)",
     }
 
 
@@ -233,7 +242,7 @@ def test_read_of_another_id_is_an_error(server: respx.MockRouter) -> None:
     server.get(f"/Patient/{PID}").respond(json={"resourceType": "Patient", "id": "someone-else"})
     serve_defaults(server)
     assert errors(fetch()) == {
-        "patient": "patient (Patient read): the server returned a different id"
+        "patient": "patient (Patient read): malformed resource (the server returned a different id)"
     }
 
 
@@ -244,11 +253,15 @@ def test_operation_outcome_body(server: respx.MockRouter) -> None:
     serve_defaults(server)
     found = errors(fetch())
     assert (
-        found["conditions"] == "conditions (Condition search): OperationOutcome: search too costly"
+        found["conditions"]
+        == "conditions (Condition search): server error (OperationOutcome: search too costly)"
     )
-    assert found["procedures"] == "procedures (Procedure search): HTTP 400: unknown parameter"
-    prefix = "observations (Observation search): OperationOutcome: "
-    assert found["observations"] == prefix + "x" * 200
+    assert (
+        found["procedures"]
+        == "procedures (Procedure search): server error (HTTP 400: unknown parameter)"
+    )
+    prefix = "observations (Observation search): server error (OperationOutcome: "
+    assert found["observations"] == prefix + "x" * 200 + ")"
 
 
 def test_404_on_a_read_is_an_error(server: respx.MockRouter) -> None:
@@ -262,8 +275,8 @@ def test_404_on_a_read_is_an_error(server: respx.MockRouter) -> None:
     results = fetch([*patient_searches(PID), *operator_searches("op-7")])
     found = errors(results)
     assert found == {
-        "patient": "patient (Patient read): not found (404)",
-        "operator": "operator (Practitioner read): not found (404): Resource Practitioner/*** is not known",
+        "patient": "patient (Patient read): not found (HTTP 404)",
+        "operator": "operator (Practitioner read): not found (HTTP 404: Resource Practitioner/*** is not known)",
     }
 
 
@@ -272,7 +285,7 @@ def test_redirect_is_not_followed(server: respx.MockRouter) -> None:
     elsewhere = respx.get("https://elsewhere.example.com/x").respond(json=bundle())
     serve_defaults(server)
     assert errors(fetch()) == {
-        "conditions": "conditions (Condition search): redirect not followed (302)"
+        "conditions": "conditions (Condition search): server error (redirect not followed, HTTP 302)"
     }
     assert elsewhere.call_count == 0
 
@@ -305,7 +318,7 @@ def test_paging_loop_is_an_error(server: respx.MockRouter) -> None:
     server.get("/Condition").respond(json=bundle(condition("c1"), next_url=page2))
     serve_defaults(server)
     result = fetch()["conditions"]
-    assert result.error == "conditions (Condition search): paging loop"
+    assert result.error == "conditions (Condition search): malformed resource (paging loop)"
     assert [r["id"] for r in result.resources] == ["c1", "c2"]  # what was read is kept
 
 
@@ -327,7 +340,9 @@ def test_next_link_outside_the_base_is_never_requested(
     server.get("/Condition").respond(json=bundle(condition("c1"), next_url=next_url))
     serve_defaults(server)
     result = fetch()["conditions"]
-    assert result.error == "conditions (Condition search): next link outside the FHIR base"
+    assert result.error == (
+        "conditions (Condition search): server not allowed (next link outside the FHIR base)"
+    )
     assert elsewhere.call_count == 0
     assert [r["id"] for r in result.resources] == ["c1"]
 
@@ -398,12 +413,14 @@ def test_token_and_patient_id_never_appear_in_error_texts(server: respx.MockRout
         assert TOKEN not in text
         assert "SECRET" not in text
         assert PID not in text
-    assert texts["patient"].startswith("patient (Patient read): HTTP 400: bad request")
+    assert texts["patient"].startswith(
+        "patient (Patient read): server error (HTTP 400: bad request"
+    )
     assert "Bearer ***" in texts["patient"]
     assert TOKEN not in repr(FhirRestSource(BASE, httpx.AsyncClient(), token=TOKEN))
 
 
-def test_all_patient_searches_are_in_flight_at_once() -> None:
+def test_all_patient_searches_are_in_flight_at_once(server: respx.MockRouter) -> None:
     in_flight = 0
     most = 0
 
@@ -417,6 +434,120 @@ def test_all_patient_searches_are_in_flight_at_once() -> None:
             return httpx.Response(200, json={"resourceType": "Patient", "id": PID})
         return httpx.Response(200, json=bundle())
 
-    results = fetch(transport=httpx.MockTransport(handler))
+    server.get(path__regex=r".*").mock(side_effect=handler)
+    results = fetch()
     assert all(r.complete for r in results.values())
     assert most == len(patient_searches(PID)) == 6
+
+
+def test_total_beyond_the_entries_without_a_next_link_is_incomplete(
+    server: respx.MockRouter,
+) -> None:
+    server.get("/Condition").respond(json=dict(bundle(condition("c1")), total=2))
+    serve_defaults(server)
+    result = fetch()["conditions"]
+    assert result.problem is Problem.INCOMPLETE
+    assert result.error == (
+        "conditions (Condition search): incomplete search result (1 of 2 results, no next link)"
+    )
+    assert [r["id"] for r in result.resources] == ["c1"]
+
+
+def test_total_reached_is_complete(server: respx.MockRouter) -> None:
+    server.get("/Condition").respond(json=dict(bundle(condition("c1")), total=1))
+    serve_defaults(server)
+    assert fetch()["conditions"].complete
+
+
+def test_a_body_over_the_byte_cap_is_abandoned_while_streaming(server: respx.MockRouter) -> None:
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b'{"resourceType": "Bundle", "type": "searchset", "entry": ['
+        for _ in range(10_000):  # 10 MB if read to the end
+            sent += 1
+            yield b" " * 1000
+
+    server.get("/Condition").mock(side_effect=lambda _: httpx.Response(200, content=endless()))
+    serve_defaults(server)
+    result = fetch(limits=FetchLimits(timeout=5, deadline=5, max_bytes=50_000))["conditions"]
+    assert result.problem is Problem.TOO_LARGE
+    assert result.error == "conditions (Condition search): response too large (over 50000 bytes)"
+    assert sent < 100  # stopped soon after the cap, not buffered to the end
+
+
+def test_a_declared_length_over_the_cap_is_not_read(server: respx.MockRouter) -> None:
+    big = json.dumps(bundle(*(condition(f"c{i}") for i in range(200)))).encode()
+    server.get("/Condition").respond(200, content=big)
+    serve_defaults(server)
+    result = fetch(limits=FetchLimits(max_bytes=len(big) - 1))["conditions"]
+    assert result.problem is Problem.TOO_LARGE
+    assert fetch(limits=FetchLimits(max_bytes=len(big)))["conditions"].complete
+
+
+def test_every_round_shares_one_deadline(server: respx.MockRouter) -> None:
+    """A PractitionerRole performer makes a second round (the operator's): it must not get a
+    deadline of its own (a 3 s deadline once answered after 6 s)."""
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.6)
+        path = request.url.path
+        if path.endswith("/PractitionerRole/role-1"):
+            role = {
+                "resourceType": "PractitionerRole",
+                "id": "role-1",
+                "practitioner": {"reference": "Practitioner/op-7"},
+            }
+            return httpx.Response(200, json=role)
+        return default_answer(request)
+
+    server.get(path__regex=r".*").mock(side_effect=slow)
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "o1",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{PID}"},
+        "performer": [{"reference": "PractitionerRole/role-1"}],
+    }
+
+    async def go() -> PatientRecord:
+        async with httpx.AsyncClient() as client:
+            limits = FetchLimits(timeout=5.0, deadline=1.0, retries=0)
+            source = FhirRestSource(BASE, client, limits=limits)
+            return await read_record(source, RecordRequest(PID, order=order))
+
+    started = time.monotonic()
+    record = asyncio.run(go())
+    assert time.monotonic() - started <= 1.0 + 0.5
+    assert record.operator_id == "op-7"  # the first round finished in time
+    assert record.patient is not None
+    assert record.why["operator_procedures"] is Problem.TIMEOUT
+    assert record.incomplete["operator_procedures"] == (
+        "operator_procedures (Procedure search): not read in time (deadline of 1.0 s)"
+    )
+
+
+def test_a_complete_search_is_exhaustive_and_a_capped_one_is_not(server: respx.MockRouter) -> None:
+    server.get("/Condition").respond(json=bundle(condition("c1"), condition("c2")))
+    serve_defaults(server)
+    assert fetch()["conditions"].exhaustive
+    capped = fetch(limits=FetchLimits(max_resources=1))["conditions"]
+    assert not capped.exhaustive
+    assert capped.problem is Problem.TRUNCATED
+
+
+def test_a_large_page_is_parsed_the_same(server: respx.MockRouter) -> None:
+    """Above THREAD_BYTES the JSON is parsed off the event loop: same resources, same errors."""
+    many = [condition(f"c{i}") for i in range(3000)]
+    body = json.dumps(bundle(*many)).encode()
+    assert len(body) > THREAD_BYTES
+    server.get("/Condition").respond(200, content=body)
+    server.get("/Procedure").respond(200, content=body[:-1])  # cut: malformed
+    serve_defaults(server)
+    limits = FetchLimits(max_resources=5000, timeout=5, deadline=5)
+    results = fetch(limits=limits)
+    assert len(results["conditions"].resources) == 3000
+    assert results["conditions"].complete
+    assert results["procedures"].problem is Problem.MALFORMED

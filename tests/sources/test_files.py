@@ -51,10 +51,7 @@ def test_ndjson_one_resource_a_line_blank_lines_ignored() -> None:
     assert ids(results["patient"]) == ["pat-1"]
     assert ids(results["conditions"]) == ["cond-1"]
     assert ids(results["operator_procedures"]) == ["proc-1"]
-    assert (
-        results["operator"].error
-        == "operator (Practitioner read): Practitioner not found in the file"
-    )
+    assert results["operator"].error == "operator (Practitioner read): not found (not in the file)"
 
 
 def test_transaction_urn_uuid_references_resolve_through_full_urls() -> None:
@@ -90,7 +87,7 @@ def test_transaction_urn_uuid_references_resolve_through_full_urls() -> None:
 def test_unknown_parameter_is_an_error_not_everything(path: str, cause: str) -> None:
     search = Search("x", path, path.partition("?")[0])
     result = run(FileSource.from_path(DATA / "bundle_collection.json"), [search])["x"]
-    assert result.error == f"x ({search.resource_type} search): {cause}"
+    assert result.error == f"x ({search.resource_type} search): internal error ({cause})"
     assert result.resources == ()
 
 
@@ -279,3 +276,37 @@ def test_only_patient_id() -> None:
         FileSource([]).only_patient_id()
     with pytest.raises(SourceError, match="the Patient has no id"):
         FileSource([{"resourceType": "Patient"}]).only_patient_id()
+
+
+def test_the_order_names_its_patient_through_a_full_url() -> None:
+    source = FileSource.from_bundle(
+        {
+            "resourceType": "Bundle",
+            "type": "transaction",
+            "entry": [
+                {"fullUrl": "urn:uuid:a1", "resource": {"resourceType": "Patient", "id": "pa"}},
+                {"resource": {"resourceType": "Patient", "id": "pb"}},
+                {
+                    "resource": {
+                        "resourceType": "ServiceRequest",
+                        "id": "o1",
+                        "subject": {"reference": "urn:uuid:a1"},
+                    }
+                },
+                {
+                    "resource": {
+                        "resourceType": "ServiceRequest",
+                        "id": "o2",
+                        "subject": {"reference": "Group/g1"},
+                    }
+                },
+            ],
+        }
+    )
+    assert source.order_patient_id("o1") == "pa"
+    with pytest.raises(SourceError, match=r"ServiceRequest/o2\.subject is not a Patient"):
+        source.order_patient_id("o2")
+    with pytest.raises(SourceError, match="no ServiceRequest/o3 in the file"):
+        source.order_patient_id("o3")
+    with pytest.raises(SourceError, match="holds 2 Patient resources"):
+        source.only_patient_id()

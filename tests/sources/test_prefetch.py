@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator, Mapping, Sequence
 
 import httpx
@@ -12,7 +13,8 @@ import respx
 from cds.sources.fhir import Continuation, FetchLimits, FhirRestSource
 from cds.sources.files import FileSource
 from cds.sources.prefetch import PagingSource, PrefetchSource
-from cds.sources.record import Fetched, RecordSource
+from cds.sources.reasons import Problem
+from cds.sources.record import Fetched, PatientRecord, RecordRequest, RecordSource, read_record
 from cds.sources.searches import Search, patient_searches
 
 BASE = "https://ehr.example.org/fhir"
@@ -100,7 +102,7 @@ def test_partial_prefetch_fetches_only_the_missing_keys_in_one_round() -> None:
     assert sorted(results) == sorted(KEYS)
 
 
-def test_partial_prefetch_requests_run_concurrently() -> None:
+def test_partial_prefetch_requests_run_concurrently(server: respx.MockRouter) -> None:
     in_flight = most = 0
     paths: list[str] = []
 
@@ -113,8 +115,10 @@ def test_partial_prefetch_requests_run_concurrently() -> None:
         in_flight -= 1
         return httpx.Response(200, json=bundle())
 
+    server.get(path__regex=r".*").mock(side_effect=handler)
+
     async def go() -> dict[str, Fetched]:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        async with httpx.AsyncClient() as client:
             source = PrefetchSource({"patient": PATIENT}, FhirRestSource(BASE, client))
             return await source.fetch(SEARCHES)
 
@@ -131,7 +135,7 @@ def test_null_means_ran_with_no_data() -> None:
     assert fallback.calls == []
     assert results["conditions"] == Fetched("conditions")
     assert results["conditions"].complete
-    assert results["patient"].error == "patient (Patient read): prefetch was null (not found)"
+    assert results["patient"].error == "patient (Patient read): not found (prefetch was null)"
 
 
 def test_operation_outcome_asks_the_fallback() -> None:
@@ -145,8 +149,8 @@ def test_operation_outcome_asks_the_fallback() -> None:
 def test_operation_outcome_without_fallback_keeps_its_summary_without_ids() -> None:
     results = run(PrefetchSource(dict(FULL, procedures=OUTCOME), None))
     assert results["procedures"].error == (
-        "procedures (Procedure search): prefetch was an OperationOutcome: query for *** timed out"
-        " (no FHIR server to ask)"
+        "procedures (Procedure search): server error (prefetch was an OperationOutcome: query for"
+        " *** timed out; no FHIR server to ask)"
     )
 
 
@@ -154,8 +158,8 @@ def test_fallback_error_after_operation_outcome_says_both(server: respx.MockRout
     server.get("/Procedure").respond(500)
     results = rest_run(dict(FULL, procedures=OUTCOME))
     assert results["procedures"].error == (
-        "procedures (Procedure search): HTTP 500 "
-        "(prefetch was an OperationOutcome: query for *** timed out)"
+        "procedures (Procedure search): server error (HTTP 500); "
+        "prefetch was an OperationOutcome: query for *** timed out"
     )
 
 
@@ -183,7 +187,9 @@ def test_paginated_prefetch_next_link_outside_the_server_is_not_followed(
         ),
     )
     result = rest_run(prefetch)["conditions"]
-    assert result.error == "conditions (Condition search): next link outside the FHIR base"
+    assert result.error == (
+        "conditions (Condition search): server not allowed (next link outside the FHIR base)"
+    )
     assert [r["id"] for r in result.resources] == ["c1"]
     assert elsewhere.call_count == 0
 
@@ -262,7 +268,7 @@ def test_wrong_shape_asks_the_fallback_or_is_an_error(key: str, value: object, w
     assert results[key].complete
     alone = run(PrefetchSource(dict(FULL, **{key: value}), None))[key]
     assert alone.error is not None
-    assert alone.error.endswith(f"{why} (no FHIR server to ask)")
+    assert alone.error.endswith(f"({why}; no FHIR server to ask)")
 
 
 def test_prefetch_bundle_keeps_include_and_skips_outcome_entries() -> None:
@@ -282,3 +288,99 @@ def test_file_source_as_fallback() -> None:
     results = run(PrefetchSource({}, fallback))
     assert results["patient"].resources == (PATIENT,)
     assert [r["id"] for r in results["conditions"].resources] == ["c9"]
+
+
+OTHER = {"resourceType": "Condition", "id": "c-x", "subject": {"reference": "Patient/someone"}}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        bundle(condition("c1"), OTHER),  # another patient's resource: the template was misfilled
+        bundle(
+            {"resourceType": "Procedure", "id": "p1", "subject": {"reference": f"Patient/{PID}"}}
+        ),
+        dict(bundle(condition("c1")), total=3),  # total not reached, no next link
+    ],
+    ids=["other-patient", "other-type", "total-not-reached"],
+)
+def test_incomplete_prefetch_is_re_read_from_the_server(value: dict[str, object]) -> None:
+    fallback = Recorder()
+    results = run(PrefetchSource(dict(FULL, conditions=value), fallback))
+    assert fallback.calls == [["conditions"]]
+    assert results["conditions"].resources == ({"resourceType": "Basic", "id": "conditions"},)
+    assert results["conditions"].complete
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (bundle(condition("c1"), OTHER), "prefetch held 1 resource(s) that do not answer"),
+        (dict(bundle(condition("c1")), total=3), "prefetch holds 1 of 3 results, no next link"),
+    ],
+)
+def test_incomplete_prefetch_without_a_server_is_incomplete_not_empty(
+    value: dict[str, object], why: str
+) -> None:
+    result = run(PrefetchSource(dict(FULL, conditions=value), None))["conditions"]
+    assert not result.complete
+    assert result.problem is Problem.INCOMPLETE
+    assert result.error is not None
+    assert result.error.startswith("conditions (Condition search): incomplete search result (")
+    assert why in result.error
+
+
+def test_server_not_allowed_is_said_so() -> None:
+    source = PrefetchSource({"patient": PATIENT}, None, no_fallback=Problem.NOT_ALLOWED)
+    result = run(source)["conditions"]
+    assert result.problem is Problem.NOT_ALLOWED
+    assert result.error == "conditions (Condition search): server not allowed"
+    assert run(PrefetchSource({}, None))["conditions"].error == (
+        "conditions (Condition search): not prefetched and no FHIR server"
+    )
+
+
+def test_a_huge_prefetch_search_is_capped_and_incomplete() -> None:
+    value = bundle(*(condition(f"c{i}") for i in range(50)))
+    result = run(PrefetchSource(dict(FULL, conditions=value), None, max_resources=20))["conditions"]
+    assert len(result.resources) == 20
+    assert result.truncated
+    assert result.problem is Problem.TRUNCATED
+    assert not result.complete
+
+
+def test_the_fallback_keeps_one_deadline_across_rounds(server: respx.MockRouter) -> None:
+    """Round 1 asks the server for the order's PractitionerRole, round 2 for the operator: both
+    under the one deadline of the call."""
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.6)
+        if request.url.path.endswith("/PractitionerRole/role-1"):
+            role = {
+                "resourceType": "PractitionerRole",
+                "id": "role-1",
+                "practitioner": {"reference": "Practitioner/op-7"},
+            }
+            return httpx.Response(200, json=role)
+        return httpx.Response(200, json=bundle())
+
+    server.get(path__regex=r".*").mock(side_effect=slow)
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "o1",
+        "subject": {"reference": f"Patient/{PID}"},
+        "performer": [{"reference": "PractitionerRole/role-1"}],
+    }
+
+    async def go() -> PatientRecord:
+        async with httpx.AsyncClient() as client:
+            limits = FetchLimits(timeout=5.0, deadline=1.0, retries=0)
+            source = PrefetchSource(FULL, FhirRestSource(BASE, client, limits=limits))
+            return await read_record(source, RecordRequest(PID, order=order))
+
+    started = time.monotonic()
+    record = asyncio.run(go())
+    assert time.monotonic() - started <= 1.0 + 0.5
+    assert record.operator_id == "op-7"
+    assert record.complete("conditions")  # from the prefetch
+    assert record.why["operator_procedures"] is Problem.TIMEOUT
