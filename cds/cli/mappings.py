@@ -75,6 +75,8 @@ def export(
     try:
         for resource in resources:
             validate(resource)  # a site row must not produce invalid FHIR
+    except ConfigError as exc:  # fhir.resources missing: the message says which extra to install
+        fail(str(exc))
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         fail(f"export of {resource['resourceType']}/{resource['id']} is not valid FHIR: {exc}")
     try:

@@ -36,6 +36,7 @@ import re
 from typing import Any
 
 from cds import __version__
+from cds.errors import ConfigError
 from cds.mapping.codes import ICD9CM, ICD10CM
 from cds.mapping.tables import AUX_CONCEPTS, CodeRow, MappingTables
 from cds.scoring.inputs import INPUT_SPECS
@@ -222,11 +223,19 @@ def concept_map(tables: MappingTables) -> FhirJson:
 
 def validate(resource: FhirJson) -> None:
     """Validate with the fhir.resources R4B model (R4's ValueSet/ConceptMap/CodeSystem shape:
-    `equivalence` is R4/R4B, R5 replaced it). Raises pydantic's ValidationError."""
-    # Imported here: the fhir.resources models are slow to import and only the export needs them.
-    from fhir.resources.R4B.codesystem import CodeSystem
-    from fhir.resources.R4B.conceptmap import ConceptMap
-    from fhir.resources.R4B.valueset import ValueSet
+    `equivalence` is R4/R4B, R5 replaced it). Raises pydantic's ValidationError, or ConfigError
+    when fhir.resources is not installed."""
+    # Imported here: fhir.resources is an optional extra (`cto-cds[fhir]`) that only the export
+    # needs, and its models are slow to import.
+    try:
+        from fhir.resources.R4B.codesystem import CodeSystem
+        from fhir.resources.R4B.conceptmap import ConceptMap
+        from fhir.resources.R4B.valueset import ValueSet
+    except ImportError as exc:
+        raise ConfigError(
+            "validating FHIR resources needs the fhir.resources package: "
+            "install cto-cds[fhir] (pip install 'cto-cds[fhir]')"
+        ) from exc
 
     models: dict[str, Any] = {
         "ValueSet": ValueSet,

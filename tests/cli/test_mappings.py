@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from cds.cli.app import app
 from cds.mapping.export import validate, value_sets
 from cds.mapping.tables import CODE_COLUMNS, DEFAULT_DIR, load_tables
+from tests.mapping.test_export import hide_fhir_resources
 
 HEADER = ",".join(CODE_COLUMNS)
 DISABLE_Z951 = (
@@ -161,5 +164,18 @@ def test_export_with_bad_site_writes_nothing(tmp_path: Path) -> None:
     done = run("mappings", "export", "--out", str(out), "--site", str(site))
     assert done.returncode == 2
     assert done.stderr.startswith(f"cto-cds: error: {site}/rules.yaml:1: lm_ramus_as_lad: ")
+    assert len(done.stderr.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_export_without_fhir_extra_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hide_fhir_resources(monkeypatch)
+    out = tmp_path / "out"
+    done = CliRunner().invoke(app, ["mappings", "export", "--out", str(out)])
+    assert done.exit_code == 2
+    assert done.stderr.startswith("cto-cds: error: validating FHIR resources needs")
+    assert "install cto-cds[fhir]" in done.stderr
     assert len(done.stderr.splitlines()) == 1
     assert not out.exists()

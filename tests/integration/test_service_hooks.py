@@ -118,7 +118,7 @@ def test_every_prefetch_variant_gives_the_same_inputs(
         assert response.status_code == 200, response.text
         assert check_response(response.json()) == []
         card_uuid = response.json()["cards"][0]["uuid"]
-        audit = client.portal.call(client.app.state.cds.store.card, card_uuid)
+        audit = client.portal.call(client.app.state.cds.store.card, card_uuid)  # type: ignore[union-attr, attr-defined]
     got = {name: mapped["value"] for name, mapped in audit.inputs.items()}
     assert got == expected_inputs(cohort_expected, patient)
 
@@ -303,7 +303,7 @@ def test_feedback_is_stored_idempotently_and_survives_a_restart(
         )
         assert bad.status_code == 400  # accepted needs acceptedSuggestions (CH-20)
     with service(tmp_path, fhir_base, database_url=db) as restarted:
-        stored = restarted.portal.call(restarted.app.state.cds.store.feedback_for, card["uuid"])
+        stored = restarted.portal.call(restarted.app.state.cds.store.feedback_for, card["uuid"])  # type: ignore[union-attr, attr-defined]
     assert len(stored) == 1
     assert stored[0].outcome == "overridden"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from cds import score_json
 
@@ -35,15 +35,13 @@ NOTHING_PRESENT: dict[str, Any] = {
 
 def scores(**changes: Any) -> dict[str, Any]:
     """The contract output for NOTHING_PRESENT with some inputs changed (None = unknown)."""
-    result: dict[str, Any] = score_json({**NOTHING_PRESENT, **changes})["scores"]
-    return result
+    return cast("dict[str, Any]", score_json({**NOTHING_PRESENT, **changes})["scores"])
 
 
 def without(*names: str, **changes: Any) -> dict[str, Any]:
     """The contract output with these inputs absent (unknown) and others changed."""
     raw = {k: v for k, v in {**NOTHING_PRESENT, **changes}.items() if k not in names}
-    result: dict[str, Any] = score_json(raw)["scores"]
-    return result
+    return cast("dict[str, Any]", score_json(raw)["scores"])
 
 
 def item(result: dict[str, Any], item_id: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from cds import score_json
 from tests.scoring.cases import NOTHING_PRESENT, item, scores, without
 
 # Lesion items of Operator-CTO, in the order used to build a given lesion total.
-LESION = [
+LESION: list[dict[str, Any]] = [
     {"prior_cabg_target_vessel": True},
     {"stump": "blunt"},
     {"calcification": "mild"},

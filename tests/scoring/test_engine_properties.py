@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,8 +38,10 @@ FULL_CASE = st.fixed_dictionaries({spec.name: value_of(spec) for spec in INPUTS}
 def test_every_completion_lies_in_the_range_and_its_bands(
     full: dict[str, Any], hidden: set[str]
 ) -> None:
-    partial = score_json({k: v for k, v in full.items() if k not in hidden})["scores"]
-    complete = score_json(full)["scores"]
+    partial = cast(
+        "dict[str, Any]", score_json({k: v for k, v in full.items() if k not in hidden})["scores"]
+    )
+    complete = cast("dict[str, Any]", score_json(full)["scores"])
     for score_id, known in complete.items():
         open_ = partial[score_id]
         if known["points"] is not None:
@@ -63,7 +65,7 @@ def test_every_completion_lies_in_the_range_and_its_bands(
 @given(full=FULL_CASE)
 def test_known_inputs_give_a_point_total_and_one_band(full: dict[str, Any]) -> None:
     full["tortuosity"] = "mild" if full["tortuosity"] == "unseen" else full["tortuosity"]
-    for score_id, result in score_json(full)["scores"].items():
+    for score_id, result in cast("dict[str, Any]", score_json(full)["scores"]).items():
         assert result["points"] == result["min"] == result["max"], score_id
         assert result["missing"] == []
         assert len(result["bands"]) <= 1

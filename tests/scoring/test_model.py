@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 
 from cds import SCORES, ScoringPolicy, definitions, evaluate, parse_inputs, score_json
@@ -87,8 +89,9 @@ def test_bands_must_increase_and_end_open() -> None:
         ScoreDefinition(**common, bands=(Band("a", "a", 0), Band("b", "b", 1)))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="increase"):
         ScoreDefinition(
-            **common, bands=(Band("a", "a", 1), Band("b", "b", 0), Band("c", "c", None))
-        )  # type: ignore[arg-type]
+            **common,  # type: ignore[arg-type]
+            bands=(Band("a", "a", 1), Band("b", "b", 0), Band("c", "c", None)),
+        )
 
 
 def test_every_definition_cites_its_source_and_outcome() -> None:
@@ -100,9 +103,11 @@ def test_every_definition_cites_its_source_and_outcome() -> None:
 
 def test_cl_score_site_policy_any_prior_cabg() -> None:
     raw = {"prior_cabg": True, "prior_cabg_target_vessel": False}
-    default = score_json(raw)["scores"]["cl_score"]
+    default = cast("dict[str, Any]", score_json(raw)["scores"])["cl_score"]
     assert default["items"][0]["present"] is False
-    site = score_json(raw, ScoringPolicy(cl_score_any_prior_cabg=True))["scores"]["cl_score"]
+    site = cast(
+        "dict[str, Any]", score_json(raw, ScoringPolicy(cl_score_any_prior_cabg=True))["scores"]
+    )["cl_score"]
     assert site["items"][0]["present"] is True
     assert site["items"][0]["points"] == 1.5
     assert site["items"][0]["input"] == "prior_cabg"
@@ -110,7 +115,7 @@ def test_cl_score_site_policy_any_prior_cabg() -> None:
     unknown_any = score_json(
         {"prior_cabg_target_vessel": True}, ScoringPolicy(cl_score_any_prior_cabg=True)
     )
-    assert unknown_any["scores"]["cl_score"]["missing"][0] == "prior_cabg"
+    assert cast("dict[str, Any]", unknown_any["scores"])["cl_score"]["missing"][0] == "prior_cabg"
 
 
 @pytest.mark.parametrize(
@@ -124,8 +129,8 @@ def test_cl_score_site_policy_any_prior_cabg() -> None:
 )
 def test_cl_score_site_policy_lm_and_ramus(vessel: str, default: bool, lm_as_lad: bool) -> None:
     def non_lad(policy: ScoringPolicy | None) -> bool:
-        items = score_json({"target_vessel": vessel}, policy)["scores"]["cl_score"]["items"]
-        return next(i["present"] for i in items if i["id"] == "non_lad")
+        scores = cast("dict[str, Any]", score_json({"target_vessel": vessel}, policy)["scores"])
+        return bool(next(i["present"] for i in scores["cl_score"]["items"] if i["id"] == "non_lad"))
 
     assert non_lad(None) is default
     assert non_lad(ScoringPolicy(lm_ramus_as_lad=True)) is lm_as_lad

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -155,7 +155,7 @@ def test_every_score_lists_every_item_of_the_spec() -> None:
 def test_all_unknown_spans_the_published_range(score_id: str, low: float, high: float) -> None:
     from cds import score_json
 
-    result = score_json({})["scores"][score_id]
+    result = cast("dict[str, Any]", score_json({})["scores"])[score_id]
     assert (result["min"], result["max"]) == (low, high)
     assert result["points"] is None
     assert all(i["present"] is None for i in result["items"])
