@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -52,7 +52,11 @@ def test_discovery_lists_both_hooks_under_one_id(tmp_path: Path, fhir_base: str)
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])
 @pytest.mark.parametrize("keys", [ES384, RS384], ids=["ES384", "RS384"])
 def test_full_prefetch_gives_a_card_that_meets_the_invariants(
-    tmp_path: Path, fhir_base: str, cohort_resources: list[dict[str, Any]], hook: str, keys: Any
+    tmp_path: Path,
+    fhir_base: str,
+    cohort_resources: list[dict[str, Any]],
+    hook: Literal["order-select", "order-sign"],
+    keys: Any,
 ) -> None:
     body = hook_body(
         hook,

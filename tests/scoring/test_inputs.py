@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from cds import INPUTS, InputError, parse_inputs, score_json
-from cds.scoring.inputs import INPUT_SPECS, inputs_in
+from cds.scoring.inputs import INPUT_SPECS, InputGroup, inputs_in
 from cds.scoring.scores.operator_cto import OPERATOR_CTO
 from tests.scoring.cases import NOTHING_PRESENT
 
@@ -142,7 +142,8 @@ def test_null_means_unknown_and_every_name_is_returned() -> None:
 
 
 def test_input_groups_are_declared_on_the_specs() -> None:
-    groups = [inputs_in(g) for g in ("patient", "lesion", "operator")]
+    all_groups: tuple[InputGroup, ...] = ("patient", "lesion", "operator")
+    groups = [inputs_in(g) for g in all_groups]
     assert sorted(n for g in groups for n in g) == sorted(spec.name for spec in INPUTS)
     assert inputs_in("operator") == (
         "operator_annual_cto_volume",
