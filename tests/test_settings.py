@@ -20,7 +20,7 @@ def test_production_rules_hold_for_a_directly_built_settings() -> None:
 
 def test_environment_is_one_of_three_names() -> None:
     with pytest.raises(ValidationError):
-        Settings(environment="prod")  # type: ignore[arg-type]
+        Settings(environment="prod")
     with pytest.raises(ConfigError, match="CTO_CDS_ENVIRONMENT"):
         load_settings(environment="Production")
 

@@ -13,7 +13,7 @@ from cds.context.order import cto_pci_order, patient_id
 from cds.context.request import HookRequest
 from cds.context.services import ServiceDefinition
 from cds.errors import DataUnavailableError
-from cds.http import app_context
+from cds.http import about_page, app_context
 from cds.http.state import ServiceState
 from cds.output.cards import CardContext, CdsResponse, build_card, dump
 from cds.pipeline import score_patient
@@ -81,7 +81,7 @@ async def answer(
             card_uuid=card_uuid,
             app_launch_url=f"{state.settings.public_base_url}/app/launch",
             app_context=app_context.sign(secret, handle),
-            source_url=f"{state.settings.public_base_url}/docs/operator-cto",
+            source_url=state.settings.public_base_url + about_page.PATH,
             referral=True,
             unread=unread,
             order_ref=case.mapping.order,

@@ -16,6 +16,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
 
@@ -24,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from cds.errors import AuthError
+from cds.errors import AuthError, ConfigError
 from cds.store.engine import check_head, create_engine, upgrade
 from cds.store.models import (
     ISS_MAX,
@@ -89,6 +90,23 @@ class Store:
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+    async def ready(self) -> str | None:
+        """None when the database is reachable and at the newest revision, else why not (no PHI).
+
+        A SQLite file deleted under the running service is caught by its path: pooled connections
+        would keep reading the deleted file and hide it."""
+        url = self._engine.url
+        on_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+        if on_file and not Path(str(url.database)).exists():
+            return "the SQLite database file is missing"
+        try:
+            await check_head(self._engine)
+        except ConfigError:
+            return "the database schema is not at the newest revision"
+        except (SQLAlchemyError, ConnectionError, TimeoutError) as exc:
+            return f"the database is unreachable ({type(exc).__name__})"
+        return None
 
     async def __aenter__(self) -> Store:
         return self
