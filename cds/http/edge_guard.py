@@ -24,7 +24,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds.errors import AuthError
-from cds.http.errors import DATABASE_ERRORS, database_unavailable, operation_outcome, unauthorized
+from cds.http.errors import database_unavailable, operation_outcome, unauthorized
+from cds.store.engine import DATABASE_ERRORS
 
 log = logging.getLogger("cds.http")
 

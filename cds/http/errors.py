@@ -12,17 +12,15 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
 from cds.errors import AuthError, ContextError, DataUnavailableError, InputError
+from cds.store.engine import DATABASE_ERRORS
 
 log = logging.getLogger("cds.http")
 
 FHIR_JSON = "application/fhir+json"
 RETRY_AFTER_SECONDS = 5
-# What a database outage raises: SQLAlchemy's errors, and the driver's socket errors it leaves as is.
-DATABASE_ERRORS = (SQLAlchemyError, ConnectionError, TimeoutError)
 
 
 def operation_outcome(

@@ -78,7 +78,7 @@ async def readyz(state: State) -> Response:
         response = operation_outcome(503, "transient", f"not ready: {why}")
         response.headers["Retry-After"] = "5"
         return response
-    return JSONResponse({"status": "ready"})
+    return JSONResponse({"status": "ready", "audit_failures": state.audit_failures})
 
 
 _ABOUT = about_page.render()

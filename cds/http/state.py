@@ -6,6 +6,7 @@ the first request.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import httpx
@@ -18,6 +19,8 @@ from cds.mapping.tables import MappingTables, load_tables
 from cds.settings import Settings
 from cds.store.repository import Store
 
+log = logging.getLogger("cds.http")
+
 
 @dataclass
 class ServiceState:
@@ -27,6 +30,18 @@ class ServiceState:
     verifier: ClientJwtVerifier
     store: Store
     http: httpx.AsyncClient
+    audit_failures: int = 0
+    """Cards answered whose audit row or appContext handle could not be written (see /readyz)."""
+
+    def audit_failed(self, what: str, exc: BaseException) -> None:
+        """Count and log a failed audit write: one line, the exception class only (no PHI)."""
+        self.audit_failures += 1
+        log.error(
+            "audit write %s failed (%s); card still returned; %d so far",
+            what,
+            type(exc).__name__,
+            self.audit_failures,
+        )
 
     def service(self, service_id: str, hook: str | None = None) -> ServiceDefinition | None:
         for service in self.services:
