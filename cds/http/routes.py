@@ -16,6 +16,7 @@ from cds.errors import ContextError
 from cds.http import about_page, hook_call
 from cds.http.deps import Client, State
 from cds.http.errors import operation_outcome
+from cds.http.request_checks import check_hook_request
 from cds.output.cards import dump
 from cds.store.schemas import FeedbackIn
 
@@ -40,6 +41,7 @@ async def call_service(
     service = state.service(service_id, request.hook)
     if service is None:
         raise ContextError("hook", f"service {service_id!r} does not answer {request.hook!r}")
+    check_hook_request(request)
     response = await hook_call.answer(state, service, request)
     return JSONResponse(dump(response))
 

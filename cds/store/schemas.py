@@ -11,18 +11,20 @@ normalised to UTC, so the same instant written two ways is one feedback item.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cds.store.models import CARD_UUID_MAX, ID_MAX, REF_MAX
+from cds.store.text_checks import StorableText as Text
+from cds.store.text_checks import utc_instant
 
 Outcome = Literal["accepted", "overridden"]
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    return utc_instant(value)
 
 
 class Coding(BaseModel):
@@ -30,10 +32,10 @@ class Coding(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    system: str | None = None
-    version: str | None = None
-    code: str | None = None
-    display: str | None = None
+    system: Text | None = None
+    version: Text | None = None
+    code: Text | None = None
+    display: Text | None = None
 
 
 class OverrideReason(BaseModel):
@@ -42,7 +44,7 @@ class OverrideReason(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     reason: Coding | None = None
-    user_comment: str | None = Field(None, alias="userComment")
+    user_comment: Text | None = Field(None, alias="userComment")
 
     @model_validator(mode="after")
     def _reason_or_comment(self) -> OverrideReason:
@@ -56,7 +58,7 @@ class SuggestionRef(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(min_length=1, max_length=CARD_UUID_MAX)
+    id: Text = Field(min_length=1, max_length=CARD_UUID_MAX)
 
 
 class FeedbackIn(BaseModel):
@@ -64,7 +66,7 @@ class FeedbackIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    card: str = Field(min_length=1, max_length=CARD_UUID_MAX)
+    card: Text = Field(min_length=1, max_length=CARD_UUID_MAX)
     outcome: Outcome
     accepted_suggestions: list[SuggestionRef] | None = Field(None, alias="acceptedSuggestions")
     override_reason: OverrideReason | None = Field(None, alias="overrideReason")
@@ -123,7 +125,7 @@ class CardAuditIn(BaseModel):
     card_uuid: str = Field(min_length=1, max_length=CARD_UUID_MAX)
     service_id: str = Field(min_length=1, max_length=ID_MAX)
     hook: str = Field(min_length=1, max_length=ID_MAX)
-    hook_instance: str = Field(min_length=1, max_length=REF_MAX)
+    hook_instance: Text = Field(min_length=1, max_length=REF_MAX)
     created_at: AwareDatetime | None = None
     patient_ref: str = Field(min_length=1, max_length=REF_MAX)
     order_ref: str | None = Field(None, max_length=REF_MAX)
