@@ -20,7 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cds.errors import ConfigError
-from cds.urls import UrlError, base_url, is_under
+from cds.urls import UrlError, base_url, is_under, parse_url
 
 DEV_SECRET = "dev-only-change-me-0123456789abcdef"
 MIB = 1024 * 1024
@@ -76,6 +76,18 @@ class Settings(BaseSettings):
             except UrlError as exc:
                 raise ValueError(f"{prefix!r} {exc}") from None
         return checked
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            try:
+                parsed = parse_url(origin)
+            except UrlError as exc:
+                raise ValueError(f"{origin!r} {exc}") from None
+            if parsed.path:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return [origin.rstrip("/") for origin in value]
 
     @field_validator("trusted_clients", "mappings_dir")
     @classmethod

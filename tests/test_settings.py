@@ -32,6 +32,8 @@ def test_environment_is_one_of_three_names() -> None:
         ({"public_base_url": "https://cds.example.org/a/../b"}, "CTO_CDS_PUBLIC_BASE_URL"),
         ({"public_base_url": "https://cds.example.org/?x=1"}, "CTO_CDS_PUBLIC_BASE_URL"),
         ({"allowed_fhir_servers": "https://ehr.example.org/r4%2F.."}, "CTO_CDS_ALLOWED_FHIR"),
+        ({"cors_origins": "https://sandbox.cds-hooks.org/app"}, "CTO_CDS_CORS_ORIGINS"),
+        ({"cors_origins": "*"}, "CTO_CDS_CORS_ORIGINS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], name: str) -> None:

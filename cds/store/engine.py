@@ -41,6 +41,9 @@ ASYNC_DRIVERS = {
 PG_LOCK_KEY = 0x43544F5F434453  # "CTO_CDS": one advisory lock for schema upgrades
 SQLITE_BUSY_SECONDS = 30.0
 WAL_ATTEMPTS = 8
+# While the database is down, requests beyond the pool (5 + 10 overflow) wait for a slot that no
+# failed connect ever returns: bound that wait (and a connect) so they get their 503 within seconds.
+POOL_TIMEOUT_SECONDS = 5.0
 _WAL_LOCK = threading.Lock()
 
 
@@ -122,9 +125,18 @@ def create_engine(url: str) -> AsyncEngine:
         if path is not None:
             _enable_wal(path)
         return create_async_engine(
-            parsed, connect_args={"timeout": SQLITE_BUSY_SECONDS}, hide_parameters=True
+            parsed,
+            connect_args={"timeout": SQLITE_BUSY_SECONDS},
+            hide_parameters=True,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
         )
-    return create_async_engine(parsed, pool_pre_ping=True, hide_parameters=True)
+    return create_async_engine(
+        parsed,
+        connect_args={"timeout": POOL_TIMEOUT_SECONDS},
+        pool_pre_ping=True,
+        hide_parameters=True,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+    )
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -3,6 +3,7 @@ only its audit fails, the jti never accepted unchecked, and no PHI in the log.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,18 @@ async def test_jti_check_on_a_dead_database_is_503_never_accepted(
     caplog.set_level(logging.DEBUG)
     async with running(tmp_path) as (app, client):
         await outage(app, kind, tmp_path)
-        response = await client.post(SERVICE, json=body, headers=auth(SERVICE))
-    assert response.status_code == 503
-    assert int(response.headers["retry-after"]) > 0
-    assert response.json()["issue"][0]["code"] == "transient"
+        # Under load: every concurrent call gets its 503, none a 500 or a reset.
+        responses = await asyncio.gather(
+            *(client.post(SERVICE, json=body, headers=auth(SERVICE)) for _ in range(20))
+        )
+    for response in responses:
+        assert response.status_code == 503
+        assert int(response.headers["retry-after"]) > 0
+        assert response.json()["issue"][0]["code"] == "transient"
     assert_no_phi(caplog, body)
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == len(responses)  # one line per refusal
+    assert all(r.exc_info is None for r in problems)  # no traceback
 
 
 @pytest.mark.parametrize("kind", list(OUTAGES))
