@@ -48,7 +48,7 @@ class EdgeGuard:
         headers = Headers(scope=scope)
         declared = headers.get("content-length")
         if declared is not None:
-            if not declared.isdigit():
+            if not (declared.isascii() and declared.isdigit()):
                 outcome = operation_outcome(400, "invalid", "Content-Length is not a number")
                 await outcome(scope, receive, send)
                 return

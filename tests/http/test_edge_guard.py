@@ -84,8 +84,9 @@ async def test_a_body_under_the_limit_reaches_the_route_and_the_jti_is_used_once
     assert response.json() == {"stored": 0, "duplicate": 0, "unknown_card": 0}
 
 
-async def test_a_bad_content_length_is_400(tmp_path: Path) -> None:
+@pytest.mark.parametrize("length", [b"12abc", b"-1", b"\xb2"])  # ² is a digit to str.isdigit
+async def test_a_bad_content_length_is_400(tmp_path: Path, length: bytes) -> None:
     async with running(tmp_path) as (_, client):
-        headers = {**auth(FEEDBACK), "Content-Length": "12abc"}
+        headers: dict[str, str | bytes] = {**auth(FEEDBACK), "Content-Length": length}
         response = await client.post(FEEDBACK, content=b"{}", headers=headers)
     assert response.status_code == 400
