@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cds.errors import ConfigError
+from cds.store.engine import database_url
 from cds.urls import UrlError, base_url, is_under, parse_url
 
 DEV_SECRET = "dev-only-change-me-0123456789abcdef"
@@ -76,6 +77,12 @@ class Settings(BaseSettings):
             except UrlError as exc:
                 raise ValueError(f"{prefix!r} {exc}") from None
         return checked
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        database_url(value)  # ConfigError naming CTO_CDS_DATABASE_URL (password hidden)
+        return value
 
     @field_validator("cors_origins")
     @classmethod

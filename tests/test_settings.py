@@ -46,3 +46,9 @@ def test_body_limit_default_is_a_few_mebibytes() -> None:
     assert load_settings(
         allowed_fhir_servers="https://EHR.example.org/r4/"
     ).allowed_fhir_servers == ["https://EHR.example.org/r4"]
+
+
+def test_an_unsupported_database_url_fails_in_settings_without_the_password() -> None:
+    with pytest.raises(ConfigError, match="CTO_CDS_DATABASE_URL") as refused:
+        load_settings(database_url="mysql://u:s3cret@db/cds")
+    assert "s3cret" not in str(refused.value)
