@@ -1,4 +1,9 @@
-"""`create_app(settings)`: the CDS Hooks service as a FastAPI application."""
+"""`create_app(settings)`: the CDS Hooks service as a FastAPI application.
+
+Every request passes `EdgeGuard` first (body limit, client JWT before the body is read); errors are
+OperationOutcomes (`cds.http.errors`); `/docs`, `/redoc` and `/openapi.json` exist in development
+only.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from cds import __version__
 from cds.auth.trust import TrustedClient
 from cds.http import errors
+from cds.http.edge_guard import EdgeGuard
 from cds.http.routes import router
 from cds.http.state import build_state, load_static
 from cds.settings import Settings, get_settings
@@ -30,12 +36,19 @@ def create_app(
         finally:
             await app.state.cds.close()
 
+    # The API docs describe every route to whoever asks: development only.
+    docs = settings.environment == "development"
     app = FastAPI(
         title="cto-cds: Operator-CTO CDS Hooks service",
         version=__version__,
         description="CDS Hooks 2.0 service scoring CTO-PCI orders (Operator-CTO, Xiao 2021).",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
+    # Added first, so it runs inside CORS: preflights pass, refusals still get CORS headers.
+    app.add_middleware(EdgeGuard, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         # CH-26: an allowlist, never "*" with credentials.
         app.add_middleware(

@@ -1,22 +1,31 @@
 """Service configuration from `CTO_CDS_*` environment variables (and a `.env` in development).
 
 Validated once at start-up: a misconfiguration fails with a message naming the setting, never at the
-first request. Build with `get_settings()`; tests construct `Settings(...)` directly.
+first request. Build with `get_settings()`; tests construct `Settings(...)` directly, and the
+production rules live in the model itself, so `Settings(environment="production")` cannot skip them.
+
+`environment` is `development` (the default: development secrets allowed, API docs served), `test`
+(a shared test deployment) or `production`; outside development the development defaults are
+refused and `/docs`, `/redoc` and `/openapi.json` are not served. URLs are parsed by `cds.urls`,
+the same rules the service applies to URLs from requests.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
-from urllib.parse import urlsplit
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cds.errors import ConfigError
+from cds.store.engine import database_url
+from cds.urls import UrlError, base_url, is_under, parse_url
 
 DEV_SECRET = "dev-only-change-me-0123456789abcdef"
+MIB = 1024 * 1024
+Environment = Literal["development", "test", "production"]
 
 
 def _csv(value: object) -> object:
@@ -44,31 +53,48 @@ class Settings(BaseSettings):
     app_context_secret: SecretStr = SecretStr(DEV_SECRET)
     app_context_ttl_minutes: int = Field(240, ge=1)
     jwt_leeway_seconds: int = Field(60, ge=0, le=300)
-    environment: str = "development"
+    environment: Environment = "development"
+    max_body_bytes: int = Field(5 * MIB, ge=64 * 1024, le=100 * MIB)
+    """Largest request body accepted (413 above it, before it is read); a full prefetch is ~100 KB."""
 
     _split = field_validator("allowed_fhir_servers", "cors_origins", mode="before")(_csv)
 
     @field_validator("public_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if (
-            parts.scheme not in ("http", "https")
-            or not parts.netloc
-            or parts.query
-            or parts.fragment
-        ):
-            raise ValueError("must be an absolute http(s) URL without query or fragment")
-        return value.rstrip("/")
+        try:
+            return base_url(value)
+        except UrlError as exc:
+            raise ValueError(f"{value!r} {exc}") from None
 
     @field_validator("allowed_fhir_servers")
     @classmethod
     def _prefixes(cls, value: list[str]) -> list[str]:
+        checked = []
         for prefix in value:
-            parts = urlsplit(prefix)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"{prefix!r} is not an http(s) base URL")
-        return [p.rstrip("/") for p in value]
+            try:
+                checked.append(base_url(prefix))
+            except UrlError as exc:
+                raise ValueError(f"{prefix!r} {exc}") from None
+        return checked
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        database_url(value)  # ConfigError naming CTO_CDS_DATABASE_URL (password hidden)
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            try:
+                parsed = parse_url(origin)
+            except UrlError as exc:
+                raise ValueError(f"{origin!r} {exc}") from None
+            if parsed.path:
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return [origin.rstrip("/") for origin in value]
 
     @field_validator("trusted_clients", "mappings_dir")
     @classmethod
@@ -77,8 +103,15 @@ class Settings(BaseSettings):
             raise ValueError(f"{value} does not exist")
         return value
 
+    @model_validator(mode="after")
+    def _production_rules(self) -> Settings:
+        self.check_production()
+        return self
+
     def check_production(self) -> None:
-        """Refuse development defaults outside development (style.md: fail at start-up)."""
+        """Refuse development defaults outside development (fail at start-up, naming the variable).
+
+        A ConfigError, not a ValueError, so it leaves `Settings(...)` as itself with its message."""
         if self.environment == "development":
             return
         if self.app_context_secret.get_secret_value() == DEV_SECRET:
@@ -89,17 +122,8 @@ class Settings(BaseSettings):
             raise ConfigError("CTO_CDS_TRUSTED_CLIENTS: no trusted EHR configured")
 
     def fhir_server_allowed(self, url: str) -> bool:
-        """True when `url` is under one of the allowed base URLs (scheme, host, port and path)."""
-        target = urlsplit(url.rstrip("/"))
-        for prefix in self.allowed_fhir_servers:
-            allowed = urlsplit(prefix)
-            if (target.scheme, target.netloc.lower()) != (allowed.scheme, allowed.netloc.lower()):
-                continue
-            if target.path == allowed.path or target.path.startswith(
-                allowed.path.rstrip("/") + "/"
-            ):
-                return True
-        return False
+        """True when the base URL `url` is under an allowed base (scheme, host, port and path)."""
+        return any(is_under(prefix, url, query=False) for prefix in self.allowed_fhir_servers)
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -110,7 +134,6 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         name = "CTO_CDS_" + str(first["loc"][0]).upper() if first["loc"] else "CTO_CDS_*"
         raise ConfigError(f"{name}: {first['msg']}") from None
-    settings.check_production()
     return settings
 
 

@@ -16,7 +16,8 @@ The trusted-clients file is a YAML or JSON list:
 
 URLs must be https; plain http is allowed only for loopback hosts (tests, the demo). A `jku_allowlist`
 entry matches by scheme, host and port exactly, then by path prefix on a `/` boundary; a `jku` with
-user-info, query, fragment, `.`/`..` segments or non-ASCII characters never matches.
+user-info, query, fragment, `.`/`..` segments, encoded slashes or dots, or non-ASCII characters never
+matches. The parsing and matching are `cds.urls`, shared with the FHIR allowlist.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, unquote, urlsplit
 
 import jwt
 import yaml
@@ -40,45 +40,21 @@ from pydantic import (
 
 from cds.auth.keys import KeyRejectedError, parse_jwks
 from cds.errors import ConfigError
+from cds.urls import UrlError, parse_url
 
-MAX_URL_CHARS = 2048
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _split_url(url: str) -> SplitResult | None:
-    """Parts of an absolute https (or loopback http) URL with no user-info/fragment, else None."""
-    if len(url) > MAX_URL_CHARS or not (url.isascii() and url.isprintable()):
-        return None
-    if " " in url or "\\" in url:
-        return None
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises ValueError on a bad port)
-    except ValueError:
-        return None
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        return None
-    if parts.username is not None or parts.password is not None or parts.fragment:
-        return None
-    return parts
-
-
-def _origin(parts: SplitResult) -> tuple[str, str, int]:
-    return parts.scheme, str(parts.hostname), parts.port or _DEFAULT_PORTS[parts.scheme]
+URL_RULE = "must be an https URL (http only for loopback), no query or user-info"
 
 
 def jku_matches(prefix: str, jku: str) -> bool:
-    """True when `jku` falls under the allowlisted `prefix` (same origin, path prefix on `/`)."""
-    p, j = _split_url(prefix), _split_url(jku)
-    if p is None or j is None or j.query or _origin(p) != _origin(j):
+    """True when `jku` falls under the allowlisted `prefix` (same origin, path prefix on `/`).
+
+    Both are parsed by `cds.urls` (https, or http for loopback; no query in either)."""
+    try:
+        allowed = parse_url(prefix, https_only=True)
+        target = parse_url(jku, https_only=True)
+    except UrlError:
         return False
-    if {".", ".."} & set(unquote(j.path).split("/")):
-        return False
-    base = p.path or "/"
-    return j.path == base or j.path.startswith(base if base.endswith("/") else base + "/")
+    return allowed.contains(target)
 
 
 class TrustedClient(BaseModel):
@@ -102,20 +78,21 @@ class TrustedClient(BaseModel):
     @field_validator("jwks_url")
     @classmethod
     def _check_jwks_url(cls, value: str | None) -> str | None:
-        if value is not None and (_split_url(value) is None or urlsplit(value).query):
-            raise ValueError("must be an https URL (http only for loopback), no query or user-info")
+        if value is not None:
+            try:
+                parse_url(value, https_only=True)
+            except UrlError as exc:
+                raise ValueError(f"{value!r} {exc}; {URL_RULE}") from None
         return value
 
     @field_validator("jku_allowlist")
     @classmethod
     def _check_prefixes(cls, value: list[str]) -> list[str]:
         for index, prefix in enumerate(value):
-            parts = _split_url(prefix)
-            if parts is None or parts.query:
-                raise ValueError(
-                    f"[{index}] {prefix!r}: must be an https URL prefix (http only for loopback), "
-                    "no query or user-info"
-                )
+            try:
+                parse_url(prefix, https_only=True)
+            except UrlError as exc:
+                raise ValueError(f"[{index}] {prefix!r} {exc}; {URL_RULE}") from None
         return value
 
     @field_validator("jwks")

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from cds.text_checks import StorableText as Text
+
 
 class Coding(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    system: str | None = None
-    version: str | None = None
-    code: str | None = None
-    display: str | None = None
+    system: Text | None = None
+    version: Text | None = None
+    code: Text | None = None
+    display: Text | None = None
 
     @property
     def complete(self) -> bool:

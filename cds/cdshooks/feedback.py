@@ -3,7 +3,8 @@
 A `pydantic.ValidationError` from `FeedbackIn` is the HTTP layer's 400. The CH-20 invariants are
 enforced here: outcome ∈ {accepted, overridden}; accepted ⇒ acceptedSuggestions; an overrideReason
 carries a `reason` or a `userComment`. `outcomeTimestamp` must be an RFC 3339 string with an offset;
-it is normalised to UTC, so the same instant written two ways is one feedback item. Unknown fields
+it is normalised to UTC, so the same instant written two ways is one feedback item; an instant past
+year 9999 in UTC, NUL, other control characters and lone surrogates are refused (cds/text_checks.py). Unknown fields
 are ignored (CH-02).
 
 The length limits are the wire format's own: a card and a suggestion are named by the `uuid` this
@@ -13,12 +14,14 @@ test client's ids are stored rather than refused. The store checks its columns a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cds.cdshooks.coding import Coding
+from cds.text_checks import StorableText as Text
+from cds.text_checks import utc_instant
 
 Outcome = Literal["accepted", "overridden"]
 
@@ -32,7 +35,7 @@ class OverrideReason(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     reason: Coding | None = None
-    user_comment: str | None = Field(None, alias="userComment")
+    user_comment: Text | None = Field(None, alias="userComment")
 
     @model_validator(mode="after")
     def _reason_or_comment(self) -> OverrideReason:
@@ -46,7 +49,7 @@ class SuggestionRef(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(min_length=1, max_length=ID_MAX)
+    id: Text = Field(min_length=1, max_length=ID_MAX)
 
 
 class FeedbackIn(BaseModel):
@@ -54,7 +57,7 @@ class FeedbackIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    card: str = Field(min_length=1, max_length=ID_MAX)
+    card: Text = Field(min_length=1, max_length=ID_MAX)
     outcome: Outcome
     accepted_suggestions: list[SuggestionRef] | None = Field(None, alias="acceptedSuggestions")
     override_reason: OverrideReason | None = Field(None, alias="overrideReason")
@@ -71,7 +74,7 @@ class FeedbackIn(BaseModel):
     @field_validator("outcome_timestamp")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        return utc_instant(value)
 
     @model_validator(mode="after")
     def _accepted_names_suggestions(self) -> FeedbackIn:

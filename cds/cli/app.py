@@ -5,6 +5,7 @@ Bad input never produces a traceback: one line on stderr naming the problem, exi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -218,10 +219,14 @@ def serve(
 
     from cds.main import create_app
     from cds.settings import load_settings
+    from cds.store.engine import prepare
 
     try:
         settings = load_settings()
         application = create_app(settings)
+        # Reach and migrate the database now: a bad one is one line and exit 2, not a traceback
+        # from inside the server's start-up (and never a 500 at the first request).
+        asyncio.run(prepare(settings.database_url))
     except CdsError as exc:
         fail(str(exc))
     uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from cds.auth.client_jwt import VerifiedClient
+from cds.http.edge_guard import CLIENT_KEY
 from cds.http.state import ServiceState
 
 
@@ -19,7 +20,12 @@ State = Annotated[ServiceState, Depends(get_state)]
 
 
 async def verified_client(request: Request, state: State) -> VerifiedClient:
-    """The calling EHR, from its JWT; `aud` must be the exact external URL called (CH-25)."""
+    """The calling EHR, verified by `EdgeGuard` before the body was read (CH-24, CH-25).
+
+    A route outside the guarded prefix verifies here; `aud` is the exact external URL called."""
+    verified = request.scope.get("state", {}).get(CLIENT_KEY)
+    if isinstance(verified, VerifiedClient):
+        return verified
     audience = state.settings.public_base_url + request.url.path
     return await state.verifier.verify(request.headers.get("authorization"), audience)
 

@@ -1,4 +1,9 @@
-"""Errors → HTTP: an OperationOutcome for every non-2xx body (CH-23), 401 with no detail (CH-25)."""
+"""Errors → HTTP: an OperationOutcome for every non-2xx body (CH-23), 401 with no detail (CH-25).
+
+A database that cannot be reached is a 503 with `Retry-After`, so the EHR retries, and one log line
+naming the exception class only: SQLAlchemy messages can carry SQL and, without the engine's
+`hide_parameters`, bound values (patient ids).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from cds.errors import AuthError, ContextError, DataUnavailableError, InputError
+from cds.store.engine import DATABASE_ERRORS
 
 log = logging.getLogger("cds.http")
 
 FHIR_JSON = "application/fhir+json"
+RETRY_AFTER_SECONDS = 5
 
 
 def operation_outcome(
@@ -29,12 +36,34 @@ def operation_outcome(
     )
 
 
+def unauthorized() -> Response:
+    return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+def database_unavailable(exc: BaseException, during: str) -> JSONResponse:
+    """503 + Retry-After; logs one line with the exception class only (never its text: PHI)."""
+    log.error("database unavailable during %s: %s", during, type(exc).__name__)
+    response = operation_outcome(503, "transient", "the service's database is unavailable; retry")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(AuthError)
     async def _auth(request: Request, exc: AuthError) -> Response:
         # The reason is for operators, never for the caller (CH-25); no token in the log.
         log.info("client JWT refused: %s (%s %s)", exc.reason, request.method, request.url.path)
-        return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        return unauthorized()
+
+    for kind in DATABASE_ERRORS:
+
+        @app.exception_handler(kind)
+        async def _database(request: Request, exc: Exception) -> Response:
+            return database_unavailable(exc, f"{request.method} {request.url.path}")
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> Response:
+        return operation_outcome(400, "invalid", "the request is nested too deeply")
 
     @app.exception_handler(ContextError)
     async def _context(request: Request, exc: ContextError) -> Response:
@@ -56,7 +85,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
-        code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        code = {404: "not-found", 405: "not-supported", 413: "too-costly"}.get(
+            exc.status_code, "processing"
+        )
         return operation_outcome(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)

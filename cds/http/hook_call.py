@@ -20,7 +20,7 @@ from cds.cdshooks.response import CdsResponse, dump
 from cds.context.order import cto_pci_order, patient_id
 from cds.context.services import ServiceDefinition
 from cds.errors import ContextError, DataUnavailableError
-from cds.http import app_context
+from cds.http import about_page, app_context
 from cds.http.state import ServiceState
 from cds.output.cards import CardContext, build_card
 from cds.pipeline import score_patient
@@ -28,6 +28,7 @@ from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.sources.prefetch import PrefetchSource
 from cds.sources.reasons import Problem
 from cds.sources.record import RecordRequest, RecordSource
+from cds.store.engine import DATABASE_ERRORS
 from cds.store.schemas import CardAuditIn
 
 _TYPED_REFERENCE = re.compile(
@@ -97,17 +98,21 @@ async def answer(
     unread = notes + list(record.incomplete.values())  # each names its search and its cause
     card_uuid = str(uuid.uuid4())
     contract = case.contract()
-    handle = await state.store.create_handle(
-        card_uuid,
-        {
-            "patient": pid,
-            "order": case.mapping.order,
-            "hookInstance": request.hookInstance,
-            "fhirServer": request.fhirServer,
-            "case": contract,
-        },
-        timedelta(minutes=state.settings.app_context_ttl_minutes),
-    )
+    handle: str | None = None
+    try:  # the card matters more than its audit trail: a database outage costs only the app link
+        handle = await state.store.create_handle(
+            card_uuid,
+            {
+                "patient": pid,
+                "order": case.mapping.order,
+                "hookInstance": request.hookInstance,
+                "fhirServer": request.fhirServer,
+                "case": contract,
+            },
+            timedelta(minutes=state.settings.app_context_ttl_minutes),
+        )
+    except DATABASE_ERRORS as exc:
+        state.audit_failed("create_handle", exc)
     secret = state.settings.app_context_secret.get_secret_value()
     card = build_card(
         case,
@@ -115,8 +120,8 @@ async def answer(
             card_uuid=card_uuid,
             local_system=state.tables.rules.local_system,
             app_launch_url=f"{state.settings.public_base_url}/app/launch",
-            app_context=app_context.sign(secret, handle),
-            source_url=f"{state.settings.public_base_url}/docs/operator-cto",
+            app_context=app_context.sign(secret, handle) if handle else None,
+            source_url=state.settings.public_base_url + about_page.PATH,
             referral=True,
             unread=unread,
             order_ref=case.mapping.order,
@@ -124,20 +129,23 @@ async def answer(
         ),
     )
     response = CdsResponse(cards=[card])
-    await state.store.save_card(
-        CardAuditIn(
-            card_uuid=card_uuid,
-            service_id=service.id,
-            hook=request.hook,
-            hook_instance=request.hookInstance,
-            patient_ref=f"Patient/{pid}",
-            order_ref=case.mapping.order,
-            operator_ref=case.mapping.operator,
-            index_date=case.mapping.index_date,
-            inputs=contract["inputs"],
-            scores=contract["scores"],
-            card=dump(card),
-            mappings_version=",".join(state.tables.sources),
+    try:
+        await state.store.save_card(
+            CardAuditIn(
+                card_uuid=card_uuid,
+                service_id=service.id,
+                hook=request.hook,
+                hook_instance=request.hookInstance,
+                patient_ref=f"Patient/{pid}",
+                order_ref=case.mapping.order,
+                operator_ref=case.mapping.operator,
+                index_date=case.mapping.index_date,
+                inputs=contract["inputs"],
+                scores=contract["scores"],
+                card=dump(card),
+                mappings_version=",".join(state.tables.sources),
+            )
         )
-    )
+    except DATABASE_ERRORS as exc:
+        state.audit_failed("save_card", exc)
     return response

@@ -1,18 +1,24 @@
-"""The three CDS Hooks routes (CH-03, CH-07, CH-22); each delegates, none holds logic."""
+"""The three CDS Hooks routes (CH-03, CH-07, CH-22), the probes and the score's page.
+
+Each delegates, none holds logic. `/healthz` (the process answers) and `/readyz` (database reachable
+and migrated, mappings loaded) are for orchestrators: no auth, no PHI, not in the OpenAPI document.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from cds.cdshooks.feedback import FeedbackIn
 from cds.cdshooks.request import HookRequest
 from cds.cdshooks.response import dump
 from cds.errors import ContextError
-from cds.http import hook_call
+from cds.http import about_page, hook_call
 from cds.http.deps import Client, State
+from cds.http.errors import operation_outcome
+from cds.http.request_checks import check_hook_request
 
 router = APIRouter()
 
@@ -35,6 +41,7 @@ async def call_service(
     service = state.service(service_id, request.hook)
     if service is None:
         raise ContextError("hook", f"service {service_id!r} does not answer {request.hook!r}")
+    check_hook_request(request)
     response = await hook_call.answer(state, service, request)
     return JSONResponse(dump(response))
 
@@ -57,3 +64,29 @@ async def feedback(
         raise ContextError("feedback", "is required")
     result = await state.store.save_feedback(service_id, items)
     return JSONResponse(result.model_dump(mode="json"))
+
+
+@router.get("/healthz", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", include_in_schema=False)
+async def readyz(state: State) -> Response:
+    why = await state.store.ready()
+    if why is None and not state.tables.sources:
+        why = "no mapping tables loaded"
+    if why is not None:
+        response = operation_outcome(503, "transient", f"not ready: {why}")
+        response.headers["Retry-After"] = "5"
+        return response
+    return JSONResponse({"status": "ready", "audit_failures": state.audit_failures})
+
+
+_ABOUT = about_page.render()
+
+
+@router.get(about_page.PATH, include_in_schema=False, response_class=HTMLResponse)
+async def about_operator_cto() -> HTMLResponse:
+    """What the card's source link opens: the score explained for clinicians."""
+    return HTMLResponse(_ABOUT, headers={"Cache-Control": "public, max-age=3600"})

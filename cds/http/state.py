@@ -6,6 +6,7 @@ the first request.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import httpx
@@ -20,6 +21,8 @@ from cds.mapping.tables import MappingTables, load_tables
 from cds.settings import Settings
 from cds.sources.resources import ServiceRequest
 from cds.store.repository import Store
+
+log = logging.getLogger("cds.http")
 
 
 def order_trigger(tables: MappingTables) -> OrderTrigger:
@@ -39,6 +42,18 @@ class ServiceState:
     verifier: ClientJwtVerifier
     store: Store
     http: httpx.AsyncClient
+    audit_failures: int = 0
+    """Cards answered whose audit row or appContext handle could not be written (see /readyz)."""
+
+    def audit_failed(self, what: str, exc: BaseException) -> None:
+        """Count and log a failed audit write: one line, the exception class only (no PHI)."""
+        self.audit_failures += 1
+        log.error(
+            "audit write %s failed (%s); card still returned; %d so far",
+            what,
+            type(exc).__name__,
+            self.audit_failures,
+        )
 
     def is_cto_pci(self, order: ServiceRequest) -> bool:
         return order_trigger(self.tables)(order)

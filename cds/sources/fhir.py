@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
-from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote
 
 import httpx
 from pydantic import ValidationError
@@ -37,12 +37,12 @@ from cds.sources.reasons import Problem, reason, status_problem
 from cds.sources.record import Fetched
 from cds.sources.resources import OperationOutcome
 from cds.sources.searches import Search
+from cds.urls import UrlError, is_under, parse_url
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 THREAD_BYTES = 256_000
 """Bodies above this many bytes are parsed in a worker thread, off the event loop."""
 SUMMARY_CHARS = 200
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _ID_CHARS = r"A-Za-z0-9\-."
 _TYPE_NAME = re.compile(r"^[A-Za-z]{1,64}$")
 _MALFORMED = object()
@@ -85,49 +85,25 @@ class Continuation:
 
 
 class FhirBase:
-    """The FHIR base URL, and the test that a URL lies under it (the token may be sent there)."""
+    """The FHIR base URL, and the test that a URL lies under it (the token may be sent there).
+
+    Parsing and matching are `cds.urls`, the same rules as the service's FHIR allowlist."""
 
     def __init__(self, url: str) -> None:
-        split = _split(url)
-        if split is None or split[0].scheme not in _DEFAULT_PORTS or not split[0].hostname:
-            raise SourceError("the FHIR base URL must be an absolute http(s) URL", url=None)
-        parts, self.port = split
-        if parts.query or parts.fragment or _has_dot_segments(parts.path):
-            raise SourceError("the FHIR base URL has a query, fragment or dot segment", url=url)
-        self.scheme = parts.scheme
-        self.host = parts.hostname
-        self.path = parts.path.rstrip("/")
-        self.url = f"{parts.scheme}://{parts.netloc}{self.path}"
+        try:
+            parsed = parse_url(url)
+        except UrlError as exc:
+            raise SourceError(f"the FHIR base URL {exc}", url=None) from None
+        self._parsed = parsed
+        self.scheme = parsed.scheme
+        self.host = parsed.host
+        self.port = parsed.port
+        self.path = parsed.path
+        self.url = parsed.url
 
     def contains(self, url: str) -> bool:
         """Same scheme, host and port, and a path at or under the base path."""
-        split = _split(url)
-        if split is None:
-            return False
-        parts, port = split
-        return (
-            (parts.scheme, parts.hostname, port) == (self.scheme, self.host, self.port)
-            and (parts.path == self.path or parts.path.startswith(self.path + "/"))
-            and not _has_dot_segments(parts.path)
-        )
-
-
-def _split(url: str) -> tuple[SplitResult, int] | None:
-    """Parse an absolute URL; None for one we refuse (credentials, whitespace, backslash, bad port)."""
-    if any(c.isspace() or ord(c) < 32 or c == "\\" for c in url):
-        return None
-    try:
-        parts = urlsplit(url)
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme, 0)
-    except ValueError:
-        return None
-    if parts.username is not None or parts.password is not None:
-        return None
-    return parts, port
-
-
-def _has_dot_segments(path: str) -> bool:
-    return any(unquote(segment) in (".", "..") for segment in path.split("/"))
+        return is_under(self._parsed, url)
 
 
 class Page(NamedTuple):

@@ -28,7 +28,7 @@ class Search:
 
 
 def valid_id(value: str) -> bool:
-    return bool(_ID.match(value))
+    return bool(_ID.fullmatch(value))
 
 
 def _id(value: str, what: str) -> str:

@@ -12,16 +12,20 @@ autogenerate=True)` against a database at head.
 
 from __future__ import annotations
 
+import socket
+import sqlite3
+import threading
+import time
+from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cds.errors import ConfigError
@@ -36,6 +40,30 @@ ASYNC_DRIVERS = {
 }
 PG_LOCK_KEY = 0x43544F5F434453  # "CTO_CDS": one advisory lock for schema upgrades
 SQLITE_BUSY_SECONDS = 30.0
+WAL_ATTEMPTS = 8
+# While the database is down, requests beyond the pool (5 + 10 overflow) wait for a slot that no
+# failed connect ever returns: bound that wait (and a connect) so they get their 503 within seconds.
+POOL_TIMEOUT_SECONDS = 5.0
+_WAL_LOCK = threading.Lock()
+
+
+def _driver_errors() -> tuple[type[Exception], ...]:
+    try:
+        import asyncpg  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - asyncpg is a dependency
+        return ()
+    return (asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+# What an unreachable or refusing database raises: SQLAlchemy's errors, and what asyncpg raises on
+# connect without SQLAlchemy wrapping it (refused, unknown host, unknown role, bad password).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    SQLAlchemyError,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    *_driver_errors(),
+)
 
 
 def database_url(url: str) -> URL:
@@ -43,31 +71,72 @@ def database_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError("database_url: not a database URL") from None  # never echo it: password
+        raise ConfigError(
+            "CTO_CDS_DATABASE_URL: not a database URL"
+        ) from None  # never echo it: password
     wanted = ASYNC_DRIVERS.get(parsed.drivername)
     if wanted is None:
         shown = parsed.render_as_string(hide_password=True)
         raise ConfigError(
-            f"database_url: {shown} is not supported; use sqlite+aiosqlite:///path "
+            f"CTO_CDS_DATABASE_URL: {shown} is not supported; use sqlite+aiosqlite:///path "
             "or postgresql+asyncpg://user@host/db"
         )
     return parsed.set(drivername=wanted)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not wait for the writer
-    cursor.close()
+def sqlite_path(url: URL) -> str | None:
+    """The file behind a SQLite URL; None for in-memory databases and other backends."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return str(url.database)
+
+
+def _enable_wal(path: str) -> None:
+    """Put the SQLite file in WAL mode (readers do not wait for the writer), once, at engine creation.
+
+    WAL is a property of the file, so later connections inherit it and never switch modes. Switching
+    needs an exclusive lock that the busy timeout does not always wait for (`database is locked` seen
+    with four replicas migrating at once), so it is serialised in this process and retried with
+    backoff against other processes.
+    """
+    with _WAL_LOCK:
+        for attempt in range(WAL_ATTEMPTS):
+            try:
+                with closing(sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS)) as connection:
+                    if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+                    raise ConfigError(
+                        f"CTO_CDS_DATABASE_URL: cannot open the SQLite file {path}: {exc}"
+                    ) from None
+                time.sleep(0.05 * 2**attempt)
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An async engine for `url`; SQLite files get WAL and a generous busy timeout."""
+    """An async engine for `url`; SQLite files get WAL and a generous busy timeout.
+
+    `hide_parameters`: SQLAlchemy errors would otherwise print bound values (patient ids) into logs.
+    """
     parsed = database_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(parsed, connect_args={"timeout": SQLITE_BUSY_SECONDS})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_async_engine(parsed, pool_pre_ping=True)
+        path = sqlite_path(parsed)
+        if path is not None:
+            _enable_wal(path)
+        return create_async_engine(
+            parsed,
+            connect_args={"timeout": SQLITE_BUSY_SECONDS},
+            hide_parameters=True,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
+        )
+    return create_async_engine(
+        parsed,
+        connect_args={"timeout": POOL_TIMEOUT_SECONDS},
+        pool_pre_ping=True,
+        hide_parameters=True,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+    )
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -110,7 +179,7 @@ async def check_head(engine: AsyncEngine) -> None:
         current, heads = await connection.run_sync(_revisions)
     if current != heads:
         raise ConfigError(
-            f"database_url: schema at revision {sorted(current) or 'none'}, this version needs "
+            f"CTO_CDS_DATABASE_URL: schema at revision {sorted(current) or 'none'}, this version needs "
             f"{sorted(heads)}: run the store migrations first"
         )
 
@@ -122,3 +191,26 @@ async def migrate(url: str) -> None:
         await upgrade(engine)
     finally:
         await engine.dispose()
+
+
+def _describe(exc: BaseException) -> str:
+    """The driver's own message (no SQL, no bound values), first line, bounded."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).splitlines()[0] if str(cause) else ""
+    return f"{type(cause).__name__}: {text[:200]}".rstrip(": ")
+
+
+async def prepare(url: str) -> None:
+    """Start-up check: reach the database at `url` and migrate it to head.
+
+    Raises:
+        ConfigError: naming CTO_CDS_DATABASE_URL: unsupported URL, unreachable server, unknown
+            role, refused password, unwritable file (the password is never shown).
+    """
+    try:
+        await migrate(url)
+    except DATABASE_ERRORS as exc:
+        shown = database_url(url).render_as_string(hide_password=True)
+        raise ConfigError(
+            f"CTO_CDS_DATABASE_URL: cannot use the database at {shown} ({_describe(exc)})"
+        ) from None

@@ -12,6 +12,7 @@ The clock is read only at the edges, and only when the caller passes no `now`.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import secrets
 from collections.abc import Callable, Iterable
@@ -24,8 +25,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from cds.errors import AuthError
-from cds.store.engine import check_head, create_engine, upgrade
+from cds.errors import AuthError, ConfigError
+from cds.store.engine import DATABASE_ERRORS, check_head, create_engine, sqlite_path, upgrade
 from cds.store.models import (
     ISS_MAX,
     JTI_MAX,
@@ -55,6 +56,16 @@ def _aware(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _file_identity(path: str | None) -> tuple[int, int] | None:
+    if path is None:
+        return None
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 class Store:
     """Persistent state of the service. Build with `await Store.open(url)`; `await close()` at exit."""
 
@@ -70,6 +81,8 @@ class Store:
         self._clock = clock
         self._prune_interval = prune_interval
         self._next_prune: datetime | None = None
+        self._sqlite_file = sqlite_path(engine.url)
+        self._sqlite_identity = _file_identity(self._sqlite_file)
 
     @classmethod
     async def open(
@@ -89,6 +102,25 @@ class Store:
 
     async def close(self) -> None:
         await self._engine.dispose()
+
+    async def ready(self) -> str | None:
+        """None when the database is reachable and at the newest revision, else why not (no PHI).
+
+        A SQLite file deleted (or replaced) under the running service is caught by its path and
+        inode: pooled connections keep reading the deleted file and would hide it."""
+        if self._sqlite_file is not None:
+            now = _file_identity(self._sqlite_file)
+            if now is None:
+                return "the SQLite database file is missing"
+            if self._sqlite_identity is not None and now != self._sqlite_identity:
+                return "the SQLite database file was replaced"
+        try:
+            await check_head(self._engine)
+        except ConfigError:
+            return "the database schema is not at the newest revision"
+        except DATABASE_ERRORS as exc:
+            return f"the database is unreachable ({type(exc).__name__})"
+        return None
 
     async def __aenter__(self) -> Store:
         return self

@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cds.cdshooks.feedback import FeedbackIn, Outcome, OverrideReason, SuggestionRef
 from cds.store.models import CARD_UUID_MAX, ID_MAX, REF_MAX
+from cds.text_checks import StorableText as Text
 
 __all__ = [
     "CardAuditIn",
@@ -56,7 +57,7 @@ class CardAuditIn(BaseModel):
     card_uuid: str = Field(min_length=1, max_length=CARD_UUID_MAX)
     service_id: str = Field(min_length=1, max_length=ID_MAX)
     hook: str = Field(min_length=1, max_length=ID_MAX)
-    hook_instance: str = Field(min_length=1, max_length=REF_MAX)
+    hook_instance: Text = Field(min_length=1, max_length=REF_MAX)
     created_at: AwareDatetime | None = None
     patient_ref: str = Field(min_length=1, max_length=REF_MAX)
     order_ref: str | None = Field(None, max_length=REF_MAX)

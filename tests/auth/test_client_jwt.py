@@ -1,7 +1,8 @@
 """Client JWT verification (CH-24, CH-25, CH-06): the bad-token corpus and the good paths.
 
-Keys are real (cryptography); the client's JWKS endpoint is an `httpx.MockTransport` that records every
-request, except for the `jku` good path, which fetches over real HTTP from a loopback `JwksServer`.
+Keys are real (cryptography); the client's JWKS endpoint is a respx route that records every request
+(the project's one mocking style, for fault injection), except for the `jku` good path, which fetches
+over real HTTP from a loopback `JwksServer`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+import respx
 
 from cds.auth import ClientJwtVerifier, JwksCache, MemoryReplayStore, TrustedClient
 from cds.demo.ehr import EhrKeys, JwksServer, jwks_of, sign_client_jwt
@@ -56,14 +58,19 @@ def _claims(iss: str = RS_ISS, aud: str = SERVICE, **extra: Any) -> dict[str, An
 
 
 class Harness:
-    """A verifier over three trusted clients; the RS client's JWKS URL is a recording MockTransport."""
+    """A verifier over three trusted clients; every outgoing request meets one recording respx route.
+
+    `close()` stops the router (it patches httpx while the harness lives)."""
 
     def __init__(self, *, clients: list[TrustedClient] | None = None) -> None:
         self.requests: list[httpx.Request] = []
         self.served: dict[str, Any] = jwks_of(RS)
         self.status = 200
         self.now = 1000.0
-        self.http = httpx.AsyncClient(transport=httpx.MockTransport(self._handle))
+        self.router = respx.mock(assert_all_called=False)
+        self.router.route().mock(side_effect=self._handle)
+        self.router.start()
+        self.http = httpx.AsyncClient()
         self.cache = JwksCache(self.http, clock=lambda: self.now)
         self.replay = MemoryReplayStore()
         self.verifier = ClientJwtVerifier(clients or default_clients(), self.cache, self.replay)
@@ -77,6 +84,10 @@ class Harness:
                 return httpx.Response(302, headers={"Location": "https://elsewhere.example/j"})
             return httpx.Response(self.status, json=self.served)
         return httpx.Response(404)
+
+    def close(self) -> None:
+        asyncio.run(self.http.aclose())
+        self.router.stop()
 
     def verify(self, token: str, audience: str = SERVICE) -> Any:
         return asyncio.run(self.verifier.verify(f"Bearer {token}", audience))
@@ -102,7 +113,7 @@ def default_clients() -> list[TrustedClient]:
 def h() -> Iterator[Harness]:
     harness = Harness()
     yield harness
-    asyncio.run(harness.http.aclose())
+    harness.close()
 
 
 def rs_token(**kwargs: Any) -> str:
@@ -398,7 +409,7 @@ def test_jwks_fetch_timeout_covers_a_slow_server() -> None:
         return httpx.Response(200, json=jwks_of(RS))
 
     async def go() -> str:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as http:
+        async with httpx.AsyncClient() as http:
             verifier = ClientJwtVerifier(
                 default_clients(), JwksCache(http, timeout=0.05), MemoryReplayStore()
             )
@@ -407,7 +418,9 @@ def test_jwks_fetch_timeout_covers_a_slow_server() -> None:
             return info.value.reason
 
     start = time.perf_counter()
-    assert asyncio.run(go()) == "jwks_unavailable"
+    with respx.mock:
+        respx.get(RS_JWKS_URL).mock(side_effect=slow)
+        assert asyncio.run(go()) == "jwks_unavailable"
     assert time.perf_counter() - start < 1
 
 
@@ -456,11 +469,14 @@ def test_a_forged_token_cannot_burn_a_jti(h: Harness) -> None:
 def test_tenant_allowlist() -> None:
     clients = [TrustedClient(iss=EC_ISS, jwks=jwks_of(EC), tenants=["hospital-a"])]
     h = Harness(clients=clients)
-    ok = sign_client_jwt(EC, EC_ISS, SERVICE, extra_claims={"tenant": "hospital-a"})
-    assert h.verify(ok).tenant == "hospital-a"
-    other = sign_client_jwt(EC, EC_ISS, SERVICE, extra_claims={"tenant": "hospital-b"})
-    assert h.refused_token(other) == "tenant_not_allowed"
-    assert h.refused_token(sign_client_jwt(EC, EC_ISS, SERVICE)) == "tenant_not_allowed"
+    try:
+        ok = sign_client_jwt(EC, EC_ISS, SERVICE, extra_claims={"tenant": "hospital-a"})
+        assert h.verify(ok).tenant == "hospital-a"
+        other = sign_client_jwt(EC, EC_ISS, SERVICE, extra_claims={"tenant": "hospital-b"})
+        assert h.refused_token(other) == "tenant_not_allowed"
+        assert h.refused_token(sign_client_jwt(EC, EC_ISS, SERVICE)) == "tenant_not_allowed"
+    finally:
+        h.close()
 
 
 def test_the_token_is_never_logged(h: Harness, caplog: pytest.LogCaptureFixture) -> None:

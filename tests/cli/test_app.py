@@ -200,3 +200,31 @@ def test_serve_refuses_a_bad_configuration_at_start(env: dict[str, str], message
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert message in done.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://postgres@127.0.0.1:1/test",  # nothing listens: unreachable
+        "postgresql+asyncpg://no_such_role_cto@127.0.0.1:5432/test",  # unknown role
+        "mysql://u:s3cret@h/db",  # unsupported
+    ],
+)
+def test_serve_refuses_a_bad_database_in_one_line(url: str) -> None:
+    import os
+
+    exe = shutil.which("cto-cds", path=str(Path(sys.executable).parent))
+    command = [exe] if exe else [sys.executable, "-m", "cds"]
+    env = {**os.environ, "CTO_CDS_DATABASE_URL": url}
+    done = subprocess.run(
+        [*command, "serve", "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("cto-cds: error: CTO_CDS_DATABASE_URL: ")
+    assert done.stderr.count("\n") == 1
+    assert "s3cret" not in done.stderr

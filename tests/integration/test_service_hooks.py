@@ -358,3 +358,18 @@ def slow_server() -> Iterator[str]:
     server = _Counting(delay=2.0)
     yield server.url
     server.close()
+
+
+def test_the_card_source_link_opens_the_score_page(
+    tmp_path: Path, cohort_resources: list[dict[str, Any]]
+) -> None:
+    prefetch = full_prefetch("pt23", cohort_resources)
+    body = hook_body("order-sign", "pt23", cohort_resources, fhir_server=None, prefetch=prefetch)
+    with service(tmp_path, None) as client:
+        card = call(client, body).json()["cards"][0]
+        url = card["source"]["url"]
+        assert url.startswith("http://testserver/")
+        page = client.get(url.removeprefix("http://testserver"))
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Operator-CTO" in page.text

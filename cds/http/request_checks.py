@@ -1,0 +1,60 @@
+"""Checks on a hook request that the wire model leaves to the edge: each failure is a 400 naming
+the field (docs/spec/cds-hooks-smart.md CH-23), never a 500 further in.
+
+* `context.patientId` must be a FHIR id, matched whole (`pt04\\n` is not one) and without `..`:
+  it becomes a path segment of FHIR reads.
+* `fhirServer` must be a clean base URL (`cds.urls`): a dot segment, an encoded slash or dot, a
+  query, a fragment or whitespace is refused before the allowlist is even consulted, so the token
+  can never be sent outside the allowed base.
+* `hookInstance` is stored: no control characters or lone surrogates.
+* `context` and `prefetch` may nest at most `MAX_DEPTH` levels (a FHIR resource needs far fewer):
+  deeper JSON would exhaust the recursion limit in any later recursive walk.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from cds.cdshooks.request import HookRequest
+from cds.errors import ContextError
+from cds.text_checks import storable_text
+from cds.urls import UrlError, parse_url
+
+MAX_DEPTH = 64
+# FHIR id (http://hl7.org/fhir/R4/datatypes.html#id), matched in full.
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def check_hook_request(request: HookRequest) -> None:
+    """ContextError naming the first field that is refused."""
+    try:
+        storable_text(request.hookInstance)
+    except ValueError as exc:
+        raise ContextError("hookInstance", str(exc)) from None
+    if request.fhirServer is not None:
+        try:
+            parse_url(request.fhirServer)
+        except UrlError as exc:
+            raise ContextError("fhirServer", str(exc)) from None
+    pid = request.context.get("patientId")
+    if pid is not None and (not isinstance(pid, str) or not _FHIR_ID.fullmatch(pid) or ".." in pid):
+        raise ContextError(
+            "context.patientId",
+            "is not a FHIR id (1-64 of A-Z a-z 0-9 - . without '..')",
+        )
+    for name, value in (("context", request.context), ("prefetch", request.prefetch)):
+        if value is not None and _deeper_than(value, MAX_DEPTH):
+            raise ContextError(name, f"is nested more than {MAX_DEPTH} levels deep")
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """True when JSON `value` nests more than `limit` containers; iterative, so never recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False

@@ -1,0 +1,102 @@
+"""A database outage under load: 503 + Retry-After (the EHR retries), the card still answered when
+only its audit fails, the jti never accepted unchecked, and no PHI in the log."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds.demo.cohort_data import COHORT_NDJSON, load_ndjson
+from tests.http.service import FEEDBACK, SERVICE, break_database, running
+from tests.integration.service_harness import auth, full_prefetch, hook_body
+
+pytestmark = pytest.mark.anyio
+
+PATIENT = "pt23"
+# Nothing listens on port 1: PostgreSQL "refusing connections". The SQLite file's directory is
+# deleted under the running service.
+OUTAGES = {
+    "postgresql": "postgresql+asyncpg://postgres@127.0.0.1:1/test",
+    "sqlite": "sqlite+aiosqlite:///{tmp}/gone/service.db",
+}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def body() -> dict[str, Any]:
+    cohort = load_ndjson(COHORT_NDJSON)
+    return hook_body(
+        "order-sign", PATIENT, cohort, fhir_server=None, prefetch=full_prefetch(PATIENT, cohort)
+    )
+
+
+async def outage(app: Any, kind: str, tmp: Path) -> None:
+    gone = tmp / "gone"
+    gone.mkdir()
+    await break_database(app, OUTAGES[kind].format(tmp=tmp), remove=gone)
+
+
+def assert_no_phi(caplog: pytest.LogCaptureFixture, body: dict[str, Any]) -> None:
+    text = caplog.text
+    assert PATIENT not in text
+    assert body["hookInstance"] not in text
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize("kind", list(OUTAGES))
+async def test_jti_check_on_a_dead_database_is_503_never_accepted(
+    tmp_path: Path, kind: str, body: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with running(tmp_path) as (app, client):
+        await outage(app, kind, tmp_path)
+        # Under load: every concurrent call gets its 503, none a 500 or a reset.
+        responses = await asyncio.gather(
+            *(client.post(SERVICE, json=body, headers=auth(SERVICE)) for _ in range(20))
+        )
+    for response in responses:
+        assert response.status_code == 503
+        assert int(response.headers["retry-after"]) > 0
+        assert response.json()["issue"][0]["code"] == "transient"
+    assert_no_phi(caplog, body)
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == len(responses)  # one line per refusal
+    assert all(r.exc_info is None for r in problems)  # no traceback
+
+
+@pytest.mark.parametrize("kind", list(OUTAGES))
+async def test_the_card_survives_a_failed_audit_write_and_feedback_is_503(
+    tmp_path: Path, kind: str, body: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with running(tmp_path) as (app, client):
+        state = app.state.cds
+        # Only the store breaks; the jti check keeps a working replay store.
+        replay = state.verifier._replay
+        await outage(app, kind, tmp_path)
+        state.verifier._replay = replay
+        card = await client.post(SERVICE, json=body, headers=auth(SERVICE))
+        item = {
+            "card": card.json()["cards"][0]["uuid"],
+            "outcome": "overridden",
+            "overrideReason": {"userComment": "not now"},
+            "outcomeTimestamp": "2026-03-01T12:00:00Z",
+        }
+        feedback = await client.post(FEEDBACK, json={"feedback": [item]}, headers=auth(FEEDBACK))
+        ready = await client.get("/readyz")
+    assert card.status_code == 200
+    assert card.json()["cards"][0]["summary"].startswith("Operator-CTO")
+    assert state.audit_failures == 2  # the appContext handle and the audit row
+    assert "audit write save_card failed" in caplog.text
+    assert feedback.status_code == 503
+    assert feedback.headers["retry-after"]
+    assert ready.status_code == 503
+    assert_no_phi(caplog, body)

@@ -1,0 +1,129 @@
+"""Hostile hook requests are 400s naming the field, never a 500, and never reach a FHIR server."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds.cdshooks.request import HookRequest
+from cds.demo.cohort_data import COHORT_NDJSON, load_ndjson
+from cds.errors import ContextError
+from cds.http.request_checks import MAX_DEPTH, check_hook_request
+from tests.http.service import FEEDBACK, SERVICE, running
+from tests.integration.service_harness import auth, full_prefetch, hook_body
+
+pytestmark = pytest.mark.anyio
+
+ALLOWED = "http://127.0.0.1:9/fhir"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def body() -> dict[str, Any]:
+    cohort = load_ndjson(COHORT_NDJSON)
+    return hook_body(
+        "order-sign", "pt04", cohort, fhir_server=None, prefetch=full_prefetch("pt04", cohort)
+    )
+
+
+def with_changes(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(body)
+    for key, value in changes.items():
+        if key == "patientId":
+            changed["context"]["patientId"] = value
+        else:
+            changed[key] = value
+    return changed
+
+
+BAD = [
+    ({"patientId": "pt04\n"}, "context.patientId"),
+    ({"patientId": ".."}, "context.patientId"),
+    ({"patientId": "pt..04"}, "context.patientId"),
+    ({"patientId": "pt\x0004"}, "context.patientId"),
+    ({"patientId": "pt\u202e04"}, "context.patientId"),
+    ({"fhirServer": ALLOWED + "/../admin"}, "fhirServer"),
+    ({"fhirServer": ALLOWED + "/..%2fadmin"}, "fhirServer"),
+    ({"fhirServer": ALLOWED + "/%2E%2E"}, "fhirServer"),
+    ({"fhirServer": ALLOWED + "%5Cx"}, "fhirServer"),
+    ({"fhirServer": ALLOWED + "?x=1"}, "fhirServer"),
+    ({"fhirServer": ALLOWED + "#x"}, "fhirServer"),
+    ({"fhirServer": ALLOWED + "/ x"}, "fhirServer"),
+    ({"hookInstance": "abc\x00def"}, "hookInstance"),
+]
+
+
+@pytest.mark.parametrize(("changes", "field"), BAD, ids=[repr(c) for c, _ in BAD])
+async def test_bad_input_is_400_naming_the_field(
+    tmp_path: Path, body: dict[str, Any], changes: dict[str, Any], field: str
+) -> None:
+    async with running(tmp_path, fhir_base=ALLOWED) as (_, client):
+        response = await client.post(
+            SERVICE, json=with_changes(body, **changes), headers=auth(SERVICE)
+        )
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == [field]
+
+
+def nested_outcome(levels: int) -> str:
+    opening = '{"resourceType": "OperationOutcome", "issue": [{"severity": "error", "details": '
+    return opening * levels + "{}" + "}]}" * levels
+
+
+@pytest.mark.parametrize("levels", [40, 500])
+async def test_deeply_nested_prefetch_is_400(
+    tmp_path: Path, body: dict[str, Any], levels: int
+) -> None:
+    raw = json.dumps(with_changes(body, prefetch={"conditions": "@"}))
+    raw = raw.replace('"@"', nested_outcome(levels))
+    async with running(tmp_path) as (_, client):
+        headers = {**auth(SERVICE), "Content-Type": "application/json"}
+        response = await client.post(SERVICE, content=raw.encode(), headers=headers)
+    assert response.status_code == 400
+    assert response.json()["resourceType"] == "OperationOutcome"
+
+
+def test_depth_check_counts_every_container(body: dict[str, Any]) -> None:
+    nested: Any = {}
+    for _ in range(MAX_DEPTH - 1):
+        nested = {"a": nested}
+    check_hook_request(HookRequest.model_validate(with_changes(body, prefetch=nested)))
+    with pytest.raises(ContextError) as refused:
+        check_hook_request(HookRequest.model_validate(with_changes(body, prefetch={"x": nested})))
+    assert refused.value.loc == "prefetch"
+
+
+FEEDBACK_BAD = [
+    ({"overrideReason": {"userComment": "x\x00y"}}, "userComment"),
+    ({"overrideReason": {"userComment": "x\ud800y"}}, "userComment"),
+    ({"card": "c\x00"}, "card"),
+    ({"outcomeTimestamp": "9999-12-31T23:30:00-05:00"}, "outcomeTimestamp"),
+]
+
+
+@pytest.mark.parametrize(("changes", "field"), FEEDBACK_BAD, ids=[f for _, f in FEEDBACK_BAD])
+async def test_unstorable_feedback_is_400_naming_the_field(
+    tmp_path: Path, changes: dict[str, Any], field: str
+) -> None:
+    item = {
+        "card": "c1",
+        "outcome": "overridden",
+        "overrideReason": {"userComment": "fine"},
+        "outcomeTimestamp": "2026-01-01T00:00:00Z",
+        **changes,
+    }
+    # json.dumps keeps a lone surrogate as the escape \ud800, as a hostile client would send it.
+    raw = json.dumps({"feedback": [item]}).encode()
+    async with running(tmp_path) as (_, client):
+        headers = {**auth(FEEDBACK), "Content-Type": "application/json"}
+        response = await client.post(FEEDBACK, content=raw, headers=headers)
+    assert response.status_code == 400
+    assert field in response.json()["issue"][0]["expression"][0]

@@ -1,0 +1,93 @@
+"""Probes, the score's page, and the API docs' visibility."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pytest
+
+from cds.http import about_page
+from cds.scoring.estimate import wilson_interval
+from cds.scoring.scores.operator_cto import OPERATOR_CTO
+from cds.settings import Environment, Settings
+from tests.http.service import running
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_probes_need_no_token(tmp_path: Path) -> None:
+    async with running(tmp_path) as (_, client):
+        health = await client.get("/healthz")
+        ready = await client.get("/readyz")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "audit_failures": 0}
+
+
+async def test_readyz_notices_the_sqlite_file_deleted_under_the_service(tmp_path: Path) -> None:
+    async with running(tmp_path) as (_, client):
+        assert (await client.get("/readyz")).status_code == 200
+        (tmp_path / "service.db").unlink()
+        gone = await client.get("/readyz")
+        # A new, empty file at the same path is not the database either.
+        (tmp_path / "service.db").write_bytes(b"")
+        replaced = await client.get("/readyz")
+        assert (await client.get("/healthz")).status_code == 200  # alive, just not ready
+    assert gone.status_code == 503
+    assert gone.headers["retry-after"]
+    assert "missing" in gone.json()["issue"][0]["diagnostics"]
+    assert replaced.status_code == 503
+    assert "replaced" in replaced.json()["issue"][0]["diagnostics"]
+
+
+def test_about_page_is_generated_from_the_score_definition() -> None:
+    page = about_page.render()
+    for item in OPERATOR_CTO.items:
+        assert html.escape(item.label) in page
+    for band in OPERATOR_CTO.bands:
+        estimate = band.estimate
+        assert estimate is not None
+        assert estimate.successes is not None
+        assert estimate.n is not None
+        low, high = wilson_interval(estimate.successes, estimate.n)
+        assert f"{estimate.successes} / {estimate.n}" in page
+        assert f"{low:.0%} to {high:.0%}" in page
+    assert "−2" in page  # the operator success criterion subtracts 2 points
+    assert "<script" not in page
+    assert not re.search(r"(src|href)=\"(?!https://doi\.org/)", page)
+
+
+async def test_about_page_is_served_where_the_card_links(tmp_path: Path) -> None:
+    async with running(tmp_path) as (_, client):
+        response = await client.get(about_page.PATH)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Operator-CTO" in response.text
+
+
+@pytest.mark.parametrize(("environment", "served"), [("development", True), ("test", False)])
+async def test_api_docs_only_in_development(
+    tmp_path: Path, environment: Environment, served: bool
+) -> None:
+    trusted = tmp_path / "trusted.yaml"
+    trusted.write_text("- iss: https://ehr.example.org\n  jwks_url: https://ehr.example.org/jwks\n")
+    config = Settings(
+        environment=environment,
+        public_base_url="https://cds.example.org",
+        app_context_secret="s" * 40,
+        trusted_clients=trusted,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'docs.db'}",
+    )
+    async with running(tmp_path, config) as (_, client):
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            response = await client.get(path)
+            assert (response.status_code == 200) is served, path
+            if not served:
+                assert response.json()["resourceType"] == "OperationOutcome"

@@ -1,0 +1,49 @@
+"""What the store cannot keep is refused in the model, naming the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from cds.store.schemas import FeedbackIn
+from cds.text_checks import storable_text, utc_instant
+from tests.store.conftest import card_audit
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "a\ud800b", "\udfff", "a\x1bb", "a\x7f"])
+def test_unstorable_text_is_refused_with_its_position(text: str) -> None:
+    with pytest.raises(ValueError, match=r"U\+[0-9A-F]{4} at position"):
+        storable_text(text)
+
+
+@pytest.mark.parametrize("text", ["", "Dr Ñúñez 日本", "line\nbreak\ttab\r", "emoji 🫀"])
+def test_ordinary_text_passes_unchanged(text: str) -> None:
+    assert storable_text(text) == text
+
+
+def test_instants_past_year_9999_in_utc_are_refused() -> None:
+    late = datetime(9999, 12, 31, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+    with pytest.raises(ValueError, match="9999"):
+        utc_instant(late)
+    assert utc_instant(datetime(9999, 12, 31, 18, tzinfo=timezone(timedelta(hours=-5)))).tzinfo
+    assert utc_instant(datetime(2026, 1, 1, tzinfo=UTC)) == datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_feedback_model_names_the_field() -> None:
+    with pytest.raises(ValidationError) as refused:
+        FeedbackIn.model_validate(
+            {
+                "card": "c1",
+                "outcome": "overridden",
+                "overrideReason": {"userComment": "ok", "reason": {"code": "x\x00"}},
+                "outcomeTimestamp": "2026-01-01T00:00:00Z",
+            }
+        )
+    assert refused.value.errors()[0]["loc"] == ("overrideReason", "reason", "code")
+
+
+def test_card_audit_refuses_a_nul_hook_instance() -> None:
+    with pytest.raises(ValidationError, match="hook_instance"):
+        card_audit(hook_instance="abc\x00")
