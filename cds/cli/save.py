@@ -20,7 +20,7 @@ from cds.cli.record import _bad, _order_id
 from cds.errors import InputError, InputIssue
 from cds.mapping.tables import load_tables
 from cds.output.console import make_console
-from cds.sources.fhir import FhirRestSource
+from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.sources.record import RecordRequest
 from cds.sources.searches import valid_id
 from cds.writeback.build import check_entered
@@ -74,7 +74,9 @@ async def _run(options: SaveOptions) -> SaveResult:
             raise _bad("--token-env", options.token_env, "names an empty or unset variable")
     tables = load_tables(options.mappings)
     async with httpx.AsyncClient() as client:
-        source = FhirRestSource(options.fhir, client, token=token)
+        # A site command, not a hook: no 2 s budget, and a save needs the whole record.
+        limits = FetchLimits(timeout=10.0, deadline=60.0)
+        source = FhirRestSource(options.fhir, client, token=token, limits=limits)
         ids = tuple(i for i in (options.patient, order_id) if i)
         writer = FhirWriter(options.fhir, client, token=token, redact_ids=ids)
         return await save(

@@ -85,6 +85,11 @@ SCORE_CODES = {
     "castle": "castle-score",
     "progress_complications": "progress-complications-score",
 }
+# Observation.derivedFrom targets in R4; other sources (Condition, Procedure, the order, the
+# operator) are named by the Provenance's entities instead.
+DERIVED_FROM_TYPES = frozenset(
+    {"Observation", "DocumentReference", "ImagingStudy", "Media", "QuestionnaireResponse"}
+)
 _REFERENCE = re.compile(r"^(urn:uuid:[0-9a-f-]{36}|[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})$")
 
 
@@ -108,6 +113,9 @@ class Planned:
     resource_type: str
     body: Json
     digest: str
+    sources: tuple[str, ...] = ()
+    """Every record resource it was computed from (Provenance.entity); derivedFrom holds the subset
+    of types R4 allows there."""
 
     @property
     def full_url(self) -> str:
@@ -229,9 +237,9 @@ def _finding_value(tables: MappingTables, name: str, value: InputValue) -> Json:
     return {"valueCodeableConcept": {"coding": codings, "text": value}}
 
 
-def _stamp(body: Json, what: str, key: str) -> Planned:
+def _stamp(body: Json, what: str, key: str, sources: tuple[str, ...] = ()) -> Planned:
     """Digest the content, then add what does not count as content (digest, identifier)."""
-    content_digest = digest(body)
+    content_digest = digest([body, list(sources)] if sources else body)
     stamped = {
         "resourceType": body["resourceType"],
         # The tag repeats the key for servers without an identifier search on the type (sekmet
@@ -241,7 +249,7 @@ def _stamp(body: Json, what: str, key: str) -> Planned:
         "identifier": [{"system": IDENTIFIER_SYSTEM, "value": key}],
         **{k: v for k, v in body.items() if k != "resourceType"},
     }
-    return Planned(key, what, body["resourceType"], stamped, content_digest)
+    return Planned(key, what, body["resourceType"], stamped, content_digest, sources)
 
 
 def _timed(planned: Planned, ctx: SaveContext, when: str, *, many: bool = True) -> Planned:
@@ -349,10 +357,12 @@ def score_observation(
             {"coding": [_coding(BAND_SYSTEM, f"{score_id}.{score.band}")], "text": score.band}
         ]
     refs = derived_from(case, inputs)
-    if refs:
-        body["derivedFrom"] = [{"reference": ref} for ref in refs]
+    allowed = [r for r in refs if r.startswith("urn:") or r.split("/")[0] in DERIVED_FROM_TYPES]
+    if allowed:
+        body["derivedFrom"] = [{"reference": ref} for ref in allowed]
     key = resource_key(ctx.patient_id, ctx.order_ref, f"score:{score_id}")
-    return _timed(_stamp(body, f"score {score_id}", key), ctx, "effectiveDateTime")
+    planned = _stamp(body, f"score {score_id}", key, tuple(refs))
+    return _timed(planned, ctx, "effectiveDateTime")
 
 
 def risk_assessment(ctx: SaveContext, case: ScoredCase, basis: Planned) -> Planned | None:

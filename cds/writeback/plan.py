@@ -76,8 +76,7 @@ def _sources(planned: Iterable[Planned]) -> list[str]:
     """Record resources the written ones were derived from (not our own urn:uuid resources)."""
     refs: dict[str, None] = {}
     for p in planned:
-        for link in p.body.get("derivedFrom", []):
-            ref = link["reference"]
+        for ref in p.sources:
             if not ref.startswith("urn:uuid:"):
                 refs[ref] = None
     return list(refs)

@@ -346,6 +346,10 @@ async def save(
     if record.patient is None:
         why = record.incomplete.get("patient", "not on the server")
         raise WriteBackError(f"Patient/{request.patient_id}: cannot be read ({why})")
+    if record.incomplete:
+        # Scores from part of the record would overwrite better ones already saved: write nothing.
+        what = "; ".join(record.incomplete.values())
+        raise WriteBackError(f"the record could not be read completely, nothing written: {what}")
     order, _ = find_order(record, tables)
     if order is None or order.id is None:
         why = (

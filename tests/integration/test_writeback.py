@@ -133,14 +133,15 @@ def test_save_writes_the_expected_valid_resources_once(
     derived = {d["reference"] for d in operator["derivedFrom"]}
     assert finding_refs <= derived  # urn:uuid references were resolved by the transaction
     cl_score = next(o for o in observations if o["code"]["text"] == "CL-score")
-    # CL-score reads the target vessel (non-LAD item): the order is one of its sources.
-    assert f"ServiceRequest/{pid}-order" in {d["reference"] for d in cl_score["derivedFrom"]}
     assert "valueQuantity" in cl_score or "valueRange" in cl_score  # halves: not valueInteger
     risk = risks[0]
     assert risk["basis"] == [{"reference": f"Observation/{operator['id']}"}]
     provenances = held(fhir_base, fhir_client, "Provenance", pid)
     assert len(provenances) == 1
     assert {t["reference"] for t in provenances[0]["target"]} == set(first.created)
+    # CL-score reads the target vessel (non-LAD item): the order is a source of the save.
+    entities = {e["what"]["reference"] for e in provenances[0]["entity"]}
+    assert f"ServiceRequest/{pid}-order" in entities
 
     again = do_save(fhir_base, pid, FINDINGS, now=datetime(2026, 9, 4, tzinfo=UTC))
     assert again.mode == "nothing to write"

@@ -161,7 +161,11 @@ def test_score_observation_with_known_points(tables: MappingTables) -> None:
     assert stump["valueBoolean"] is True
     derived = {d["reference"] for d in operator["derivedFrom"]}
     assert full_url(built["finding stump"].key) in derived
-    assert "Practitioner/op-expert" in derived or any(r.startswith("Procedure/") for r in derived)
+    assert all(r.startswith(("Observation/", "urn:uuid:")) for r in derived)  # R4 target types
+    # The operator's Procedures are sources too, named by the Provenance rather than derivedFrom.
+    sources = built["score operator_cto"].sources
+    assert any(r.startswith("Procedure/") for r in sources)
+    assert set(sources) >= derived
     cl_score = built["score cl_score"].body
     assert "valueInteger" not in cl_score
     assert cl_score["valueQuantity"]["code"] == "{score}"

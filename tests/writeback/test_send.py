@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +21,8 @@ from cds.demo.cohort_data import COHORT_NDJSON
 from cds.errors import WriteBackError
 from cds.mapping.tables import load_tables
 from cds.sources.files import FileSource
-from cds.sources.record import RecordRequest
+from cds.sources.record import Fetched, RecordRequest
+from cds.sources.searches import Search
 from cds.writeback.send import FhirWriter, SaveResult, WriteLimits, save
 from tests.writeback.test_build import FINDINGS
 
@@ -230,3 +231,36 @@ def test_a_failed_identifier_search_stops_before_any_write(server: respx.MockRou
     with pytest.raises(WriteBackError, match="Observation search by identifier: refused, HTTP 401"):
         run_save()
     assert tx.call_count == 0
+
+
+class _ObservationsFail:
+    """The cohort file, except that the Observation search fails (as a timed-out search would)."""
+
+    def __init__(self) -> None:
+        self._file = FileSource.from_path(COHORT_NDJSON)
+
+    async def fetch(self, searches: Sequence[Search]) -> dict[str, Fetched]:
+        found = await self._file.fetch(searches)
+        if "observations" in found:
+            found["observations"] = Fetched("observations", error="observations: timed out")
+        return found
+
+
+def test_an_incomplete_record_writes_nothing(server: respx.MockRouter) -> None:
+    metadata = server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+
+    async def go() -> SaveResult:
+        async with httpx.AsyncClient() as client:
+            return await save(
+                _ObservationsFail(),
+                FhirWriter(BASE, client),
+                load_tables(),
+                RecordRequest(patient_id="pt01", order_id="pt01-order"),
+                FINDINGS,
+                user=None,
+                now=NOW,
+            )
+
+    with pytest.raises(WriteBackError, match="could not be read completely, nothing written"):
+        asyncio.run(go())
+    assert metadata.call_count == 0
