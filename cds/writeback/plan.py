@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from cds import __version__
-from cds.writeback.build import Json, Planned, SaveContext
 from cds.writeback.identity import DEVICE_SYSTEM, IDENTIFIER_SYSTEM, digest, identifier_token
+from cds.writeback.resource import Json, Planned, SaveContext
 
 Action = Literal["create", "update", "unchanged"]
 PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"

@@ -37,9 +37,6 @@ from cds.scoring.inputs import InputValue
 from cds.sources.fhir import outcome_summary
 from cds.sources.record import RecordRequest, RecordSource, read_record
 from cds.writeback.build import (
-    Json,
-    Planned,
-    SaveContext,
     build_resources,
     order_body_site,
     score_with_entered,
@@ -56,6 +53,7 @@ from cds.writeback.plan import (
     resolve_refs,
     transaction,
 )
+from cds.writeback.resource import Json, Planned, SaveContext
 
 FHIR_JSON = "application/fhir+json"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})

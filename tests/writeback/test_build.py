@@ -17,8 +17,6 @@ from cds.scoring.inputs import InputValue
 from cds.sources.files import FileSource
 from cds.sources.record import PatientRecord, RecordRequest, read_record
 from cds.writeback.build import (
-    Planned,
-    SaveContext,
     build_resources,
     check_entered,
     order_body_site,
@@ -26,6 +24,7 @@ from cds.writeback.build import (
     validate_json,
 )
 from cds.writeback.identity import DIGEST_EXTENSION, IDENTIFIER_SYSTEM, full_url
+from cds.writeback.resource import Planned, SaveContext
 
 NOW = datetime(2026, 9, 3, 10, 0, tzinfo=UTC)
 LOCAL = "http://cto-cds.org/fhir/CodeSystem/cto-lesion"
@@ -195,3 +194,31 @@ def test_entered_inputs_are_lesion_findings_only() -> None:
     with pytest.raises(InputError, match=r"stump: must be one of"):
         check_entered({"stump": "Blunt"})
     assert check_entered({"stump": "blunt", "calcification": None}) == {"stump": "blunt"}
+
+
+def test_saved_findings_are_read_back_as_entered_by_clinician(tables: MappingTables) -> None:
+    """The closed loop without a server: the built Observations added to the record map back to
+    the entered values, on the target lesion, with the clinician note."""
+    from cds.demo.cohort_data import load_ndjson
+    from cds.mapping.record_inputs import map_record
+
+    built = build(tables, FINDINGS, patient="pt19")
+    saved = []
+    for i, planned in enumerate(p for w, p in built.items() if w.startswith("finding ")):
+        saved.append({**planned.body, "id": f"saved-{i}"})
+    source = FileSource.from_bundle(
+        {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": r} for r in [*load_ndjson(COHORT_NDJSON), *saved]],
+        }
+    )
+    record = asyncio.run(
+        read_record(source, RecordRequest(patient_id="pt19"), lambda r: find_order(r, tables)[0])
+    )
+    mapped = map_record(record, tables, NOW.date()).inputs
+    for name, value in FINDINGS.items():
+        assert mapped[name].value == value, name
+        assert mapped[name].evidence == "lesion", name
+        assert mapped[name].note == "entered by clinician", name
+        assert mapped[name].sources[0].startswith("Observation/saved-"), name

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from cds.mapping.tables import MappingTables, load_tables
-from cds.writeback.build import Planned, SaveContext
 from cds.writeback.identity import identifier_token
 from cds.writeback.plan import Held, plan_writes, transaction
+from cds.writeback.resource import Planned, SaveContext
 from tests.writeback.test_build import FINDINGS, build
 
 CTX = SaveContext(
