@@ -373,7 +373,8 @@ async def save(
 
 
 def _validate(plan: WritePlan) -> None:
-    bodies = [(s.label, s.planned.body) for s in plan.steps]
+    # What is sent: unchanged resources are already on the server and are not re-validated.
+    bodies = [(s.label, s.planned.body) for s in plan.writes]
     if plan.provenance is not None:
         bodies.append(("Provenance", plan.provenance))
     for label, body in bodies:

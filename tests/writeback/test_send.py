@@ -264,3 +264,17 @@ def test_an_incomplete_record_writes_nothing(server: respx.MockRouter) -> None:
     with pytest.raises(WriteBackError, match="could not be read completely, nothing written"):
         asyncio.run(go())
     assert metadata.call_count == 0
+
+
+def test_an_invalid_resource_is_refused_before_anything_is_sent() -> None:
+    from cds.writeback.plan import Step, WritePlan
+    from cds.writeback.resource import Planned
+    from cds.writeback.send import _validate
+
+    body = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+    bad = Planned("k", "finding stump", "Observation", {**body, "valueInteger": "two"}, "d")
+    with pytest.raises(WriteBackError, match=r"Observation \(finding stump\): not valid FHIR R4"):
+        _validate(WritePlan((Step("create", bad, None),), None))
+    _validate(WritePlan((Step("unchanged", bad, None),), None))  # not sent, so not checked
+    good = Planned("k", "finding stump", "Observation", {**body, "valueInteger": 2}, "d")
+    _validate(WritePlan((Step("create", good, None),), None))
