@@ -131,6 +131,9 @@ def plan_writes(planned: list[Planned], held: Mapping[str, Held], ctx: SaveConte
         body = resolve_refs(p.body, known)
         if current is not None:
             body["id"] = current.ref.split("/", 1)[1]
+        if action == "update" and body.get("status") == "final":
+            # Changed after it was final (FHIR observation-status). Not content: not in the digest.
+            body["status"] = "amended"
         steps.append(Step(action, replace(p, body=body), current))
     writes = [s for s in steps if s.action != "unchanged"]
     if not writes:

@@ -20,7 +20,7 @@ import pytest
 
 from cds.mapping.tables import load_tables
 from cds.scoring.inputs import InputValue
-from cds.sources.fhir import FhirRestSource
+from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.sources.record import RecordRequest
 from cds.writeback.build import validate_json
 from cds.writeback.identity import IDENTIFIER_SYSTEM
@@ -29,6 +29,7 @@ from tests.cli.test_app import run
 from tests.integration.service_harness import auth, hook_body, service
 
 NOW = datetime(2026, 9, 3, 10, 0, tzinfo=UTC)
+SLOW = FetchLimits(timeout=10.0, deadline=30.0)  # as cto-cds save: no hook budget on a busy machine
 SERVICE = "/cds-services/operator-cto"
 # Every lesion input Operator-CTO reads, so the points become known (Xiao 2021 items).
 FINDINGS: dict[str, InputValue] = {
@@ -62,7 +63,7 @@ def do_save(fhir_base: str, pid: str, entered: dict[str, InputValue], **kw: Any)
     async def go() -> SaveResult:
         async with httpx.AsyncClient() as client:
             return await save(
-                FhirRestSource(fhir_base, client),
+                FhirRestSource(fhir_base, client, limits=SLOW),
                 FhirWriter(fhir_base, client),
                 load_tables(),
                 RecordRequest(patient_id=pid, order_id=f"{pid}-order"),
@@ -172,6 +173,10 @@ def test_a_changed_finding_updates_its_observation(
     assert len(lengths) == 1  # never two current Observations for one finding
     assert lengths[0]["valueQuantity"]["value"] == 12.0
     assert lengths[0]["meta"]["versionId"] == "2"
+    assert lengths[0]["status"] == "amended"
+    assert do_save(fhir_base, pid, {**FINDINGS, "occlusion_length_mm": 12.0}).mode == (
+        "nothing to write"
+    )
     assert len(held(fhir_base, fhir_client, "Provenance", pid)) == 2
 
 
@@ -236,3 +241,36 @@ def test_the_next_hook_and_score_use_the_saved_findings(
         assert out["inputs"][name]["value"] == value, name
         assert out["inputs"][name]["note"] == "entered by clinician", name
         assert out["inputs"][name]["evidence"] == "lesion"
+
+
+def test_concurrent_saves_of_one_order_write_once(
+    fhir_base: str, fhir_client: httpx.Client, cohort_resources: list[dict[str, Any]]
+) -> None:
+    """Conditional create is not atomic on every server: the per-key lock serialises the saves."""
+    pid = new_patient(fhir_base, fhir_client, cohort_resources)
+
+    async def both() -> list[SaveResult]:
+        async with httpx.AsyncClient() as client:
+            tables = load_tables()
+            request = RecordRequest(patient_id=pid, order_id=f"{pid}-order")
+            return list(
+                await asyncio.gather(
+                    *(
+                        save(
+                            FhirRestSource(fhir_base, client, limits=SLOW),
+                            FhirWriter(fhir_base, client),
+                            tables,
+                            request,
+                            FINDINGS,
+                            user=None,
+                            now=NOW,
+                        )
+                        for _ in range(2)
+                    )
+                )
+            )
+
+    results = asyncio.run(both())
+    assert sorted(r.mode for r in results) == ["nothing to write", "transaction"]
+    assert len(ours(held(fhir_base, fhir_client, "Observation", pid))) == 9 + 8
+    assert len(held(fhir_base, fhir_client, "Provenance", pid)) == 1

@@ -68,6 +68,7 @@ def test_a_changed_digest_is_an_if_match_update_and_references_are_resolved() ->
     entry = transaction(plan)["entry"][0]
     assert entry["request"] == {"method": "PUT", "url": held[stump.key].ref, "ifMatch": 'W/"3"'}
     assert entry["resource"]["id"] == held[stump.key].ref.split("/")[1]
+    assert entry["resource"]["status"] == "amended"
     operator = next(s for s in plan.steps if s.planned.what == "score operator_cto")
     refs = {d["reference"] for d in operator.planned.body["derivedFrom"]}
     assert held[stump.key].ref in refs  # urn:uuid of a held resource replaced by its reference
