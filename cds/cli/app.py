@@ -229,9 +229,7 @@ def save(
     from cds.cli.save import SaveOptions, save_command
 
     raw = _read_json(inputs_file)
-    options = SaveOptions(
-        fhir, patient, order, raw, inputs_file, user, token_env, mappings, dry_run
-    )
+    options = SaveOptions(fhir, patient, order, raw, user, token_env, mappings, dry_run)
     try:
         save_command(options, as_json)
     except CdsError as exc:

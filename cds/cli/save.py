@@ -35,7 +35,6 @@ class SaveOptions:
     patient: str
     order: str | None
     raw_inputs: object
-    inputs_name: str
     user: str | None
     token_env: str | None
     mappings: Path | None

@@ -62,13 +62,16 @@ _ENTRY = re.compile(r"\b[Ee]ntry\s*\[?(\d+)")
 _locks: dict[tuple[int, str], asyncio.Lock] = {}
 
 
+Mode = Literal["transaction", "sequential", "dry-run", "nothing to write"]
+
+
 class SaveResult(BaseModel):
     """What a save did, by reference (`--json` of `cto-cds save`)."""
 
     created: list[str]
     updated: list[str]
     unchanged: list[str]
-    mode: Literal["transaction", "sequential", "dry-run", "nothing to write"]
+    mode: Mode
     labels: dict[str, str] = {}
     """reference -> what it records (finding stump, score operator_cto, provenance)."""
     bundle: dict[str, Any] | None = None
@@ -391,7 +394,7 @@ def _validate(plan: WritePlan) -> None:
 def _result(
     plan: WritePlan,
     written: Mapping[str, str],
-    mode: Any,
+    mode: Mode,
     labels: Mapping[str, str],
     bundle: Json | None = None,
 ) -> SaveResult:
