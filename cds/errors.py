@@ -8,6 +8,7 @@ CdsError
   AuthError       a client JWT refused: `reason` slug for the log; 401 with no detail
   ContextError    a hook request that cannot be used (400): `loc`, `msg`
   DataUnavailableError required data obtainable neither from prefetch nor the FHIR server (412)
+  WriteBackError  a save the FHIR server did not complete: `resource`, `status`, `written`
 ```
 
 A search that fails inside a usable source is not an exception: it comes back as `Fetched.error`, so
@@ -98,3 +99,27 @@ class DataUnavailableError(CdsError):
         self.what = what
         self.why = why
         super().__init__(f"{what}: {why}")
+
+
+class WriteBackError(CdsError):
+    """A write-back the FHIR server did not complete (refused, 5xx, timeout, version conflict).
+
+    `resource` names the resource concerned (e.g. "Observation/12 (finding stump)"), `status` is the
+    HTTP status when there was one, `written` the references already written when the server could not
+    take a transaction: saving again completes them, since writes are keyed by identifier.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        resource: str | None = None,
+        status: int | None = None,
+        written: tuple[str, ...] = (),
+    ) -> None:
+        self.resource = resource
+        self.status = status
+        self.written = written
+        if written:
+            message += f"; already written: {', '.join(written)} (saving again completes the rest)"
+        super().__init__(message)

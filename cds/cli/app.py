@@ -17,7 +17,7 @@ from rich.table import Table
 from cds import __version__
 from cds.cli.errors import fail
 from cds.cli.mappings import mappings_app
-from cds.errors import CdsError
+from cds.errors import CdsError, InputError
 from cds.output.console import make_console, print_report
 from cds.scoring.engine import score_all
 from cds.scoring.inputs import INPUTS, parse_inputs
@@ -192,6 +192,49 @@ def _score_inputs_file(file: str, as_json: bool) -> None:
         print(json.dumps(report.model_dump(mode="json"), ensure_ascii=False, indent=2))
     else:
         print_report(report)
+
+
+@app.command()
+def save(
+    fhir: Annotated[str, typer.Option("--fhir", metavar="BASE_URL", help="The FHIR server.")],
+    patient: Annotated[str, typer.Option("--patient", metavar="ID", help="Patient id.")],
+    inputs_file: Annotated[
+        str,
+        typer.Option("--inputs", metavar="FILE.json", help="Lesion findings as canonical inputs."),
+    ],
+    order: Annotated[
+        str | None,
+        typer.Option(
+            "--order", metavar="ServiceRequest/ID", help="Default: the open CTO-PCI order."
+        ),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--user", metavar="Practitioner/ID", help="Who entered the findings."),
+    ] = None,
+    token_env: Annotated[
+        str | None,
+        typer.Option("--token-env", metavar="VAR", help="Variable holding a bearer token."),
+    ] = None,
+    mappings: Annotated[
+        Path | None, typer.Option("--mappings", metavar="DIR", help="Site mapping overrides.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print created/updated/unchanged.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the transaction Bundle, send nothing.")
+    ] = False,
+) -> None:
+    """Save entered lesion findings and the scores to the FHIR server (idempotent: again = no-op)."""
+    from cds.cli.save import SaveOptions, save_command
+
+    raw = _read_json(inputs_file)
+    options = SaveOptions(fhir, patient, order, raw, user, token_env, mappings, dry_run)
+    try:
+        save_command(options, as_json)
+    except CdsError as exc:
+        _fail(inputs_file if isinstance(exc, InputError) else fhir, str(exc))
 
 
 @app.command()

@@ -16,6 +16,7 @@ from cds.mapping.provenance import EVIDENCE_RANK, MappedInput
 from cds.mapping.tables import CodeRow, MappingTables
 from cds.scoring.inputs import INPUT_SPECS, InputValue, inputs_in
 from cds.sources.resources import CodeableConcept, Observation, ObservationComponent, Quantity
+from cds.writeback.identity import ENTERED_NOTE, IDENTIFIER_SYSTEM
 
 # The groups are declared on the input specs; the target vessel is read from the order, not from
 # findings (cds.mapping.order).
@@ -128,6 +129,8 @@ def observation_candidates(
             skipped.append(f"{obs.ref} is about {'/'.join(sorted(groups))}, not {target}")
             continue
         evidence = "lesion" if groups else "patient"
+        # Written back by cto-cds save: the contract has no "clinician" evidence, so lesion + note.
+        entered = any(i.system == IDENTIFIER_SYSTEM for i in obs.identifier)
         day = day_of(obs)
         parts: list[Part] = [obs, *obs.component]
         for part in parts:
@@ -143,7 +146,7 @@ def observation_candidates(
                         day,
                         obs.ref,
                         row.id,
-                        why,
+                        why or (ENTERED_NOTE if entered else None),
                     )
                 )
         if "ostial_location" in wanted and names_ostium(tables, "Observation", [obs.bodySite]):

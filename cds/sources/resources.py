@@ -158,6 +158,7 @@ class ObservationComponent(_Element):
 
 
 class Observation(Resource):
+    identifier: list[Identifier] = Field(default_factory=list)  # marks write-back findings
     status: str | None = None
     code: CodeableConcept | None = None
     bodySite: CodeableConcept | None = None  # noqa: N815

@@ -1,0 +1,412 @@
+"""The write-back's I/O: read the record and what the server holds, then write what changed.
+
+Why it is built this way:
+
+* One transaction where the server supports it (CapabilityStatement `transaction` interaction): all or
+  nothing. Otherwise the requests go one by one in dependency order (findings, scores, risk,
+  Provenance), urn:uuid references replaced by the ids the server gave; when one fails, the error lists
+  what is already written, and saving again completes the rest because every resource is keyed by its
+  identifier (conditional create, If-Match update).
+* What the server holds is read first (one identifier search per resource type), so a save of the same
+  inputs sends no write at all, not even a Provenance.
+* A request is retried (connect errors, timeouts, 429/502/503/504) only when repeating it cannot write
+  twice: reads and conditional creates. A transaction, an If-Match update (a repeat after success
+  would be a 412) and the Provenance POST are sent once.
+* Conditional create is not atomic on every server (sekmet 0.1.1 checks then writes), so saves of one
+  patient's order are serialised in-process by a per-key lock.
+* Errors name the resource and the HTTP status; OperationOutcome text is summarised with the patient
+  id and the token redacted. Location headers are parsed for the id, never followed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from cds.errors import WriteBackError
+from cds.mapping.order import find_order
+from cds.mapping.tables import MappingTables
+from cds.scoring.inputs import InputValue
+from cds.sources.fhir import outcome_summary
+from cds.sources.record import RecordRequest, RecordSource, read_record
+from cds.writeback.build import (
+    build_resources,
+    order_body_site,
+    score_with_entered,
+    validate_json,
+)
+from cds.writeback.identity import identifier_token
+from cds.writeback.plan import (
+    Held,
+    Step,
+    WritePlan,
+    held_from,
+    key_search,
+    plan_writes,
+    resolve_refs,
+    transaction,
+)
+from cds.writeback.resource import Json, Planned, SaveContext
+
+FHIR_JSON = "application/fhir+json"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_REF = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?/?$")
+_ENTRY = re.compile(r"\b[Ee]ntry\s*\[?(\d+)")
+_locks: dict[tuple[int, str], asyncio.Lock] = {}
+
+
+Mode = Literal["transaction", "sequential", "dry-run", "nothing to write"]
+
+
+class SaveResult(BaseModel):
+    """What a save did, by reference (`--json` of `cto-cds save`)."""
+
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+    mode: Mode
+    labels: dict[str, str] = {}
+    """reference -> what it records (finding stump, score operator_cto, provenance)."""
+    bundle: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    transaction: bool
+    identifier_types: frozenset[str] | None
+    """Resource types with an identifier search; None when the server did not describe them."""
+
+
+@dataclass(frozen=True)
+class WriteLimits:
+    timeout: float = 10.0
+    retries: int = 2
+    backoff: float = 0.2
+
+
+def _lock(key: str) -> asyncio.Lock:
+    # Keyed by the running loop too: an asyncio.Lock must not be shared between event loops.
+    loop_key = (id(asyncio.get_running_loop()), key)
+    return _locks.setdefault(loop_key, asyncio.Lock())
+
+
+def _ref_of(location: str | None, body: object) -> str | None:
+    if location:
+        match = _REF.search(location)
+        if match:
+            return f"{match.group(1)}/{match.group(2)}"
+    if isinstance(body, dict) and isinstance(body.get("id"), str):
+        return f"{body.get('resourceType')}/{body['id']}"
+    return None
+
+
+class FhirWriter:
+    """Reads and writes the resources of one save on one FHIR base, with one injected httpx client."""
+
+    def __init__(
+        self,
+        base_url: str,
+        client: httpx.AsyncClient,
+        *,
+        token: str | None = None,
+        redact_ids: tuple[str, ...] = (),
+        limits: WriteLimits | None = None,
+    ) -> None:
+        self.base = base_url.rstrip("/")
+        self._client = client
+        self._token = token
+        self._ids = redact_ids
+        self._limits = limits or WriteLimits()
+        self.capabilities = Capabilities(False, None)
+
+    def __repr__(self) -> str:  # never the token
+        return f"FhirWriter({self.base!r})"
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {"Accept": FHIR_JSON}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        headers.update(extra or {})
+        return headers
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        what: str,
+        *,
+        body: Json | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry: bool,
+    ) -> httpx.Response:
+        attempts = self._limits.retries + 1 if retry else 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = await self._client.request(
+                    method,
+                    f"{self.base}/{path}" if path else self.base,
+                    json=body,
+                    headers=self._headers(
+                        {**(headers or {}), **({"Content-Type": FHIR_JSON} if body else {})}
+                    ),
+                    timeout=self._limits.timeout,
+                    follow_redirects=False,
+                )
+            except httpx.TimeoutException:
+                if last:
+                    raise WriteBackError(
+                        f"{what}: the FHIR server did not answer within {self._limits.timeout:g} s",
+                        resource=what,
+                    ) from None
+            except httpx.TransportError as exc:
+                if last:
+                    raise WriteBackError(
+                        f"{what}: cannot reach the FHIR server ({type(exc).__name__})",
+                        resource=what,
+                    ) from None
+            else:
+                if response.status_code not in RETRY_STATUSES or last:
+                    return response
+            await asyncio.sleep(self._limits.backoff * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def refused(
+        self, what: str, response: httpx.Response, written: tuple[str, ...] = ()
+    ) -> WriteBackError:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        detail = (
+            outcome_summary(body, self._ids, self._token)
+            if isinstance(body, dict) and body.get("resourceType") == "OperationOutcome"
+            else "no OperationOutcome"
+        )
+        if status == 412:
+            cause = "version conflict (changed on the server since it was read; save again)"
+        elif status >= 500:
+            cause = "server error"
+        else:
+            cause = "refused"
+        return WriteBackError(
+            f"{what}: {cause}, HTTP {status}: {detail}",
+            resource=what,
+            status=status,
+            written=written,
+        )
+
+    async def held(self, planned: list[Planned]) -> dict[str, Held]:
+        """The server's current resources for the planned keys: one identifier search per type."""
+        found: dict[str, Held] = {}
+        for kind in dict.fromkeys(p.resource_type for p in planned):
+            keys = [p.key for p in planned if p.resource_type == kind]
+            param = key_search(kind, keys[0], self.capabilities.identifier_types).partition("=")[0]
+            tokens = ",".join(identifier_token(key) for key in keys)
+            response = await self._send(
+                "GET", f"{kind}?{param}={tokens}&_count=100", f"{kind} search", retry=True
+            )
+            if response.status_code != 200:
+                raise self.refused(f"{kind} search by identifier", response)
+            for entry in response.json().get("entry") or []:
+                resource = entry.get("resource") if isinstance(entry, dict) else None
+                if isinstance(resource, dict) and (item := held_from(resource)) is not None:
+                    key, state = item
+                    if key in found and found[key].ref != state.ref:
+                        raise WriteBackError(
+                            f"{state.ref} and {found[key].ref} carry the same write-back "
+                            "identifier: resolve the duplicate on the server first",
+                            resource=state.ref,
+                        )
+                    found[key] = state
+        return found
+
+    async def read_capabilities(self) -> Capabilities:
+        """Transaction support and identifier searches from the CapabilityStatement; without a
+        usable statement: no transaction (requests one by one) and standard identifier searches."""
+        try:
+            response = await self._send("GET", "metadata", "CapabilityStatement", retry=True)
+            statement = response.json() if response.status_code == 200 else {}
+        except (WriteBackError, ValueError):
+            statement = {}
+        rests = [r for r in statement.get("rest") or [] if isinstance(r, dict)]
+        transaction_ok = any(
+            isinstance(i, dict) and i.get("code") == "transaction"
+            for rest in rests
+            for i in rest.get("interaction") or []
+        )
+        described = [r for rest in rests for r in rest.get("resource") or [] if isinstance(r, dict)]
+        types = frozenset(
+            str(r.get("type"))
+            for r in described
+            if any(
+                isinstance(p, dict) and p.get("name") == "identifier"
+                for p in r.get("searchParam") or []
+            )
+        )
+        self.capabilities = Capabilities(transaction_ok, types if described else None)
+        return self.capabilities
+
+    async def send_transaction(self, plan: WritePlan) -> dict[str, str]:
+        """All or nothing. Returns planned full URL / held ref -> the reference the server holds."""
+        bundle = transaction(plan, self.capabilities.identifier_types)
+        labels = [s.label for s in plan.writes] + (["Provenance"] if plan.provenance else [])
+        what = f"transaction of {len(labels)} resources"
+        response = await self._send("POST", "", what, body=bundle, retry=False)
+        if response.status_code != 200:
+            error = self.refused(what, response)
+            hit = _ENTRY.search(str(error))
+            if hit and int(hit.group(1)) < len(labels):
+                error = self.refused(f"{what}, at {labels[int(hit.group(1))]}", response)
+            raise error
+        entries = response.json().get("entry") or []
+        out: dict[str, str] = {}
+        for step, entry in zip(plan.writes, entries, strict=False):
+            answer = entry.get("response") or {} if isinstance(entry, dict) else {}
+            ref = _ref_of(answer.get("location"), entry.get("resource"))
+            if ref:
+                out[step.planned.full_url] = ref
+        return out
+
+    async def send_each(self, plan: WritePlan) -> dict[str, str]:
+        """One request per resource, in order; references to earlier ones resolved as they come."""
+        known = {s.planned.full_url: s.held.ref for s in plan.steps if s.held is not None}
+        written: list[str] = []
+        for step in plan.writes:
+            out = await self._write_one(
+                step, resolve_refs(step.planned.body, known), tuple(written)
+            )
+            known[step.planned.full_url] = out
+            written.append(out)
+        if plan.provenance is not None:
+            response = await self._send(
+                "POST",
+                "Provenance",
+                "Provenance",
+                body=resolve_refs(plan.provenance, known),
+                retry=False,
+            )
+            if response.status_code not in (200, 201):
+                raise self.refused("Provenance", response, tuple(written))
+        return known
+
+    async def _write_one(self, step: Step, body: Json, written: tuple[str, ...]) -> str:
+        p = step.planned
+        if step.action == "create":
+            search = key_search(p.resource_type, p.key, self.capabilities.identifier_types)
+            headers = {"If-None-Exist": search}
+            response = await self._send(
+                "POST", p.resource_type, step.label, body=body, headers=headers, retry=True
+            )
+        else:
+            assert step.held is not None
+            headers = {"If-Match": f'W/"{step.held.version}"'} if step.held.version else {}
+            response = await self._send(
+                "PUT", step.held.ref, step.label, body=body, headers=headers, retry=False
+            )
+        if response.status_code not in (200, 201):
+            raise self.refused(step.label, response, written)
+        ref = _ref_of(response.headers.get("Location"), _json_or_none(response))
+        if ref is None:
+            raise WriteBackError(
+                f"{step.label}: the server wrote it but gave no id",
+                resource=step.label,
+                written=written,
+            )
+        return ref
+
+
+def _json_or_none(response: httpx.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+async def save(
+    source: RecordSource,
+    writer: FhirWriter,
+    tables: MappingTables,
+    request: RecordRequest,
+    entered: Mapping[str, InputValue],
+    *,
+    user: str | None,
+    now: datetime,
+    dry_run: bool = False,
+) -> SaveResult:
+    """Read the record, build what the server should hold, and write what differs."""
+    record = await read_record(source, request, lambda rec: find_order(rec, tables)[0])
+    if record.patient is None:
+        why = record.incomplete.get("patient", "not on the server")
+        raise WriteBackError(f"Patient/{request.patient_id}: cannot be read ({why})")
+    if record.incomplete:
+        # Scores from part of the record would overwrite better ones already saved: write nothing.
+        what = "; ".join(record.incomplete.values())
+        raise WriteBackError(f"the record could not be read completely, nothing written: {what}")
+    order, _ = find_order(record, tables)
+    if order is None or order.id is None:
+        why = (
+            record.incomplete.get("order") or "no open CTO-PCI order for this patient; give --order"
+        )
+        raise WriteBackError(f"the order to attach the findings to cannot be read: {why}")
+    ctx = SaveContext(request.patient_id, order.ref, order_body_site(order, tables), user, now)
+    case = score_with_entered(record, tables, now.date(), entered, ctx)
+    planned = build_resources(tables, ctx, case, entered)
+    async with _lock(f"{writer.base}|{ctx.patient_id}|{ctx.order_ref}"):
+        capabilities = await writer.read_capabilities()
+        plan = plan_writes(planned, await writer.held(planned), ctx)
+        _validate(plan)
+        labels = {s.planned.full_url: s.planned.what for s in plan.steps}
+        if dry_run:
+            bundle = transaction(plan, capabilities.identifier_types)
+            return _result(plan, {}, "dry-run", labels, bundle)
+        if not plan.writes:
+            return _result(plan, {}, "nothing to write", labels)
+        if capabilities.transaction:
+            return _result(plan, await writer.send_transaction(plan), "transaction", labels)
+        return _result(plan, await writer.send_each(plan), "sequential", labels)
+
+
+def _validate(plan: WritePlan) -> None:
+    # What is sent: unchanged resources are already on the server and are not re-validated.
+    bodies = [(s.label, s.planned.body) for s in plan.writes]
+    if plan.provenance is not None:
+        bodies.append(("Provenance", plan.provenance))
+    for label, body in bodies:
+        try:
+            validate_json(body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise WriteBackError(
+                f"{label}: not valid FHIR R4 at {where}: {first['msg']}", resource=label
+            ) from None
+
+
+def _result(
+    plan: WritePlan,
+    written: Mapping[str, str],
+    mode: Mode,
+    labels: Mapping[str, str],
+    bundle: Json | None = None,
+) -> SaveResult:
+    result = SaveResult(created=[], updated=[], unchanged=[], mode=mode, bundle=bundle)
+    for step in plan.steps:
+        ref = (
+            step.held.ref
+            if step.held
+            else written.get(step.planned.full_url, step.planned.full_url)
+        )
+        result.labels[ref] = labels[step.planned.full_url]
+        {"create": result.created, "update": result.updated, "unchanged": result.unchanged}[
+            step.action
+        ].append(ref)
+    return result

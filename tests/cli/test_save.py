@@ -1,0 +1,73 @@
+"""`cto-cds save`: option and inputs validation, one line on stderr and exit code 2.
+
+Saving against a real FHIR server is in tests/integration/test_writeback_cli.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_app import run
+
+BASE = "http://127.0.0.1:9/fhir"  # discard port: nothing listens, nothing may be written
+
+
+def inputs(tmp_path: Path, content: object) -> str:
+    path = tmp_path / "findings.json"
+    path.write_text(json.dumps(content))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        (
+            {"stump": "blunt", "age_years": 70},
+            [],
+            "inputs.age_years: save writes lesion findings only",
+        ),
+        (
+            {"stump": "Blunt"},
+            [],
+            'inputs.stump: must be one of tapered, blunt, no_stump, got "Blunt"',
+        ),
+        ({"stump": None}, [], "no lesion finding to save"),
+        ({"stump": "blunt"}, ["--user", "Patient/1"], "--user: must be Practitioner/ID"),
+        (
+            {"stump": "blunt"},
+            ["--order", "Procedure/1"],
+            "--order: must be ServiceRequest/ID or ID",
+        ),
+        ({"stump": "blunt"}, ["--token-env", "CTO_CDS_UNSET_VARIABLE"], "names an empty or unset"),
+    ],
+)
+def test_bad_options_and_inputs_give_one_line_and_exit_2(
+    tmp_path: Path, content: object, extra: list[str], message: str
+) -> None:
+    done = run(
+        "save", "--fhir", BASE, "--patient", "p1", "--inputs", inputs(tmp_path, content), *extra
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stdout == ""
+
+
+def test_an_unreachable_server_is_one_line_naming_the_patient(tmp_path: Path) -> None:
+    done = run(
+        "save", "--fhir", BASE, "--patient", "p1", "--inputs", inputs(tmp_path, {"stump": "blunt"})
+    )
+    assert done.returncode == 2
+    assert "Patient/p1: cannot be read" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_file_that_is_not_json_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text("{stump")
+    done = run("save", "--fhir", BASE, "--patient", "p1", "--inputs", str(path))
+    assert done.returncode == 2
+    assert f"{path}: not valid JSON" in done.stderr

@@ -1,0 +1,77 @@
+"""What a save does given what the server holds (pure): create, update, unchanged, Provenance."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from cds.mapping.tables import MappingTables, load_tables
+from cds.writeback.identity import identifier_token
+from cds.writeback.plan import Held, plan_writes, transaction
+from cds.writeback.resource import Planned, SaveContext
+from tests.writeback.test_build import FINDINGS, build
+
+CTX = SaveContext(
+    "pt01",
+    "ServiceRequest/pt01-order",
+    None,
+    "Practitioner/op-expert",
+    datetime(2026, 9, 3, tzinfo=UTC),
+)
+
+
+def planned(tables: MappingTables) -> list[Planned]:
+    return list(build(tables, FINDINGS).values())
+
+
+def test_nothing_held_creates_everything_with_conditional_creates() -> None:
+    items = planned(load_tables())
+    plan = plan_writes(items, {}, CTX)
+    assert [s.action for s in plan.steps] == ["create"] * len(items)
+    bundle = transaction(plan)
+    assert bundle["type"] == "transaction"
+    assert len(bundle["entry"]) == len(items) + 1  # + Provenance
+    first = bundle["entry"][0]
+    assert first["request"] == {
+        "method": "POST",
+        "url": "Observation",
+        "ifNoneExist": f"identifier={identifier_token(items[0].key)}",
+    }
+    assert first["fullUrl"] == items[0].full_url
+    provenance = bundle["entry"][-1]["resource"]
+    assert {t["reference"] for t in provenance["target"]} == {p.full_url for p in items}
+    assert provenance["agent"][0]["who"] == {"reference": "Practitioner/op-expert"}
+    assert provenance["agent"][1]["who"]["identifier"]["value"] == "cto-cds"
+    assert all(not e["what"]["reference"].startswith("urn:") for e in provenance["entity"])
+    # A server without identifier search on RiskAssessment gets the tag search instead.
+    tagged = transaction(plan, frozenset({"Observation"}))
+    risk = next(e for e in tagged["entry"] if e["request"]["url"] == "RiskAssessment")
+    assert risk["request"]["ifNoneExist"].startswith("_tag=")
+
+
+def test_same_digests_write_nothing_not_even_a_provenance() -> None:
+    items = planned(load_tables())
+    held = {p.key: Held(f"{p.resource_type}/id{i}", "1", p.digest) for i, p in enumerate(items)}
+    plan = plan_writes(items, held, CTX)
+    assert {s.action for s in plan.steps} == {"unchanged"}
+    assert plan.provenance is None
+    assert transaction(plan)["entry"] == []
+
+
+def test_a_changed_digest_is_an_if_match_update_and_references_are_resolved() -> None:
+    items = planned(load_tables())
+    held = {p.key: Held(f"{p.resource_type}/id{i}", "3", p.digest) for i, p in enumerate(items)}
+    stump = next(p for p in items if p.what == "finding stump")
+    held[stump.key] = Held(held[stump.key].ref, "3", "old-digest")
+    plan = plan_writes(items, held, CTX)
+    writes = plan.writes
+    assert [s.planned.what for s in writes] == ["finding stump"]
+    entry = transaction(plan)["entry"][0]
+    assert entry["request"] == {"method": "PUT", "url": held[stump.key].ref, "ifMatch": 'W/"3"'}
+    assert entry["resource"]["id"] == held[stump.key].ref.split("/")[1]
+    assert entry["resource"]["status"] == "amended"
+    operator = next(s for s in plan.steps if s.planned.what == "score operator_cto")
+    refs = {d["reference"] for d in operator.planned.body["derivedFrom"]}
+    assert held[stump.key].ref in refs  # urn:uuid of a held resource replaced by its reference
+    assert not [r for r in refs if r.startswith("urn:")]
+    assert plan.provenance is not None
+    assert plan.provenance["target"] == [{"reference": held[stump.key].ref}]

@@ -1,0 +1,280 @@
+"""Failures of the write: refusals, 5xx, timeouts, version conflicts; what is retried (respx faults).
+
+The record comes from the cohort file; only the FHIR server being written to is mocked, to inject
+faults a real server will not produce on demand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from cds.demo.cohort_data import COHORT_NDJSON
+from cds.errors import WriteBackError
+from cds.mapping.tables import load_tables
+from cds.sources.files import FileSource
+from cds.sources.record import Fetched, RecordRequest
+from cds.sources.searches import Search
+from cds.writeback.send import FhirWriter, SaveResult, WriteLimits, save
+from tests.writeback.test_build import FINDINGS
+
+BASE = "https://fhir.example.org/r4"
+NOW = datetime(2026, 9, 3, 10, 0, tzinfo=UTC)
+
+
+def capability(transaction: bool) -> dict[str, Any]:
+    rest: dict[str, Any] = {
+        "mode": "server",
+        "resource": [
+            {"type": t, "searchParam": [{"name": "identifier", "type": "token"}]}
+            for t in ("Observation", "RiskAssessment")
+        ],
+    }
+    if transaction:
+        rest["interaction"] = [{"code": "transaction"}]
+    return {"resourceType": "CapabilityStatement", "rest": [rest]}
+
+
+def outcome(text: str) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": "invalid", "diagnostics": text}],
+    }
+
+
+def empty() -> httpx.Response:
+    return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": []})
+
+
+@pytest.fixture
+def server() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        router.get("/Observation").mock(return_value=empty())
+        router.get("/RiskAssessment").mock(return_value=empty())
+        yield router
+
+
+def run_save(findings: dict[str, Any] | None = None) -> SaveResult:
+    async def go() -> SaveResult:
+        async with httpx.AsyncClient() as client:
+            writer = FhirWriter(
+                BASE,
+                client,
+                token="s3cret",
+                redact_ids=("pt01",),
+                limits=WriteLimits(timeout=0.5, retries=2, backoff=0.0),
+            )
+            return await save(
+                FileSource.from_path(COHORT_NDJSON),
+                writer,
+                load_tables(),
+                RecordRequest(patient_id="pt01", order_id="pt01-order"),
+                findings or FINDINGS,
+                user="Practitioner/op-expert",
+                now=NOW,
+            )
+
+    return asyncio.run(go())
+
+
+def test_a_refused_transaction_names_the_entry_and_writes_nothing(
+    server: respx.MockRouter,
+) -> None:
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+    tx = server.post("/").mock(
+        return_value=httpx.Response(
+            422, json=outcome("Entry 1: Observation.code invalid for Patient/pt01 (token s3cret)")
+        )
+    )
+    with pytest.raises(WriteBackError) as caught:
+        run_save()
+    error = caught.value
+    assert error.status == 422
+    assert "refused, HTTP 422" in str(error)
+    assert "(finding calcification)" in str(error)  # entry 1 = the second finding entered
+    assert "pt01" not in str(error)  # the patient id is redacted from the server's text
+    assert "s3cret" not in str(error)
+    assert error.written == ()
+    assert tx.call_count == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        (httpx.Response(500, json=outcome("database down")), "server error, HTTP 500"),
+        (httpx.Response(503), "server error, HTTP 503"),
+        (httpx.ReadTimeout("slow"), "did not answer within 0.5 s"),
+        (httpx.ConnectError("refused"), "cannot reach the FHIR server"),
+    ],
+)
+def test_a_transaction_is_sent_once_whatever_the_failure(
+    server: respx.MockRouter, fault: Any, expected: str
+) -> None:
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+    tx = server.post("/").mock(side_effect=[fault, fault, fault])
+    with pytest.raises(WriteBackError, match=expected):
+        run_save()
+    assert tx.call_count == 1  # a transaction POST is not idempotent: never retried
+
+
+def _created(kind: str, counter: Iterator[int]) -> Callable[[httpx.Request], httpx.Response]:
+    def answer(request: httpx.Request) -> httpx.Response:
+        rid = f"{kind.lower()}-{next(counter)}"
+        body = json.loads(request.content)
+        return httpx.Response(
+            201,
+            json={**body, "id": rid, "meta": {"versionId": "1"}},
+            headers={"Location": f"{BASE}/{kind}/{rid}/_history/1"},
+        )
+
+    return answer
+
+
+def test_without_transactions_a_failure_lists_what_is_already_written(
+    server: respx.MockRouter,
+) -> None:
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(False)))
+    counter = itertools.count(1)
+    ok = _created("Observation", counter)
+    calls = {"n": 0}
+
+    def third_fails(request: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            return httpx.Response(400, json=outcome("bad value"))
+        return ok(request)
+
+    server.post("/Observation").mock(side_effect=third_fails)
+    with pytest.raises(WriteBackError) as caught:
+        run_save()
+    error = caught.value
+    assert error.written == ("Observation/observation-1", "Observation/observation-2")
+    assert "(finding tortuosity): refused, HTTP 400" in str(error)
+    assert "already written: Observation/observation-1, Observation/observation-2" in str(error)
+    assert "saving again completes the rest" in str(error)
+    assert calls["n"] == 3  # a 400 is not retried
+
+
+def test_conditional_creates_are_retried_and_references_follow_the_new_ids(
+    server: respx.MockRouter,
+) -> None:
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(False)))
+    counter = itertools.count(1)
+    ok = _created("Observation", counter)
+    flaky = iter([httpx.Response(503), httpx.Response(429)])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.headers["If-None-Exist"].startswith("identifier=")
+        fault = next(flaky, None)
+        return fault if fault is not None else ok(request)
+
+    observations = server.post("/Observation").mock(side_effect=answer)
+    risks = server.post("/RiskAssessment").mock(side_effect=_created("RiskAssessment", counter))
+    provenance = server.post("/Provenance").mock(return_value=httpx.Response(201, json={}))
+    result = run_save()
+    assert result.mode == "sequential"
+    assert observations.call_count == 9 + 8 + 2  # two transient failures retried
+    assert len(result.created) == 9 + 8 + 1
+    sent = json.loads(provenance.calls.last.request.content)
+    assert {t["reference"] for t in sent["target"]} == set(result.created)
+    risk = json.loads(risks.calls.last.request.content)
+    assert risk["basis"][0]["reference"].startswith("Observation/observation-")
+
+
+def test_a_version_conflict_is_a_clear_error_and_not_retried(server: respx.MockRouter) -> None:
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(False)))
+    stored = {
+        "resourceType": "Observation",
+        "id": "held-stump",
+        "meta": {"versionId": "4"},
+        "identifier": [],
+        "extension": [],
+    }
+
+    def search(request: httpx.Request) -> httpx.Response:
+        # The server holds the stump finding with another value (another digest).
+        token = request.url.params["identifier"].split(",")[0]
+        system, _, key = token.partition("|")
+        body = {
+            **stored,
+            "identifier": [{"system": system, "value": key}],
+            "extension": [{"url": "x/write-back-digest", "valueString": "old"}],
+        }
+        return httpx.Response(
+            200, json={"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": body}]}
+        )
+
+    server.get("/Observation").mock(side_effect=search)
+    put = server.put("/Observation/held-stump").mock(
+        return_value=httpx.Response(412, json=outcome("version mismatch"))
+    )
+    with pytest.raises(WriteBackError) as caught:
+        run_save({"stump": "tapered"})
+    assert caught.value.status == 412
+    assert "Observation/held-stump (finding stump): version conflict" in str(caught.value)
+    assert put.call_count == 1
+    assert put.calls.last.request.headers["If-Match"] == 'W/"4"'
+
+
+def test_a_failed_identifier_search_stops_before_any_write(server: respx.MockRouter) -> None:
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+    server.get("/Observation").mock(return_value=httpx.Response(401, json=outcome("expired")))
+    tx = server.post("/").mock(return_value=httpx.Response(200, json={}))
+    with pytest.raises(WriteBackError, match="Observation search by identifier: refused, HTTP 401"):
+        run_save()
+    assert tx.call_count == 0
+
+
+class _ObservationsFail:
+    """The cohort file, except that the Observation search fails (as a timed-out search would)."""
+
+    def __init__(self) -> None:
+        self._file = FileSource.from_path(COHORT_NDJSON)
+
+    async def fetch(self, searches: Sequence[Search]) -> dict[str, Fetched]:
+        found = await self._file.fetch(searches)
+        if "observations" in found:
+            found["observations"] = Fetched("observations", error="observations: timed out")
+        return found
+
+
+def test_an_incomplete_record_writes_nothing(server: respx.MockRouter) -> None:
+    metadata = server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+
+    async def go() -> SaveResult:
+        async with httpx.AsyncClient() as client:
+            return await save(
+                _ObservationsFail(),
+                FhirWriter(BASE, client),
+                load_tables(),
+                RecordRequest(patient_id="pt01", order_id="pt01-order"),
+                FINDINGS,
+                user=None,
+                now=NOW,
+            )
+
+    with pytest.raises(WriteBackError, match="could not be read completely, nothing written"):
+        asyncio.run(go())
+    assert metadata.call_count == 0
+
+
+def test_an_invalid_resource_is_refused_before_anything_is_sent() -> None:
+    from cds.writeback.plan import Step, WritePlan
+    from cds.writeback.resource import Planned
+    from cds.writeback.send import _validate
+
+    body = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+    bad = Planned("k", "finding stump", "Observation", {**body, "valueInteger": "two"}, "d")
+    with pytest.raises(WriteBackError, match=r"Observation \(finding stump\): not valid FHIR R4"):
+        _validate(WritePlan((Step("create", bad, None),), None))
+    _validate(WritePlan((Step("unchanged", bad, None),), None))  # not sent, so not checked
+    good = Planned("k", "finding stump", "Observation", {**body, "valueInteger": 2}, "d")
+    _validate(WritePlan((Step("create", good, None),), None))
