@@ -16,6 +16,7 @@ from rich.table import Table
 from cds import __version__
 from cds.cli.errors import fail
 from cds.cli.mappings import mappings_app
+from cds.cli.validate import validate
 from cds.errors import CdsError
 from cds.output.console import make_console, print_report
 from cds.scoring.engine import score_all
@@ -206,6 +207,7 @@ def inputs() -> None:
 
 
 app.add_typer(mappings_app, name="mappings")
+app.command()(validate)
 
 
 @app.command()
