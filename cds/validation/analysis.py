@@ -271,7 +271,9 @@ def analyse(cohort: Cohort, policy: ScoringPolicy | None = None) -> ValidationRe
                     "operator": r.groups["operator"].points,
                 }
             per_score[d.id].append(_Scored(r.points, tuple(r.missing), r.band, **extra))
-    outcomes_all = [lesion.technical_success for lesion in cohort.lesions]
+    # read_cohort requires the outcome column, so every lesion has one.
+    outcomes_all = [int(lesion.technical_success or 0) for lesion in cohort.lesions]
+    assert all(lesion.technical_success is not None for lesion in cohort.lesions)
     primary = per_score.get(PRIMARY, [])
     results: dict[str, ScoreValidation] = {}
     for d in defs:

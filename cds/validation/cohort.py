@@ -50,7 +50,8 @@ class RowError:
 class Lesion:
     line: int
     inputs: dict[str, InputValue | None]
-    technical_success: int
+    technical_success: int | None
+    """None only when read without an outcome column (batch scoring of inputs)."""
     procedural_success: int | None = None
     operator_id: str | None = None
     procedure_date: date | None = None
@@ -91,7 +92,7 @@ def _binary(text: str) -> int:
     raise ValueError("must be 0 or 1")
 
 
-def _header(fields: list[str] | None, source: str) -> list[str]:
+def _header(fields: list[str] | None, source: str, require_outcome: bool) -> list[str]:
     if not fields:
         raise CohortError(f"{source}: empty file (need a header row)")
     names = [f.strip() for f in fields]
@@ -104,12 +105,12 @@ def _header(fields: list[str] | None, source: str) -> list[str]:
             f"{source}: unknown column {unknown[0]!r} (not a canonical input, {OUTCOME} or one of "
             f"{', '.join(EXTRA_COLUMNS)}; see `cto-cds inputs`)"
         )
-    if OUTCOME not in names:
+    if require_outcome and OUTCOME not in names:
         raise CohortError(f"{source}: no {OUTCOME} column (0/1 per lesion)")
     return names
 
 
-def _row(line: int, row: dict[str, str]) -> tuple[Lesion | None, list[RowError]]:
+def _row(line: int, row: dict[str, str], has_outcome: bool) -> tuple[Lesion | None, list[RowError]]:
     errors: list[RowError] = []
     inputs: dict[str, InputValue | None] = {spec.name: None for spec in INPUTS}
     for name, raw in row.items():
@@ -130,7 +131,9 @@ def _row(line: int, row: dict[str, str]) -> tuple[Lesion | None, list[RowError]]
     outcome: int | None = None
     procedural: int | None = None
     text = row.get(OUTCOME, "").strip()
-    if not text:
+    if not has_outcome:
+        pass
+    elif not text:
         errors.append(RowError(line, OUTCOME, text, "is required (0 or 1)"))
     else:
         try:
@@ -150,7 +153,7 @@ def _row(line: int, row: dict[str, str]) -> tuple[Lesion | None, list[RowError]]
             when = date.fromisoformat(text)
         except ValueError:
             errors.append(RowError(line, "procedure_date", text, "must be a date YYYY-MM-DD"))
-    if errors or outcome is None:
+    if errors or (has_outcome and outcome is None):
         return None, errors
     return (
         Lesion(
@@ -167,11 +170,14 @@ def _row(line: int, row: dict[str, str]) -> tuple[Lesion | None, list[RowError]]
 
 
 def iter_rows(
-    text: Iterable[str], source: str
+    text: Iterable[str], source: str, require_outcome: bool = True
 ) -> Iterator[tuple[Lesion | None, list[RowError], tuple[str, ...]]]:
-    """Each data row as (lesion or None, its errors, inputs without a column), streaming."""
+    """Each data row as (lesion or None, its errors, inputs without a column), streaming.
+
+    `require_outcome=False` (batch scoring of inputs) accepts a file without `technical_success`.
+    """
     reader = csv.DictReader(text, restkey="\0extra", restval="")
-    names = _header(list(reader.fieldnames or []), source)
+    names = _header(list(reader.fieldnames or []), source, require_outcome)
     absent = tuple(spec.name for spec in INPUTS if spec.name not in names)
     for row in reader:
         line = reader.line_num
@@ -187,7 +193,7 @@ def iter_rows(
                 absent,
             )
             continue
-        lesion, errors = _row(line, clean)
+        lesion, errors = _row(line, clean, OUTCOME in names)
         yield lesion, errors, absent
 
 
