@@ -30,11 +30,11 @@ _SCHEMA = """
 CREATE TABLE resource (patient TEXT, type TEXT NOT NULL, id TEXT, body TEXT NOT NULL);
 CREATE TABLE shared (type TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE by_practitioner (practitioner TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL);
+CREATE UNIQUE INDEX shared_ref ON shared (type, id);
 """
 _INDEXES = """
 CREATE INDEX resource_patient ON resource (patient);
 CREATE INDEX resource_type ON resource (type, patient);
-CREATE UNIQUE INDEX shared_ref ON shared (type, id);
 CREATE INDEX by_practitioner_key ON by_practitioner (practitioner, key);
 """
 _BATCH = 2000
