@@ -181,20 +181,23 @@ class Spool:
         ).fetchone()
         return int(row[0])
 
-    def order_patients(self, after: str = "", limit: int = 500) -> list[str]:
-        """Patients with at least one ServiceRequest, in id order, a page at a time."""
-        rows = self._db.execute(
-            "SELECT DISTINCT patient FROM resource WHERE type = 'ServiceRequest' "
-            "AND patient > ? ORDER BY patient LIMIT ?",
-            (after, limit),
-        ).fetchall()
-        return [r[0] for r in rows]
-
     def iter_order_patients(self, page: int = 500) -> Iterator[str]:
+        return self.iter_patients_with("ServiceRequest", page)
+
+    def iter_patients_with(self, kind: str, page: int = 500) -> Iterator[str]:
+        """Patients with at least one resource of this type, in id order, read a page at a time."""
         after = ""
-        while batch := self.order_patients(after, page):
+        while batch := self._patients_with(kind, after, page):
             yield from batch
             after = batch[-1]
+
+    def _patients_with(self, kind: str, after: str, limit: int) -> list[str]:
+        rows = self._db.execute(
+            "SELECT DISTINCT patient FROM resource WHERE type = ? AND patient > ? "
+            "ORDER BY patient LIMIT ?",
+            (kind, after, limit),
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def patient_resources(self, patient: str) -> list[dict[str, object]]:
         rows = self._db.execute("SELECT body FROM resource WHERE patient = ?", (patient,))

@@ -53,7 +53,9 @@ def validate(
     parsed: Cohort
     try:
         if cohort.is_dir():
-            fail(f"{cohort}: is a directory; Bulk FHIR cohorts are not supported yet (give a CSV)")
+            from cds.validation.fhir_cohort import read_fhir_cohort
+
+            parsed = read_fhir_cohort(cohort, mappings)
         else:
             try:
                 text = cohort.read_text(encoding="utf-8-sig")

@@ -325,7 +325,7 @@ def analyse(cohort: Cohort, policy: ScoringPolicy | None = None) -> ValidationRe
     return ValidationResult(
         source=cohort.source,
         lesions=len(cohort.lesions),
-        rows_rejected=len({e.line for e in cohort.errors}),
+        rows_rejected=len({e.row for e in cohort.errors}),
         errors=[str(e) for e in cohort.errors],
         absent_inputs=list(cohort.absent_inputs),
         scores=results,

@@ -41,8 +41,18 @@ class RowError:
     column: str
     value: str
     reason: str
+    where: str | None = None
+    """Instead of the line, for a FHIR cohort: the resource (`Procedure/…`) or export file line."""
+
+    @property
+    def row(self) -> str:
+        return self.where or f"line {self.line}"
 
     def __str__(self) -> str:
+        if self.where is not None:
+            field = f", {self.column}" if self.column else ""
+            shown = f" {self.value!r}" if self.value else ""
+            return f"{self.where}{field}:{shown} {self.reason}"
         return f"line {self.line}, column {self.column}: {self.value!r} {self.reason}"
 
 
