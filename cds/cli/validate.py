@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cds.cli.errors import fail
 from cds.errors import CdsError
+
+if TYPE_CHECKING:
+    from cds.validation.analysis import ValidationResult
 
 _MISSING_EXTRA = (
     "validation needs the optional statistics packages: pip install 'cto-cds[validation]'"
@@ -92,11 +95,8 @@ def validate(
             console.print(f"report: {written}", highlight=False)
 
 
-def _contract(result: object) -> dict[str, object]:
+def _contract(result: ValidationResult) -> dict[str, object]:
     """The `--json` object: the analysis without the per-lesion arrays kept for the plots."""
-    from cds.validation.analysis import ValidationResult
-
-    assert isinstance(result, ValidationResult)
     data = result.model_dump(mode="json")
     for score in data["scores"].values():
         score.pop("points")

@@ -88,3 +88,11 @@ def test_experience_split_compares_lesion_points_with_the_total() -> None:
     assert split.total_vs_lesion.diff > 0.3
     assert set(split.bands_by_operator_points) == {"-4", "0"}
     assert split.bands_by_operator_points["0"]["moderate"].n == 8
+
+
+def test_statistics_and_analysis_do_no_io() -> None:
+    from tests.test_architecture import BANNED, _imports
+
+    for name in ("stats.py", "analysis.py", "cohort.py"):
+        path = ROOT / "cds" / "validation" / name
+        assert not (_imports(path) & (BANNED | {"sqlite3", "tempfile"})), name
