@@ -35,7 +35,8 @@ def _roc(result: ValidationResult) -> str:
         if s.auc is None:
             continue
         fpr, tpr = roc_points(s.points, s.outcomes)
-        ax.step(fpr, tpr, where="post", label=f"{s.name} (AUC {s.auc:.3f}, n {s.n})")
+        # Straight segments: a tie between a success and a failure counts one half, as in the AUC.
+        ax.plot(fpr, tpr, marker=".", label=f"{s.name} (AUC {s.auc:.3f}, n {s.n})")
     ax.set_xlabel("1 − specificity (successes with score ≥ t)")
     ax.set_ylabel("sensitivity (failures with score ≥ t)")
     ax.set_title("ROC: score predicting technical failure")
