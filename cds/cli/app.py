@@ -17,6 +17,7 @@ from rich.table import Table
 from cds import __version__
 from cds.cli.errors import fail
 from cds.cli.mappings import mappings_app
+from cds.cli.validate import validate
 from cds.errors import CdsError, InputError
 from cds.output.console import make_console, print_report
 from cds.scoring.engine import score_all
@@ -143,6 +144,29 @@ def score(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the JSON contract instead of tables.")
     ] = False,
+    ndjson: Annotated[
+        Path | None,
+        typer.Option(
+            "--ndjson",
+            metavar="DIR",
+            help="Batch: score every CTO-PCI order of a Bulk FHIR export.",
+        ),
+    ] = None,
+    csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv", metavar="FILE", help="Batch: score every row of a CSV of canonical inputs."
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", metavar="FILE.ndjson", help="Batch: one result line per order or row."
+        ),
+    ] = None,
+    jobs: Annotated[
+        int, typer.Option("--jobs", metavar="N", help="Batch: worker processes (0 = all cores).")
+    ] = 1,
 ) -> None:
     """Score a case: every score's points or range, band, published estimate and missing inputs.
 
@@ -150,13 +174,18 @@ def score(
     --patient). A missing key or null is unknown; unknown inputs give a range and the bands it can
     reach. From FHIR data the output also says where each input came from.
     """
+    if ndjson is not None or csv is not None or out is not None:
+        from cds.cli.batch import batch_score
+
+        batch_score(file, bundle, fhir, ndjson, csv, out, jobs, mappings, today)
+        return
     chosen = [
         name for name, given in (("FILE", file), ("--bundle", bundle), ("--fhir", fhir)) if given
     ]
     if len(chosen) != 1:
         _fail(
             "score",
-            "give exactly one of FILE, --bundle or --fhir"
+            "give exactly one of FILE, --bundle, --fhir, --ndjson or --csv"
             + (f" (got {', '.join(chosen)})" if chosen else ""),
         )
     if file is not None:
@@ -250,6 +279,7 @@ def inputs() -> None:
 
 
 app.add_typer(mappings_app, name="mappings")
+app.command()(validate)
 
 
 @app.command()

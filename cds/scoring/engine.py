@@ -79,8 +79,15 @@ def _num(x: float) -> Points:
     return int(x) if float(x).is_integer() else x
 
 
-def _range(definition: ScoreDefinition, items: Iterable[Item], inputs: Inputs) -> Range:
-    totals = _reachable(items, inputs)
+def _range(
+    definition: ScoreDefinition,
+    items: Iterable[Item],
+    inputs: Inputs,
+    totals: set[float] | None = None,
+) -> Range:
+    """`totals`: the reachable totals when the caller has them already (the set is not cheap)."""
+    if totals is None:
+        totals = _reachable(items, inputs)
     bands = (
         []
         if not definition.bands
@@ -138,7 +145,7 @@ def evaluate(definition: ScoreDefinition, inputs: Inputs) -> ScoreResult:
     """Score validated inputs (`parse_inputs`) with one definition."""
     items = definition.items
     totals = _reachable(items, inputs)
-    overall = _range(definition, items, inputs)
+    overall = _range(definition, items, inputs, totals)
     groups = {
         group: _subtotal(list(members), inputs)
         for group, members in groupby(sorted(items, key=lambda i: i.group), key=lambda i: i.group)

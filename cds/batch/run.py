@@ -1,0 +1,191 @@
+"""Batch scoring of a whole registry: a Bulk FHIR export (NDJSON directory) or a CSV of inputs.
+
+Why it is built this way:
+
+* Streaming with bounded memory: the export is spooled to a temporary SQLite file (`spool.py`) and
+  scored patient by patient; a CSV is read row by row. Work is cut into chunks and at most a few
+  chunks per worker are in flight, so neither the input nor the output is ever held whole.
+* `--jobs N` runs N worker processes (scoring is CPU-bound: threads would share one core). Results are
+  written in input order whatever the number of jobs, so one job and N jobs give the same file.
+* One result line per CTO-PCI order: `{"patient", "order", "scores", "inputs", "context"}`, i.e. the
+  `cto-cds score --json` contract for FHIR-sourced inputs plus where the order came from. A CSV row
+  gives `{"line", "lesion_id", "scores"}`. Anything that cannot be scored goes to the errors file with
+  the reason and does not stop the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from itertools import islice
+from pathlib import Path
+from typing import TypeVar
+
+from cds.batch.source import OperatorCache, SpoolPatientSource
+from cds.batch.spool import Spool
+from cds.errors import CdsError
+from cds.mapping.matching import counts, is_cto_pci
+from cds.mapping.tables import MappingTables, load_tables
+from cds.pipeline import score_record
+from cds.scoring.engine import score_all
+from cds.sources.record import RecordRequest, read_record
+from cds.sources.resources import ServiceRequest, parse_resource
+
+T = TypeVar("T")
+R = TypeVar("R")
+CHUNK = 64
+"""Patients or rows per unit of work: large enough to amortise inter-process overhead."""
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    lines: list[str]
+    errors: list[str]
+    units: int
+    """Patients or rows consumed (for the progress bar)."""
+    scored: int
+    """Result lines written (orders or rows)."""
+
+
+def _dump(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def _error(where: dict[str, object], reason: str) -> str:
+    return _dump({**where, "reason": reason})
+
+
+def chunks(items: Iterable[T], size: int = CHUNK) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def ordered_map(
+    fn: Callable[[T], R],
+    work: Iterable[T],
+    jobs: int,
+    initializer: Callable[..., None],
+    initargs: tuple[object, ...],
+) -> Iterator[R]:
+    """`map(fn, work)` in order, over `jobs` processes, with a bounded number of chunks in flight."""
+    if jobs <= 1:
+        initializer(*initargs)
+        yield from map(fn, work)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process that has threads
+    with ProcessPoolExecutor(jobs, context, initializer, initargs) as pool:
+        window: deque[Future[R]] = deque()
+        for item in work:
+            window.append(pool.submit(fn, item))
+            if len(window) >= 3 * jobs:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
+
+
+# --- Bulk FHIR export ------------------------------------------------------------------------------
+
+_state: dict[str, object] = {}
+"""Per-process worker state (spool connection, tables, caches), set by the initializer."""
+
+
+def init_export_worker(spool_path: str, mappings: str | None, today: str) -> None:
+    spool = Spool(Path(spool_path))
+    _state.update(
+        spool=spool,
+        tables=load_tables(Path(mappings) if mappings else None),
+        today=date.fromisoformat(today),
+        operators=OperatorCache(spool),
+    )
+
+
+def _cto_orders(
+    tables: MappingTables, resources: list[dict[str, object]]
+) -> list[dict[str, object]]:
+    orders = []
+    for raw in resources:
+        if raw.get("resourceType") != "ServiceRequest":
+            continue
+        parsed = parse_resource(raw)
+        cto = isinstance(parsed, ServiceRequest) and counts(parsed)
+        if cto and is_cto_pci(tables, "ServiceRequest", parsed.code):  # type: ignore[union-attr]
+            orders.append(raw)
+    return orders
+
+
+async def _score_patients(patients: list[str]) -> ChunkResult:
+    spool = _state["spool"]
+    tables = _state["tables"]
+    today = _state["today"]
+    operators = _state["operators"]
+    assert isinstance(spool, Spool)
+    assert isinstance(tables, MappingTables)
+    assert isinstance(today, date)
+    assert isinstance(operators, OperatorCache)
+    lines: list[str] = []
+    errors: list[str] = []
+    for patient in patients:
+        resources = spool.patient_resources(patient)
+        source = SpoolPatientSource(spool, resources, operators)
+        for order in _cto_orders(tables, resources):
+            where: dict[str, object] = {
+                "patient": patient,
+                "order": f"ServiceRequest/{order.get('id')}",
+            }
+            try:
+                request = RecordRequest(patient_id=patient, order=order)
+                record = await read_record(source, request)
+                case = score_record(record, tables, today)
+            except (CdsError, ValueError) as exc:
+                errors.append(_error(where, str(exc)))
+                continue
+            if record.patient is None:
+                errors.append(_error(where, "no Patient resource with this id in the export"))
+                continue
+            lines.append(_dump({**where, **case.contract()}))
+    return ChunkResult(lines, errors, len(patients), len(lines))
+
+
+def score_patient_chunk(patients: list[str]) -> ChunkResult:
+    return asyncio.run(_score_patients(patients))
+
+
+# --- CSV of inputs ---------------------------------------------------------------------------------
+
+CsvRow = tuple[int, str | None, dict[str, object]]
+
+
+def init_csv_worker() -> None:
+    """Nothing to set up: the CSV worker is pure scoring."""
+
+
+def score_csv_chunk(rows: list[CsvRow]) -> ChunkResult:
+    from cds.scoring.inputs import InputValue
+
+    lines = []
+    for line, lesion_id, inputs in rows:
+        typed: dict[str, InputValue | None] = inputs  # type: ignore[assignment]
+        report = score_all(typed)
+        lines.append(
+            _dump({"line": line, "lesion_id": lesion_id, **report.model_dump(mode="json")})
+        )
+    return ChunkResult(lines, [], len(rows), len(lines))
+
+
+def read_csv_rows(path: Path, errors: Callable[[str], None]) -> Iterator[CsvRow]:
+    """The CSV's valid rows, streaming; bad rows go to `errors`. `technical_success` is optional."""
+    from cds.validation.cohort import iter_rows
+
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for lesion, row_errors, _absent in iter_rows(handle, str(path), require_outcome=False):
+            for e in row_errors:
+                errors(_error({"line": e.line, "column": e.column}, f"{e.value!r} {e.reason}"))
+            if lesion is not None:
+                yield lesion.line, lesion.lesion_id, dict(lesion.inputs)

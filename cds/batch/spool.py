@@ -1,0 +1,217 @@
+"""A Bulk FHIR export spooled into a temporary SQLite file, so it can be read patient by patient.
+
+Why it is built this way:
+
+* A Bulk export is one NDJSON file per resource type, so one patient's resources are spread over
+  every file; scoring needs them together. Reading the export into memory would make memory grow with
+  the export; the spool writes each resource once into SQLite keyed by patient and by the
+  Practitioner it concerns, then serves one patient (or one operator's history) at a time. Peak memory
+  is one patient's record plus the few operators' histories cached — not the export.
+* Resources are stored as their original JSON text: parsing happens where the pipeline parses
+  (`read_record`), once per patient.
+* A line that is not a FHIR resource is an error *for that line* (file and line number), passed to
+  `on_error`; the rest of the export is still spooled.
+* An operator's CTO-PCI history (`Procedure?performer=`) spans patients: it is indexed by performer,
+  and override Observations (`Observation?focus=Practitioner/…`) by focus.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from cds.sources.files import NDJSON_SUFFIXES
+
+_REF = re.compile(r"(?:^|/)(Patient|Practitioner|PractitionerRole)/([A-Za-z0-9\-.]{1,64})$")
+_SCHEMA = """
+CREATE TABLE resource (patient TEXT, type TEXT NOT NULL, id TEXT, body TEXT NOT NULL);
+CREATE TABLE shared (type TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE by_practitioner (practitioner TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL);
+CREATE UNIQUE INDEX shared_ref ON shared (type, id);
+"""
+_INDEXES = """
+CREATE INDEX resource_patient ON resource (patient);
+CREATE INDEX resource_type ON resource (type, patient);
+CREATE INDEX by_practitioner_key ON by_practitioner (practitioner, key);
+"""
+_BATCH = 2000
+
+ErrorSink = Callable[[str, str], None]
+"""(where, reason) → record the problem (e.g. a line of the errors file)."""
+
+
+def _ref(value: object, kind: str) -> str | None:
+    if isinstance(value, Mapping):
+        match = _REF.search(str(value.get("reference") or ""))
+        if match and match.group(1) == kind:
+            return match.group(2)
+    return None
+
+
+def _patient_of(resource: Mapping[str, object]) -> str | None:
+    if resource.get("resourceType") == "Patient":
+        rid = resource.get("id")
+        return rid if isinstance(rid, str) else None
+    return _ref(resource.get("subject"), "Patient") or _ref(resource.get("patient"), "Patient")
+
+
+def _practitioners(resource: Mapping[str, object]) -> list[tuple[str, str]]:
+    """(practitioner id, search key) for the operator searches this resource answers."""
+    kind = resource.get("resourceType")
+    found: list[tuple[str, str]] = []
+    performers, focuses = resource.get("performer"), resource.get("focus")
+    if kind == "Procedure" and isinstance(performers, list):
+        for performer in performers:
+            if isinstance(performer, Mapping):
+                pid = _ref(performer.get("actor"), "Practitioner")
+                if pid:
+                    found.append((pid, "operator_procedures"))
+    elif kind == "Observation" and isinstance(focuses, list):
+        for focus in focuses:
+            pid = _ref(focus, "Practitioner")
+            if pid:
+                found.append((pid, "operator_observations"))
+    return list(dict.fromkeys(found))
+
+
+class Spool:
+    """The spooled export (see the module notes). Open read-only in worker processes."""
+
+    def __init__(self, path: Path, *, create: bool = False) -> None:
+        self.path = path
+        if create:
+            self._db = sqlite3.connect(path)
+            self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + _SCHEMA)
+        else:
+            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        self._db.execute("PRAGMA cache_size=-4000")  # 4 MB page cache whatever the export size
+
+    def close(self) -> None:
+        self._db.close()
+
+    def ingest(self, directory: Path, on_error: ErrorSink) -> int:
+        """Spool every NDJSON file of the directory; return the number of resources stored."""
+        files = sorted(
+            p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in NDJSON_SUFFIXES
+        )
+        if not files:
+            on_error(str(directory), f"no {' or '.join(NDJSON_SUFFIXES)} file in the directory")
+        stored = 0
+        rows: list[tuple[str | None, str, str | None, str]] = []
+        shared: list[tuple[str, str, str]] = []
+        links: list[tuple[str, str, str]] = []
+        for path in files:
+            with path.open(encoding="utf-8-sig", errors="strict") as handle:
+                try:
+                    for number, line in enumerate(handle, 1):
+                        stored += self._line(path.name, number, line, rows, shared, links, on_error)
+                        if len(rows) + len(links) >= _BATCH:
+                            self._flush(rows, shared, links, on_error)
+                except UnicodeDecodeError as exc:
+                    on_error(path.name, f"not UTF-8 text (byte {exc.start}); rest of file skipped")
+        self._flush(rows, shared, links, on_error)
+        self._db.executescript(_INDEXES)
+        self._db.commit()
+        return stored
+
+    def _line(
+        self,
+        name: str,
+        number: int,
+        line: str,
+        rows: list[tuple[str | None, str, str | None, str]],
+        shared: list[tuple[str, str, str]],
+        links: list[tuple[str, str, str]],
+        on_error: ErrorSink,
+    ) -> int:
+        text = line.strip()
+        if not text:
+            return 0
+        where = f"{name}:{number}"
+        try:
+            resource = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            on_error(where, f"not valid JSON ({getattr(exc, 'msg', 'nested too deeply')})")
+            return 0
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            on_error(where, "not a FHIR resource (no resourceType)")
+            return 0
+        kind = resource["resourceType"]
+        rid = resource.get("id")
+        if rid is not None and not isinstance(rid, str):
+            on_error(where, f"{kind}.id is not a string")
+            return 0
+        patient = _patient_of(resource)
+        if patient is None and kind not in ("Patient",):
+            if rid is None:
+                on_error(where, f"{kind} without id and without a patient: cannot be found")
+                return 0
+            shared.append((kind, rid, text))
+        else:
+            rows.append((patient, kind, rid, text))
+        for practitioner, key in _practitioners(resource):
+            links.append((practitioner, key, text))
+        return 1
+
+    def _flush(
+        self,
+        rows: list[tuple[str | None, str, str | None, str]],
+        shared: list[tuple[str, str, str]],
+        links: list[tuple[str, str, str]],
+        on_error: ErrorSink,
+    ) -> None:
+        self._db.executemany("INSERT INTO resource VALUES (?, ?, ?, ?)", rows)
+        for kind, rid, text in shared:
+            try:
+                self._db.execute("INSERT INTO shared VALUES (?, ?, ?)", (kind, rid, text))
+            except sqlite3.IntegrityError:
+                on_error(f"{kind}/{rid}", "same id as an earlier resource; the first one is kept")
+        self._db.executemany("INSERT INTO by_practitioner VALUES (?, ?, ?)", links)
+        rows.clear()
+        shared.clear()
+        links.clear()
+
+    def count_order_patients(self) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(DISTINCT patient) FROM resource "
+            "WHERE type = 'ServiceRequest' AND patient IS NOT NULL"
+        ).fetchone()
+        return int(row[0])
+
+    def iter_order_patients(self, page: int = 500) -> Iterator[str]:
+        return self.iter_patients_with("ServiceRequest", page)
+
+    def iter_patients_with(self, kind: str, page: int = 500) -> Iterator[str]:
+        """Patients with at least one resource of this type, in id order, read a page at a time."""
+        after = ""
+        while batch := self._patients_with(kind, after, page):
+            yield from batch
+            after = batch[-1]
+
+    def _patients_with(self, kind: str, after: str, limit: int) -> list[str]:
+        rows = self._db.execute(
+            "SELECT DISTINCT patient FROM resource WHERE type = ? AND patient > ? "
+            "ORDER BY patient LIMIT ?",
+            (kind, after, limit),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def patient_resources(self, patient: str) -> list[dict[str, object]]:
+        rows = self._db.execute("SELECT body FROM resource WHERE patient = ?", (patient,))
+        return [json.loads(body) for (body,) in rows]
+
+    def shared_resource(self, kind: str, rid: str) -> dict[str, object] | None:
+        row = self._db.execute(
+            "SELECT body FROM shared WHERE type = ? AND id = ?", (kind, rid)
+        ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def practitioner_resources(self, practitioner: str, key: str) -> list[dict[str, object]]:
+        rows = self._db.execute(
+            "SELECT body FROM by_practitioner WHERE practitioner = ? AND key = ?",
+            (practitioner, key),
+        )
+        return [json.loads(body) for (body,) in rows]

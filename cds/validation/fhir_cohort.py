@@ -1,0 +1,132 @@
+"""A validation cohort from a Bulk FHIR export: each completed CTO-PCI Procedure with its outcome.
+
+Why it is built this way:
+
+* One lesion per CTO-PCI Procedure (mapping tables: `is_cto_pci`) that counts (not entered in error),
+  is completed, dated, and whose `outcome` the tables read as success, partial or failure
+  (docs/spec/terminology.md §5.2; partial counts as success only if rules.yaml says so, as for the
+  operator's success rate). Anything else is a `RowError` naming the Procedure, not a silent drop.
+* Its inputs are what the service would have computed when the procedure was ordered: the procedure
+  stands in for its order (same code, body site, performer, subject; the performed day as the index
+  date), and the record is read and mapped by the same `read_record` + `score_record` as every other
+  path, from the export spooled patient by patient (`cds/batch/`). The procedure itself is never its
+  own history: the mapping only counts events before the index date.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from pathlib import Path
+
+from cds.batch.source import OperatorCache, SpoolPatientSource
+from cds.batch.spool import Spool
+from cds.errors import CdsError
+from cds.mapping.matching import counts, day_of, is_cto_pci, rows_for
+from cds.mapping.tables import MappingTables, load_tables
+from cds.pipeline import score_record
+from cds.sources.record import RecordRequest, read_record
+from cds.sources.resources import Procedure, parse_resource
+from cds.validation.cohort import Cohort, Lesion, RowError
+
+_DONE = {"completed"}
+
+
+def _as_order(raw: dict[str, object], procedure: Procedure) -> dict[str, object]:
+    day = day_of(procedure)
+    assert day is not None
+    actor = procedure.performer[0].actor if procedure.performer else None
+    order: dict[str, object] = {
+        "resourceType": "ServiceRequest",
+        "id": f"{procedure.id}-order",
+        "status": "completed",
+        "intent": "order",
+        "authoredOn": day.isoformat(),
+    }
+    # The encounter too: an MI during the index stay is not a prior MI (terminology rules).
+    for key in ("code", "subject", "bodySite", "encounter"):
+        if key in raw:
+            order[key] = raw[key]
+    if actor is not None and actor.reference:
+        order["performer"] = [{"reference": actor.reference}]
+    return order
+
+
+def _outcome(tables: MappingTables, procedure: Procedure) -> int | None:
+    meanings = {
+        r.meaning
+        for r in rows_for(tables, "Procedure", "outcome", [procedure.outcome])
+        if r.concept == "outcome"
+    }
+    good = {"success", "partial"} if tables.rules.success.partial_counts_as_success else {"success"}
+    if not meanings:
+        return None
+    return 1 if meanings & good else 0
+
+
+async def _lesions(spool: Spool, tables: MappingTables, cohort: Cohort) -> None:
+    operators = OperatorCache(spool)
+    for patient in spool.iter_patients_with("Procedure"):
+        resources = spool.patient_resources(patient)
+        source = SpoolPatientSource(spool, resources, operators)
+        for raw in resources:
+            if raw.get("resourceType") != "Procedure":
+                continue
+            procedure = parse_resource(raw)
+            if not isinstance(procedure, Procedure) or not counts(procedure):
+                continue
+            if not is_cto_pci(tables, "Procedure", procedure.code):
+                continue
+            where = f"Procedure/{procedure.id}"
+            if procedure.status not in _DONE:
+                cohort.errors.append(
+                    RowError(0, "status", str(procedure.status), "is not completed", where)
+                )
+                continue
+            day = day_of(procedure)
+            if day is None:
+                cohort.errors.append(
+                    RowError(0, "performed[x]", "", "is missing: no index date", where)
+                )
+                continue
+            outcome = _outcome(tables, procedure)
+            if outcome is None:
+                cohort.errors.append(
+                    RowError(
+                        0, "outcome", "", "has no code the mapping tables read as an outcome", where
+                    )
+                )
+                continue
+            try:
+                request = RecordRequest(patient_id=patient, order=_as_order(raw, procedure))
+                record = await read_record(source, request)
+                case = score_record(record, tables, day)
+            except (CdsError, ValueError) as exc:
+                cohort.errors.append(RowError(0, "record", "", str(exc), where))
+                continue
+            cohort.lesions.append(
+                Lesion(
+                    line=0,
+                    inputs=dict(case.mapping.values()),
+                    technical_success=outcome,
+                    operator_id=record.operator_id,
+                    procedure_date=day,
+                    lesion_id=where,
+                )
+            )
+
+
+def read_fhir_cohort(directory: Path, mappings: Path | None = None) -> Cohort:
+    """Spool the export, then read one lesion per completed CTO-PCI Procedure (module notes)."""
+    tables = load_tables(mappings)
+    cohort = Cohort(str(directory))
+    with tempfile.TemporaryDirectory(prefix="cto-cds-validate-") as tmp:
+        spool = Spool(Path(tmp) / "spool.sqlite", create=True)
+        try:
+            spool.ingest(
+                directory, lambda where, why: cohort.errors.append(RowError(0, "", "", why, where))
+            )
+            asyncio.run(_lesions(spool, tables, cohort))
+        finally:
+            spool.close()
+    return cohort

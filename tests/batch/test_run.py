@@ -1,0 +1,77 @@
+"""Batch scoring gives, per order, exactly what the one-patient path gives; CSV rows as `score --json`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from cds.batch import run
+from cds.batch.spool import Spool
+from cds.mapping.tables import load_tables
+from cds.pipeline import score_patient
+from cds.scoring.engine import score_json
+from cds.sources.files import FileSource
+from cds.sources.record import RecordRequest
+
+TODAY = "2026-12-01"
+
+
+@pytest.fixture(scope="module")
+def cohort_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("export")
+    text = resources.files("cds.demo").joinpath("cohort.ndjson").read_text(encoding="utf-8")
+    (directory / "cohort.ndjson").write_text(text)
+    return directory
+
+
+def test_every_order_matches_the_single_patient_path(cohort_dir: Path, tmp_path: Path) -> None:
+    spool_path = tmp_path / "spool.sqlite"
+    spool = Spool(spool_path, create=True)
+    spool.ingest(cohort_dir, lambda where, why: pytest.fail(f"{where}: {why}"))
+    patients = list(spool.iter_order_patients())
+    run.init_export_worker(str(spool_path), None, TODAY)
+    result = run.score_patient_chunk(patients)
+    assert result.errors == []
+    assert result.units == len(patients)
+    lines = [json.loads(line) for line in result.lines]
+    assert len(lines) == result.scored >= 30
+    source = FileSource.from_path(cohort_dir / "cohort.ndjson")
+    tables = load_tables()
+    for line in lines:
+        order_id = line["order"].removeprefix("ServiceRequest/")
+        request = RecordRequest(patient_id=line["patient"], order_id=order_id)
+        case, _ = asyncio.run(score_patient(source, request, tables, date.fromisoformat(TODAY)))
+        expected = case.contract()
+        assert {k: line[k] for k in expected} == expected, line["patient"]
+
+
+def test_csv_rows_are_scored_as_score_json(tmp_path: Path) -> None:
+    path = tmp_path / "inputs.csv"
+    path.write_text(
+        "lesion_id,calcification,rentrop_grade,operator_cto_years\na,mild,1,6\nb,purple,1,6\nc,,,\n"
+    )
+    errors: list[str] = []
+    rows = list(run.read_csv_rows(path, errors.append))
+    result = run.score_csv_chunk(rows)
+    lines = [json.loads(line) for line in result.lines]
+    assert [(r["line"], r["lesion_id"]) for r in lines] == [(2, "a"), (4, "c")]
+    expected = score_json({"calcification": "mild", "rentrop_grade": 1, "operator_cto_years": 6})
+    assert lines[0]["scores"] == expected["scores"]
+    assert lines[1]["scores"]["operator_cto"]["points"] is None
+    (error,) = [json.loads(e) for e in errors]
+    assert error == {
+        "line": 3,
+        "column": "calcification",
+        "reason": "'purple' must be one of none, mild, moderate, severe",
+    }
+
+
+def test_ordered_map_keeps_order_over_processes() -> None:
+    work = [list(range(i, i + 3)) for i in range(0, 30, 3)]
+    out = list(run.ordered_map(sum, work, 2, run.init_csv_worker, ()))
+    assert out == [sum(w) for w in work]

@@ -1,0 +1,83 @@
+"""The spool: an export's resources by patient and by operator, bad lines reported, not fatal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cds.batch.spool import Spool
+
+PATIENT = '{"resourceType":"Patient","id":"p1"}'
+ORDER = (
+    '{"resourceType":"ServiceRequest","id":"o1","status":"active","intent":"order",'
+    '"subject":{"reference":"Patient/p1"},"performer":[{"reference":"Practitioner/d1"}]}'
+)
+HISTORY = (
+    '{"resourceType":"Procedure","id":"h1","status":"completed","subject":'
+    '{"reference":"https://ehr.example/fhir/Patient/p2"},"performer":[{"actor":'
+    '{"reference":"Practitioner/d1"}}]}'
+)
+DOCTOR = '{"resourceType":"Practitioner","id":"d1"}'
+
+
+def _spool(tmp_path: Path, files: dict[str, str]) -> tuple[Spool, list[tuple[str, str]]]:
+    export = tmp_path / "export"
+    export.mkdir()
+    for name, text in files.items():
+        (export / name).write_text(text)
+    errors: list[tuple[str, str]] = []
+    spool = Spool(tmp_path / "spool.sqlite", create=True)
+    spool.ingest(export, lambda where, why: errors.append((where, why)))
+    return spool, errors
+
+
+def test_resources_are_served_per_patient_and_per_operator(tmp_path: Path) -> None:
+    spool, errors = _spool(
+        tmp_path,
+        {
+            "Patient.ndjson": PATIENT + "\n",
+            "ServiceRequest.ndjson": ORDER + "\n",
+            "Procedure.ndjson": HISTORY + "\n\n",
+            "Practitioner.ndjson": DOCTOR + "\n",
+            "notes.txt": "not an export file\n",
+        },
+    )
+    assert errors == []
+    assert list(spool.iter_order_patients()) == ["p1"]
+    assert spool.count_order_patients() == 1
+    kinds = sorted(str(r["resourceType"]) for r in spool.patient_resources("p1"))
+    assert kinds == ["Patient", "ServiceRequest"]
+    history = spool.practitioner_resources("d1", "operator_procedures")
+    assert [r["id"] for r in history] == ["h1"]
+    assert spool.shared_resource("Practitioner", "d1") == {
+        "resourceType": "Practitioner",
+        "id": "d1",
+    }
+    assert spool.shared_resource("Practitioner", "nobody") is None
+
+
+def test_bad_lines_are_reported_with_file_and_line(tmp_path: Path) -> None:
+    spool, errors = _spool(
+        tmp_path,
+        {
+            "Patient.ndjson": PATIENT + "\n{not json\n" + '{"id":"x"}\n' + "[1]\n",
+            "Practitioner.ndjson": DOCTOR + "\n" + DOCTOR + "\n" + '{"resourceType":"Device"}\n',
+        },
+    )
+    assert errors[0] == (
+        "Patient.ndjson:2",
+        "not valid JSON (Expecting property name enclosed in double quotes)",
+    )
+    assert errors[1] == ("Patient.ndjson:3", "not a FHIR resource (no resourceType)")
+    assert errors[2] == ("Patient.ndjson:4", "not a FHIR resource (no resourceType)")
+    assert (
+        "Practitioner.ndjson:3",
+        "Device without id and without a patient: cannot be found",
+    ) in errors
+    assert ("Practitioner/d1", "same id as an earlier resource; the first one is kept") in errors
+    assert [r["id"] for r in spool.patient_resources("p1")] == ["p1"]
+
+
+def test_an_empty_directory_is_reported(tmp_path: Path) -> None:
+    _, errors = _spool(tmp_path, {})
+    assert len(errors) == 1
+    assert "no .ndjson or .jsonl file" in errors[0][1]

@@ -1,0 +1,76 @@
+"""`cto-cds score --ndjson/--csv --out [--jobs]` as a registry run: the installed command."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_app import run
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("export")
+    text = resources.files("cds.demo").joinpath("cohort.ndjson").read_text(encoding="utf-8")
+    (directory / "cohort.ndjson").write_text(text + "{broken\n")
+    return directory
+
+
+def test_jobs_give_the_same_output_as_one_job(export: Path, tmp_path: Path) -> None:
+    outputs = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}.ndjson"
+        result = run(
+            "score",
+            "--ndjson",
+            str(export),
+            "--out",
+            str(out),
+            "--jobs",
+            jobs,
+            "--today",
+            "2026-12-01",
+        )
+        assert result.returncode == 0, result.stderr
+        assert "CTO-PCI orders" in result.stderr
+        outputs.append(out.read_text())
+        errors = (tmp_path / f"out{jobs}.ndjson.errors.ndjson").read_text().splitlines()
+        assert [json.loads(e)["where"] for e in errors] == ["cohort.ndjson:1838"]
+    assert outputs[0] == outputs[1]
+    lines = [json.loads(line) for line in outputs[0].splitlines()]
+    assert len(lines) >= 30
+    assert {"patient", "order", "scores", "inputs", "context"} <= set(lines[0])
+
+
+def test_csv_batch(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("calcification,stump\nmild,blunt\nnone,sharp\n")
+    out = tmp_path / "out.ndjson"
+    result = run("score", "--csv", str(path), "--out", str(out), "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    (line,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert line["line"] == 2
+    assert line["scores"]["operator_cto"]["min"] == 2 - 4  # two lesion points, expert operator
+    error = json.loads((tmp_path / "out.ndjson.errors.ndjson").read_text())
+    assert (error["line"], error["column"]) == (3, "stump")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ndjson", "x", "--csv", "y", "--out", "o"], "exactly one of --ndjson DIR or --csv"),
+        (["--csv", "y"], "--out FILE.ndjson is required"),
+        (["f.json", "--csv", "y", "--out", "o"], "do not combine with FILE"),
+        (["--ndjson", "/nonexistent-dir", "--out", "{out}"], "not a directory"),
+        (["--csv", "in.csv", "--out", "{out}", "--jobs", "-1"], "--jobs: must be ≥ 0"),
+    ],
+)
+def test_bad_options_fail_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    args = [a.replace("{out}", str(tmp_path / "o.ndjson")) for a in args]
+    result = run("score", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1

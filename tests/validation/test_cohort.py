@@ -1,0 +1,73 @@
+"""The registry CSV: bad cells are reported with line and column, the rest is kept, empty = unknown."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds.scoring.inputs import INPUTS
+from cds.validation.cohort import CohortError, read_cohort
+
+HEADER = "lesion_id,calcification,rentrop_grade,distal_vessel_disease,technical_success\n"
+
+
+def test_values_are_typed_and_empty_cells_stay_unknown() -> None:
+    cohort = read_cohort(HEADER + "A,mild,1,yes,1\nB,,,0,0\n", "c.csv")
+    assert cohort.errors == []
+    a, b = cohort.lesions
+    assert a.inputs["calcification"] == "mild"
+    assert a.inputs["rentrop_grade"] == 1
+    assert a.inputs["distal_vessel_disease"] is True
+    assert (b.inputs["calcification"], b.inputs["rentrop_grade"]) == (None, None)
+    assert b.inputs["distal_vessel_disease"] is False
+    assert (a.technical_success, b.technical_success) == (1, 0)
+    assert a.lesion_id == "A"
+    assert len(a.inputs) == len(INPUTS)
+    assert "stump" in cohort.absent_inputs
+    assert "calcification" not in cohort.absent_inputs
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "reason"),
+    [
+        ("A,chalky,1,0,1", "calcification", "must be one of none, mild"),
+        ("A,mild,4,0,1", "rentrop_grade", "from 0 to 3"),
+        ("A,mild,1.5,0,1", "rentrop_grade", "integer"),
+        ("A,mild,1,maybe,1", "distal_vessel_disease", "0/1"),
+        ("A,mild,1,0,", "technical_success", "required"),
+        ("A,mild,1,0,2", "technical_success", "0 or 1"),
+        ("A,mild,1,0,1,extra", "(row)", "6 cells"),
+    ],
+)
+def test_a_bad_cell_is_reported_and_the_other_rows_kept(row: str, column: str, reason: str) -> None:
+    cohort = read_cohort(HEADER + "Z,none,2,0,1\n" + row + "\nY,severe,0,1,0\n", "c.csv")
+    assert [lesion.lesion_id for lesion in cohort.lesions] == ["Z", "Y"]
+    (error,) = cohort.errors
+    assert (error.line, error.column) == (3, column)
+    assert reason in error.reason
+    assert str(error).startswith(f"line 3, column {column}: ")
+
+
+def test_optional_columns_are_checked() -> None:
+    text = "technical_success,procedural_success,procedure_date,operator_id\n1,1,2024-02-30,op1\n"
+    cohort = read_cohort(text, "c.csv")
+    assert [(e.column, e.value) for e in cohort.errors] == [("procedure_date", "2024-02-30")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty file"),
+        ("calcification\nmild\n", "no technical_success column"),
+        ("calcificaton,technical_success\nmild,1\n", "unknown column 'calcificaton'"),
+        ("technical_success,technical_success\n1,1\n", "duplicate column"),
+    ],
+)
+def test_a_file_level_problem_refuses_the_file(text: str, message: str) -> None:
+    with pytest.raises(CohortError, match=message):
+        read_cohort(text, "c.csv")
+
+
+def test_blank_lines_are_not_lesions() -> None:
+    cohort = read_cohort(HEADER + "A,mild,1,0,1\n\n,,,,\n", "c.csv")
+    assert len(cohort.lesions) == 1
+    assert cohort.errors == []

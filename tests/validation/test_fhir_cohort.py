@@ -1,0 +1,108 @@
+"""A cohort from a Bulk export: each completed CTO-PCI Procedure with its outcome, mapped as its order."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from cds.batch import run
+from cds.batch.spool import Spool
+from cds.validation.fhir_cohort import read_fhir_cohort
+
+SUCCESS, FAILURE = "385669000", "385671000"
+
+
+def _procedure(order: dict[str, object], suffix: str, **changes: object) -> dict[str, object]:
+    procedure: dict[str, object] = {
+        "resourceType": "Procedure",
+        "id": f"{order['id']}-{suffix}",
+        "status": "completed",
+        "code": order["code"],
+        "subject": order["subject"],
+        "performedDateTime": order["authoredOn"],
+        "performer": [{"actor": p} for p in order.get("performer", [])],  # type: ignore[attr-defined]
+        "bodySite": order.get("bodySite", []),
+    }
+    if "encounter" in order:
+        procedure["encounter"] = order["encounter"]
+    procedure.update(changes)
+    return procedure
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo cohort's order patients (no operator history), each order also done as a Procedure."""
+    text = resources.files("cds.demo").joinpath("cohort.ndjson").read_text(encoding="utf-8")
+    everything = [json.loads(line) for line in text.splitlines() if line.strip()]
+    orders = [r for r in everything if r["resourceType"] == "ServiceRequest"]
+    cases = {o["subject"]["reference"] for o in orders}
+    kept = [
+        r
+        for r in everything
+        if r["resourceType"] == "Practitioner"
+        or f"Patient/{r['id']}" in cases
+        or (r.get("subject") or {}).get("reference") in cases
+    ]
+    for i, order in enumerate(orders):
+        code = SUCCESS if i % 3 else FAILURE
+        kept.append(
+            _procedure(
+                order,
+                "done",
+                outcome={"coding": [{"system": "http://snomed.info/sct", "code": code}]},
+            )
+        )
+    kept.append(_procedure(orders[0], "no-outcome"))
+    kept.append(_procedure(orders[1], "stopped", status="in-progress"))
+    directory = tmp_path_factory.mktemp("fhir-cohort")
+    (directory / "export.ndjson").write_text("\n".join(json.dumps(r) for r in kept) + "\n")
+    return directory
+
+
+def test_each_procedure_is_a_lesion_with_the_inputs_of_its_order(
+    export: Path, tmp_path: Path
+) -> None:
+    cohort = read_fhir_cohort(export)
+    lesions = {lesion.lesion_id: lesion for lesion in cohort.lesions}
+    orders = [lid for lid in lesions if lid and lid.endswith("-done")]
+    assert len(orders) >= 30
+    # The same export scored order by order (the batch path): same inputs, same index date.
+    spool = Spool(tmp_path / "spool.sqlite", create=True)
+    spool.ingest(export, lambda where, why: pytest.fail(f"{where}: {why}"))
+    patients = list(spool.iter_order_patients())
+    run.init_export_worker(str(tmp_path / "spool.sqlite"), None, "2026-12-01")
+    scored = [json.loads(line) for line in run.score_patient_chunk(patients).lines]
+    for line in scored:
+        lesion = lesions[f"Procedure/{line['order'].removeprefix('ServiceRequest/')}-done"]
+        expected = {name: value["value"] for name, value in line["inputs"].items()}
+        assert lesion.inputs == expected, lesion.lesion_id
+        assert lesion.procedure_date == date.fromisoformat(line["context"]["index_date"])
+
+
+def test_outcomes_come_from_the_mapping_tables(export: Path) -> None:
+    text = (export / "export.ndjson").read_text()
+    written = {
+        f"Procedure/{r['id']}": r["outcome"]["coding"][0]["code"]
+        for r in map(json.loads, text.splitlines())
+        if r["resourceType"] == "Procedure" and "outcome" in r
+    }
+    cohort = read_fhir_cohort(export)
+    assert {lesion.lesion_id for lesion in cohort.lesions} == set(written)
+    for lesion in cohort.lesions:
+        assert lesion.technical_success == (written[str(lesion.lesion_id)] == SUCCESS)
+    assert {lesion.technical_success for lesion in cohort.lesions} == {0, 1}
+
+
+def test_unusable_procedures_are_reported_by_id(export: Path) -> None:
+    cohort = read_fhir_cohort(export)
+    errors = sorted(str(e) for e in cohort.errors)
+    assert len(errors) == 2
+    assert errors[0].endswith(
+        "-no-outcome, outcome: has no code the mapping tables read as an outcome"
+    )
+    assert errors[1].endswith("-stopped, status: 'in-progress' is not completed")
+    assert errors[0].startswith("Procedure/")
