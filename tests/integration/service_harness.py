@@ -91,13 +91,3 @@ def full_prefetch(patient: str, cohort: list[dict[str, Any]]) -> dict[str, Any]:
             "entry": [{"resource": r, "search": {"mode": "match"}} for r in matches],
         }
     return out
-
-
-def database_urls(tmp: Path) -> dict[str, str]:
-    """Embedded SQLite always; PostgreSQL too when CTO_CDS_TEST_DATABASE_URL is set (.ci/run)."""
-    import os
-
-    urls = {"sqlite": f"sqlite+aiosqlite:///{tmp / 'shared.db'}"}
-    if os.environ.get("CTO_CDS_TEST_DATABASE_URL"):
-        urls["postgresql"] = os.environ["CTO_CDS_TEST_DATABASE_URL"]
-    return urls

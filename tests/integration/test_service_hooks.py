@@ -17,7 +17,6 @@ from tests.integration.service_harness import (
     ES384,
     RS384,
     auth,
-    database_urls,
     full_prefetch,
     hook_body,
     service,
@@ -266,9 +265,13 @@ FEEDBACK = SERVICE + "/feedback"
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_feedback_is_stored_idempotently_and_survives_a_restart(
-    tmp_path: Path, fhir_base: str, cohort_resources: list[dict[str, Any]], backend: str
+    tmp_path: Path,
+    fhir_base: str,
+    cohort_resources: list[dict[str, Any]],
+    backend: str,
+    database_urls: dict[str, str],
 ) -> None:
-    urls = database_urls(tmp_path)
+    urls = database_urls
     if backend not in urls:
         pytest.skip("PostgreSQL runs when CTO_CDS_TEST_DATABASE_URL is set (.ci/run sets it)")
     db = urls[backend]

@@ -17,7 +17,6 @@ from tests.integration.service_harness import (
     ISS,
     RS384,
     auth,
-    database_urls,
     service,
     token,
 )
@@ -110,8 +109,10 @@ def test_a_replayed_jti_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_replay_is_refused_across_replicas_sharing_the_store(tmp_path: Path, backend: str) -> None:
-    urls = database_urls(tmp_path)
+def test_replay_is_refused_across_replicas_sharing_the_store(
+    tmp_path: Path, backend: str, database_urls: dict[str, str]
+) -> None:
+    urls = database_urls
     if backend not in urls:
         pytest.skip("PostgreSQL runs when CTO_CDS_TEST_DATABASE_URL is set (.ci/run sets it)")
     headers = auth("/cds-services", jti=f"shared-{uuid.uuid4()}")
