@@ -114,15 +114,17 @@ def test_pt04_summary_and_detail(cohort: dict[str, ScoredCase]) -> None:
     assert "Lesion points 4 to 7 (scale 0 to 9); operator adjustment -4" in detail
     # this operator meets all three criteria: no expert-operator line
     assert "all three experience criteria" not in detail
-    assert "| prior CABG grafting the target vessel (≥ 3 months) | yes | +1 | procedure history " in (
-        detail
+    assert (
+        "| prior CABG grafting the target vessel (≥ 3 months) | yes | +1 | procedure history "
+        in (detail)
     )
     assert "| occlusion length ≥ 20 mm | 25 mm | +1 | angiography " in detail
     assert "| **unknown** | 0 or +1 | no finding recorded" in detail
     assert "EHR procedure history" in detail
     assert "and 17 more" not in detail
-    assert "**Incomplete: 3 findings missing** — curvature, distal vessel disease, ostial location" in (
-        detail
+    assert (
+        "**Incomplete: 3 findings missing** — curvature, distal vessel disease, ostial location"
+        in (detail)
     )
 
 
