@@ -112,9 +112,9 @@ def _check_cards(
                 wrong.append(f"{pid}: summary {text!r} not rounded as in the detail")
         if [p for p in PERCENT.findall(detail) if "." in p]:
             wrong.append(f"{pid}: a percentage with decimals in the detail")
-        if "100%" in card.summary + detail and result.estimate and result.estimate.ci95:
-            if result.estimate.ci95[1] < 1:
-                wrong.append(f"{pid}: an upper limit below 100 % printed as 100%")
+        ci = result.estimate.ci95 if result.estimate else None
+        if "100%" in card.summary + detail and ci and ci[1] < 1:
+            wrong.append(f"{pid}: an upper limit below 100 % printed as 100%")
         # 3. short: about 25 lines for a complete record
         lines = [line for line in detail.splitlines() if line.strip()]
         limit = MAX_COMPLETE_LINES if not result.missing and not case.mapping.notes else MAX_LINES
