@@ -45,7 +45,7 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 def _fail(source: str, message: str) -> NoReturn:
-    fail(f"{source}: {message}")
+    fail(message, source)
 
 
 def _read_json(path: str) -> object:
@@ -140,7 +140,9 @@ def score(
         ),
     ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the JSON contract instead of tables.")
+        bool,
+        # metavar " ": typer would print `<bool>` and make a flag look like it takes a value.
+        typer.Option("--json", metavar=" ", help="Print the JSON contract instead of tables."),
     ] = False,
 ) -> None:
     """Score a case: every score's points or range, band, published estimate and missing inputs.

@@ -35,6 +35,7 @@ from cds.output.wording import (
     short_estimate_text,
 )
 from cds.scored_case import ScoredCase
+from cds.scoring.model import ItemGroup
 from cds.scoring.result import ItemResult, ScoreResult
 from cds.scoring.scores.operator_cto import OPERATOR_CTO
 
@@ -210,7 +211,7 @@ def headline(result: ScoreResult) -> str:
     )
 
 
-def _subtotal(result: ScoreResult, group: str, label: str) -> str | None:
+def _subtotal(result: ScoreResult, group: ItemGroup, label: str) -> str | None:
     sub = result.groups.get(group)
     if sub is None:
         return None
