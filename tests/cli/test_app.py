@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -261,3 +262,31 @@ def test_serve_refuses_a_bad_configuration_at_start(env: dict[str, str], message
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert message in done.stderr
+
+
+@pytest.mark.parametrize("trust_file", [None, "[]"])
+def test_serve_warns_at_start_up_when_the_trust_list_is_empty(
+    tmp_path: Path, trust_file: str | None
+) -> None:
+    from cds.demo.ports import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTO_CDS_")}
+    if trust_file is not None:
+        env["CTO_CDS_TRUSTED_CLIENTS"] = write(tmp_path, trust_file, name="trusted.json")
+    exe = shutil.which("cto-cds", path=str(Path(sys.executable).parent))
+    command = [exe] if exe else [sys.executable, "-m", "cds"]
+    proc = subprocess.Popen(
+        [*command, "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert first.startswith("cto-cds: warning: the trust list is empty"), first
+        assert "every hook call will be refused" in first
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
