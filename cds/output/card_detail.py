@@ -27,6 +27,7 @@ from cds.output.wording import (
     estimate_text,
     group_scale,
     input_words,
+    item_points,
     outcome_text,
     percent,
     points_text,
@@ -36,7 +37,7 @@ from cds.output.wording import (
 )
 from cds.scored_case import ScoredCase
 from cds.scoring.model import ItemGroup
-from cds.scoring.result import ItemResult, ScoreResult
+from cds.scoring.result import ScoreResult
 from cds.scoring.scores.operator_cto import OPERATOR_CTO
 
 PRIMARY = OPERATOR_CTO.id
@@ -148,13 +149,6 @@ MAX_PLACES = 2
 EVIDENCE_WORDS = {"patient": "patient-level record", "claim": "billing claim"}
 
 
-def _item_points(item: ItemResult) -> str:
-    """The points the item adds: its weight when present, 0 when absent, '0 or +1' when unknown."""
-    if item.present is None:
-        return f"0 or {item.points:+g}"
-    return f"{item.points:+g}" if item.present else "0"
-
-
 def items_table(case: ScoredCase) -> list[str]:
     """Each item: the input value (yes/no/**unknown** for a yes-no finding), points, source."""
     result = case.report.scores[PRIMARY]
@@ -166,7 +160,7 @@ def items_table(case: ScoredCase) -> list[str]:
         cells = [
             item.label,
             value_text(item.value, item.input),
-            _item_points(item),
+            item_points(item),
             source_text(mapped, labels, operator),
         ]
         lines.append("| " + " | ".join(cells) + " |")

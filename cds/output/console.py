@@ -19,6 +19,7 @@ from cds.output.wording import (
     bands_text,
     estimate_text,
     input_words,
+    item_points,
     outcome_text,
     points_text,
     range_text,
@@ -26,9 +27,6 @@ from cds.output.wording import (
 )
 from cds.scored_case import ScoredCase
 from cds.scoring.result import ScoreReport, ScoreResult
-
-_PRESENT = {True: Text("yes", style="bold"), False: Text("no"), None: Text("undecided", "yellow")}
-
 
 STACK_BELOW = 100
 """Narrower consoles get each row as a stack of `column: value` lines instead of a table."""
@@ -73,8 +71,8 @@ def _summary_rows(report: ScoreReport) -> list[list[Cell]]:
 def _item_rows(result: ScoreResult) -> list[list[Cell]]:
     rows: list[list[Cell]] = []
     for item in result.items:
-        value = "unknown" if item.value is None else json.dumps(item.value)
-        rows.append([item.label, f"{item.points:+g}", _PRESENT[item.present], value])
+        value = Text("unknown", "yellow") if item.value is None else json.dumps(item.value)
+        rows.append([item.label, value, item_points(item)])
     return rows
 
 
@@ -85,7 +83,7 @@ def render_report(report: ScoreReport, width: int = STACK_BELOW) -> Group:
     ]
     primary = report.scores.get("operator_cto")
     if primary is not None:
-        columns = ("item", "points", "present", "input value")
+        columns = ("item", "value", "points")
         parts.append(_grid(f"{primary.name} items", columns, _item_rows(primary), width))
         lines = []
         for group, label in (("lesion", "lesion points"), ("operator", "operator adjustment")):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from cds.scoring.model import ItemGroup, ScoreDefinition
-from cds.scoring.result import EstimateResult, Points, Range, ScoreResult
+from cds.scoring.result import EstimateResult, ItemResult, Points, Range, ScoreResult
 from cds.scoring.scores import SCORES
 from cds.scoring.scores.operator_cto import OPERATOR_CTO
 
@@ -176,6 +176,7 @@ INPUT_WORDS = {
     "tortuosity": "curvature",
     "occlusion_length_mm": "occlusion length",
     "rentrop_grade": "collateral filling (Rentrop grade)",
+    "in_stent_occlusion": "in-stent occlusion",
     "retry_lesion": "previous failed attempt",
     "operator_annual_cto_volume": "operator's annual CTO-PCI volume",
     "operator_cto_years": "operator's years of CTO-PCI practice",
@@ -187,6 +188,13 @@ INPUT_WORDS = {
 def input_words(name: str) -> str:
     """'occlusion length', not `occlusion_length_mm`."""
     return INPUT_WORDS.get(name, name.replace("_", " "))
+
+
+def item_points(item: ItemResult) -> str:
+    """The points an item adds: its weight when present, 0 when absent, '0 or +1' when unknown."""
+    if item.present is None:
+        return f"0 or {item.points:+g}"
+    return f"{item.points:+g}" if item.present else "0"
 
 
 def count_text(n: int, noun: str) -> str:
