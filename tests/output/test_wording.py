@@ -39,7 +39,7 @@ def test_expert_criteria_are_the_scenarios_items() -> None:
 
 
 def test_cohort_size_is_the_sum_of_the_band_counts() -> None:
-    # Xiao 2021 Table 2: 103 + 24 + 13 + 4 lesions.
+    # Xiao 2021 Table 6 / Figure 1(b): 103 + 24 + 13 + 4 lesions.
     assert cohort_size(OPERATOR_CTO) == 144
     assert "(144 lesions" in CAVEAT
 
