@@ -103,7 +103,11 @@ def value_text(value: object, name: str = "") -> str:
     return escape_markdown(str(value).replace("_", " "))
 
 
-_REFERENCE = re.compile(r"\b[A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64}")
+_RESOURCE_TYPES = (
+    "Patient|PractitionerRole|Practitioner|Organization|Encounter|Condition|Procedure|Observation|"
+    "DiagnosticReport|ServiceRequest|ProcedureRequest|MedicationRequest|Location|Device"
+)
+_REFERENCE = re.compile(rf"\b(?:{_RESOURCE_TYPES})/[A-Za-z0-9\-.]{{1,64}}")
 """A FHIR relative reference (`Procedure/pt05-proc-1`): never shown to a clinician."""
 
 

@@ -125,9 +125,18 @@ def print_case(case: ScoredCase, console: Console | None = None) -> None:
     """Inputs with provenance, then the scores, for a record read from FHIR data."""
     console = console or make_console()
     mapping = case.mapping
+    labels = mapping.labels
+    operator = mapping.operator or "(unknown)"
+    if labels.operator_name:
+        operator = f"{labels.operator_name} ({operator})"
+    target = mapping.inputs.get("target_vessel")
+    vessel = target.value if target is not None and target.value is not None else "unknown"
+    site = f" ({labels.target_site})" if labels.target_site else ""
     console.print(
-        f"order {mapping.order or '(none)'}, operator {mapping.operator or '(unknown)'}, "
-        f"index date {mapping.index_date.isoformat()}"
+        Text(
+            f"target {vessel} CTO{site}; order {mapping.order or '(none)'}; operator {operator}; "
+            f"index date {mapping.index_date.isoformat()}"
+        )
     )
     columns = ("input", "value", "evidence", "source", "note")
     console.print(
