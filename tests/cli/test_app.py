@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 
 
-def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("cto-cds", path=str(Path(sys.executable).parent))
     command = [exe] if exe else [sys.executable, "-m", "cds"]
     return subprocess.run(
@@ -31,6 +33,7 @@ def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[s
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, **env} if env else None,
     )
 
 
@@ -135,14 +138,20 @@ def test_tables_never_cut_a_clinical_value(width: int) -> None:
     assert max(map(len, text.splitlines())) <= width
 
 
-def test_piped_output_is_not_cut() -> None:
-    done = run("score", str(ROOT / "examples" / "difficult_lesion_average_operator.json"))
+@pytest.mark.parametrize("columns", ["80", "50"])
+def test_piped_output_is_not_cut(columns: str) -> None:
+    from cds.output.wording import bands_text, input_words
+    from cds.scoring.result import ScoreReport
+
+    example = str(ROOT / "examples" / "difficult_lesion_average_operator.json")
+    report = ScoreReport.model_validate(json.loads(run("score", example, "--json").stdout))
+    done = run("score", example, env={"COLUMNS": columns})
+    assert done.returncode == 0, done.stderr
     assert "…" not in done.stdout
-    assert (
-        "occlusion length" in done.stdout
-        or "any band" in done.stdout
-        or "difficult" in (done.stdout)
-    )
+    squeezed = _squeezed(done.stdout)
+    for result in report.scores.values():
+        for value in (result.name, bands_text(result), *map(input_words, result.missing)):
+            assert _squeezed(value) in squeezed, value
 
 
 def test_json_is_a_flag_in_the_help() -> None:
