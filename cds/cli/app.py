@@ -47,7 +47,7 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 
 def _fail(source: str, message: str) -> NoReturn:
-    fail(f"{source}: {message}")
+    fail(message, source)
 
 
 def _read_json(path: str) -> object:
@@ -142,7 +142,9 @@ def score(
         ),
     ] = None,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the JSON contract instead of tables.")
+        bool,
+        # metavar " ": typer would print `<bool>` and make a flag look like it takes a value.
+        typer.Option("--json", metavar=" ", help="Print the JSON contract instead of tables."),
     ] = False,
     ndjson: Annotated[
         Path | None,
@@ -290,18 +292,29 @@ def serve(
     """Run the CDS Hooks service (configuration: CTO_CDS_* variables, see the README)."""
     import uvicorn
 
+    from cds.auth.trust import load_trusted_clients
     from cds.main import create_app
     from cds.settings import load_settings
     from cds.store.engine import prepare
 
     try:
         settings = load_settings()
-        application = create_app(settings)
+        path = settings.trusted_clients
+        trusted = load_trusted_clients(path) if path else []
+        application = create_app(settings, trusted)
         # Reach and migrate the database now: a bad one is one line and exit 2, not a traceback
         # from inside the server's start-up (and never a 500 at the first request).
         asyncio.run(prepare(settings.database_url))
     except CdsError as exc:
         fail(str(exc))
+    if not trusted:
+        # Every hook call would be refused (401): say so now, not at the first EHR call.
+        print(
+            f"cto-cds: warning: the trust list is empty ({path or 'CTO_CDS_TRUSTED_CLIENTS unset'})"
+            ": every hook call will be refused",
+            file=sys.stderr,
+            flush=True,
+        )
     uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
 
 
@@ -309,16 +322,28 @@ def serve(
 def demo(
     patient: Annotated[
         list[str] | None,
-        typer.Option("--patient", metavar="ID", help="Cohort patient to show (repeatable)."),
+        typer.Option(
+            "--patient", metavar="ID", help="Cohort patient to show, pt01 … pt32 (repeatable)."
+        ),
     ] = None,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep",
+            metavar=" ",  # a flag: typer would print `<bool>`
+            help="Leave the FHIR server and the service running (URLs printed) until Ctrl-C.",
+        ),
+    ] = False,
 ) -> None:
     """The whole product locally: a FHIR server with the synthetic cohort, the CDS service, and an
-    EHR-like client sending signed order-select hooks; prints each card."""
+    EHR-like client sending signed order-select hooks; prints each whole card."""
     from cds.demo.fhir_server import FhirServerError
-    from cds.demo.run import DEFAULT_PATIENTS, run_demo
+    from cds.demo.run import DEFAULT_PATIENTS, UnknownPatientError, run_demo
 
     try:
-        raise typer.Exit(run_demo(patient or DEFAULT_PATIENTS, make_console()))
+        raise typer.Exit(run_demo(patient or DEFAULT_PATIENTS, make_console(), keep=keep))
+    except UnknownPatientError as exc:
+        fail(str(exc))
     except FhirServerError as exc:
         print(f"cto-cds: error: {exc}", file=sys.stderr)
         raise typer.Exit(1) from None

@@ -38,14 +38,15 @@ def _load(site: Path | None) -> MappingTables:
 @mappings_app.command()
 def check(
     site: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
-            metavar="DIR",
-            help="Site directory with codes.csv, operators.csv and/or rules.yaml (each optional).",
+            metavar="[DIR]",
+            help="Site directory with codes.csv, operators.csv and/or rules.yaml (each optional); "
+            "without it the shipped defaults alone are checked.",
         ),
-    ],
+    ] = None,
 ) -> None:
-    """Load the defaults and DIR over them; print a summary, or the first error with its line."""
+    """Load the defaults (and DIR over them); print a summary, or the first error with its line."""
     tables = _load(site)
     enabled = sum(1 for row in tables.rows if row.enabled)
     print(

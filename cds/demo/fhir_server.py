@@ -4,7 +4,9 @@
 `.venv-fhir`, so its pins (fhir.resources, FastAPI) never meet ours. Known gap of sekmet 0.1.1: it has no
 Observation `focus` search parameter and ignores it (all Observations plus an OperationOutcome warning;
 400 under `Prefer: handling=strict`), so `Observation?focus=Practitioner/X` is not filtered there. `load_cohort` works against any
-FHIR R4 base (sekmet, HAPI): plain PUTs by id, referenced resources first, URL-encoded queries.
+FHIR R4 base (sekmet, HAPI): transaction Bundles of PUTs by id (a few requests instead of one per
+resource), referenced resources first; a server that refuses a transaction gets plain PUTs. Queries
+are fully URL-encoded.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -114,20 +116,81 @@ def load_order(resources: Iterable[Resource]) -> list[Resource]:
     return sorted(resources, key=lambda r: rank.get(r["resourceType"], len(rank)))
 
 
-def load_cohort(
-    base_url: str, resources: Sequence[Resource], client: httpx.Client
-) -> dict[str, int]:
-    """PUT every resource by id (update-as-create), then check each type's count on the server.
+BUNDLE_SIZE = 250
+"""Resources per transaction Bundle: few requests, each small enough for a default server limit."""
+Progress = Callable[[int], None]
+"""Called with the number of resources just stored."""
 
-    Returns the number of resources per type. Counting by `_id` keeps the check valid on a shared
-    server that holds other data too.
+
+def _relative(resource: Resource) -> str:
+    return f"{resource['resourceType']}/{quote(resource['id'], safe='')}"
+
+
+def _transaction(base: str, chunk: Sequence[Resource], client: httpx.Client) -> bool:
+    """PUT `chunk` as one transaction Bundle; False when the server does not take transactions.
+
+    A server that accepts the Bundle but fails an entry is an error: the cohort must load whole.
+    """
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {"resource": r, "request": {"method": "PUT", "url": _relative(r)}} for r in chunk
+        ],
+    }
+    response = client.post(base, json=bundle, headers={"Content-Type": FHIR_JSON})
+    if response.status_code in (400, 404, 405, 415, 422, 501):
+        return False  # no transaction support at the base URL: fall back to single PUTs
+    if response.status_code != 200:
+        raise FhirServerError(
+            f"POST {base} (transaction) → {response.status_code}: {response.text[:500]}"
+        )
+    entries = response.json().get("entry", [])
+    failed = [
+        e for e in entries if not str(e.get("response", {}).get("status", "")).startswith("2")
+    ]
+    if len(entries) != len(chunk) or failed:
+        raise FhirServerError(
+            f"POST {base} (transaction): {len(failed)} of {len(chunk)} entries failed: "
+            f"{str(failed[:1])[:500]}"
+        )
+    return True
+
+
+def _put(base: str, resource: Resource, client: httpx.Client) -> None:
+    url = f"{base}/{_relative(resource)}"
+    response = client.put(url, json=resource, headers={"Content-Type": FHIR_JSON})
+    if response.status_code not in (200, 201):
+        raise FhirServerError(f"PUT {url} → {response.status_code}: {response.text[:500]}")
+
+
+def load_cohort(
+    base_url: str,
+    resources: Sequence[Resource],
+    client: httpx.Client,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Store every resource by id (update-as-create), then check each type's count on the server.
+
+    Transaction Bundles of `BUNDLE_SIZE` PUTs; if the server refuses the first, one PUT per
+    resource. `progress` is told how many resources each step stored. Returns the number of
+    resources per type. Counting by `_id` keeps the check valid on a shared server that holds
+    other data too.
     """
     base = base_url.rstrip("/")
-    for resource in load_order(resources):
-        url = f"{base}/{resource['resourceType']}/{quote(resource['id'], safe='')}"
-        response = client.put(url, json=resource, headers={"Content-Type": FHIR_JSON})
-        if response.status_code not in (200, 201):
-            raise FhirServerError(f"PUT {url} → {response.status_code}: {response.text[:500]}")
+    ordered = load_order(resources)
+    batches = True
+    for start in range(0, len(ordered), BUNDLE_SIZE):
+        chunk = ordered[start : start + BUNDLE_SIZE]
+        batches = batches and _transaction(base, chunk, client)
+        if batches:
+            if progress:
+                progress(len(chunk))
+            continue
+        for resource in chunk:
+            _put(base, resource, client)
+            if progress:
+                progress(1)
     expected = Counter(r["resourceType"] for r in resources)
     ids: dict[str, list[str]] = {}
     for r in resources:
@@ -135,8 +198,7 @@ def load_cohort(
     for rtype, rids in ids.items():
         found = 0
         for start in range(0, len(rids), 50):
-            chunk = ",".join(rids[start : start + 50])
-            q = query([("_id", chunk), ("_summary", "count")])
+            q = query([("_id", ",".join(rids[start : start + 50])), ("_summary", "count")])
             response = client.get(f"{base}/{rtype}?{q}", headers={"Accept": FHIR_JSON})
             response.raise_for_status()
             found += int(response.json().get("total", 0))

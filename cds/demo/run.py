@@ -3,7 +3,9 @@
 A real FHIR R4 server (sekmet-fhir) loaded with the synthetic cohort; the CDS Hooks service on a
 loopback port; an EHR-like client that signs ES384 client JWTs, discovers the service and sends an
 order-select hook for a few CTO-PCI orders (the patient prefetched, the rest read by the service from
-the FHIR server); each card printed as a clinician would see it; one feedback sent.
+the FHIR server); each whole card printed (detail, suggestions, links, override reasons) as a
+clinician would see it; one feedback sent. With `keep`, the stack stays up with its URLs printed
+until Ctrl-C, so a person can try `cto-cds score --fhir`, a browser or a CDS Hooks sandbox.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from typing import Any
 
 import httpx
 import uvicorn
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.markdown import Markdown
 from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from cds.auth.trust import TrustedClient
-from cds.demo.cohort_data import COHORT_NDJSON, load_ndjson
+from cds.demo.cohort_data import COHORT_NDJSON, Resource, load_ndjson
 from cds.demo.ehr import EhrKeys, order_select_request, sign_client_jwt
 from cds.demo.fhir_server import load_cohort, running_fhir_server
 from cds.demo.ports import free_port
@@ -64,29 +68,95 @@ def running_service(settings: Settings, trusted: list[TrustedClient]) -> Iterato
         thread.join(timeout=10)
 
 
-def _print_card(console: Console, patient: str, card: dict[str, Any]) -> None:
-    style = _STYLE.get(card["indicator"], "white")
-    console.print(
-        Panel(
-            Markdown(card.get("detail", "")),
-            title=f"{patient}: {card['summary']}",
-            subtitle=f"{card['indicator']} · {card['source']['label']}",
-            border_style=style,
+class UnknownPatientError(ValueError):
+    """A `--patient` that is not in the demo cohort (the message lists the valid ids)."""
+
+
+def cohort_patients(resources: Sequence[Resource]) -> list[str]:
+    """Ids of the cohort patients that have a CTO-PCI order, in order."""
+    return [
+        r["subject"]["reference"].removeprefix("Patient/")
+        for r in resources
+        if r["resourceType"] == "ServiceRequest"
+    ]
+
+
+def check_patients(patients: Sequence[str], resources: Sequence[Resource]) -> None:
+    """Refuse unknown ids before anything starts (a typo must not cost a server start-up)."""
+    valid = cohort_patients(resources)
+    unknown = [p for p in patients if p not in valid]
+    if unknown:
+        raise UnknownPatientError(
+            f"unknown demo patient {', '.join(unknown)}; valid ids: {', '.join(valid)}"
         )
+
+
+def card_renderable(patient: str, card: dict[str, Any]) -> Panel:
+    """The whole card as an EHR would show it: detail, suggestions, links, override reasons."""
+    parts: list[RenderableType] = [Markdown(card.get("detail", ""))]
+    for suggestion in card.get("suggestions", []):
+        recommended = " (recommended)" if suggestion.get("isRecommended") else ""
+        lines = [f"Suggestion{recommended}: {suggestion['label']}"]
+        for action in suggestion.get("actions", []):
+            kind = action.get("resource", {}).get("resourceType", "")
+            lines.append(f"  {action['type']} {kind}: {action.get('description', '')}")
+        parts.append(Text("\n".join(lines), style="bold"))
+    for link in card.get("links", []):
+        parts.append(Text(f"Link ({link['type']}): {link['label']} → {link['url']}"))
+    reasons = [r.get("display", r.get("code", "")) for r in card.get("overrideReasons", [])]
+    if reasons:
+        parts.append(Text("Override reasons: " + "; ".join(reasons), style="dim"))
+    return Panel(
+        Group(*parts),
+        title=f"{patient}: {card['summary']}",
+        subtitle=f"{card['indicator']} · {card['source']['label']}",
+        border_style=_STYLE.get(card["indicator"], "white"),
     )
 
 
-def run_demo(patients: Sequence[str] = DEFAULT_PATIENTS, console: Console | None = None) -> int:
+def _load_with_progress(console: Console, fhir: str, resources: Sequence[Resource]) -> int:
+    columns = (
+        TextColumn("loading the cohort"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with (
+        Progress(*columns, console=console, transient=True) as progress,
+        httpx.Client(timeout=60) as client,
+    ):
+        task = progress.add_task("load", total=len(resources))
+        counts = load_cohort(fhir, resources, client, lambda n: progress.advance(task, n))
+    return sum(counts.values())
+
+
+def wait_for_ctrl_c(console: Console, urls: dict[str, str]) -> None:
+    """Print where everything runs, then keep it running until Ctrl-C."""
+    for name, url in urls.items():
+        console.print(f"{name}: {url}")
+    console.print("the stack keeps running: press Ctrl-C to stop it")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping")
+
+
+def run_demo(
+    patients: Sequence[str] = DEFAULT_PATIENTS,
+    console: Console | None = None,
+    keep: bool = False,
+) -> int:
     console = console or Console()
     resources = load_ndjson(COHORT_NDJSON)
+    check_patients(patients, resources)
     keys = EhrKeys.generate("ES384", kid="demo-ehr")
     trusted = [TrustedClient(iss=EHR_ISS, jwks=keys.jwks())]
     with tempfile.TemporaryDirectory(prefix="cto-cds-demo-") as workdir:
         console.print("starting a local FHIR R4 server (sekmet-fhir) …")
         with running_fhir_server(Path(workdir)) as fhir:
-            with httpx.Client(timeout=30) as client:
-                counts = load_cohort(fhir, resources, client)
-            console.print(f"FHIR server {fhir}: loaded {sum(counts.values())} resources")
+            loaded = _load_with_progress(console, fhir, resources)
+            console.print(f"FHIR server {fhir}: loaded {loaded} resources")
             settings = Settings(
                 public_base_url=f"http://127.0.0.1:{free_port()}",
                 database_url=f"sqlite+aiosqlite:///{Path(workdir) / 'cds.db'}",
@@ -126,7 +196,7 @@ def run_demo(patients: Sequence[str] = DEFAULT_PATIENTS, console: Console | None
                     )
                     response.raise_for_status()
                     for card in response.json()["cards"]:
-                        _print_card(console, patient, card)
+                        console.print(card_renderable(patient, card))
                         first_card = first_card or card
                 if first_card is not None:
                     feedback = {
@@ -145,5 +215,15 @@ def run_demo(patients: Sequence[str] = DEFAULT_PATIENTS, console: Console | None
                     result = ehr.post(f"{base}{path}", headers=signed(path), json=feedback)
                     console.print(
                         f"feedback on the first card: HTTP {result.status_code} {result.text}"
+                    )
+                if keep:
+                    wait_for_ctrl_c(
+                        console,
+                        {
+                            "FHIR base": fhir,
+                            "CDS service discovery": f"{base}/cds-services",
+                            "SMART app": f"{base}/app/launch",
+                            "try": f"cto-cds score --fhir {fhir} --patient {patients[0]}",
+                        },
                     )
     return 0

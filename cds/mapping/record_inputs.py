@@ -8,6 +8,7 @@ from datetime import date
 from pydantic import BaseModel, ConfigDict
 
 from cds.mapping import history
+from cds.mapping.case_labels import CaseLabels, case_labels
 from cds.mapping.findings import (
     LESION_INPUTS,
     Candidate,
@@ -37,6 +38,8 @@ class MappingResult(BaseModel):
     """For the clinician (shown on the card): order choice, findings ignored, malformed data."""
     diagnostics: list[str] = []
     """For the integration engineer (CLI, audit; not on the card): server behaviour."""
+    labels: CaseLabels = CaseLabels()
+    """Clinical names of the target, order, operator and sources, for the card (no FHIR ids)."""
 
     def values(self) -> dict[str, InputValue | None]:
         return {name: mapped.value for name, mapped in self.inputs.items()}
@@ -137,4 +140,5 @@ def map_record(record: PatientRecord, tables: MappingTables, today: date) -> Map
         operator=f"Practitioner/{record.operator_id}" if record.operator_id else None,
         notes=notes,
         diagnostics=diagnostics,
+        labels=case_labels(record, ctx.order),
     )

@@ -55,10 +55,11 @@ SEVERITY = tuple(band.id for band in OPERATOR_CTO.bands)
 """Operator-CTO bands, least severe first (the definition's order of increasing points)."""
 INDICATOR: dict[str, Literal["info", "warning", "critical"]] = {
     "easy": "info",
-    "moderate": "warning",
+    "moderate": "info",
     "difficult": "critical",
     "extremely_difficult": "critical",
 }
+"""A known band's indicator: critical only for a band known to be difficult or worse (issue 13)."""
 
 OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
     ("override-findings-incorrect", "Angiographic findings incorrect or incomplete"),
@@ -85,14 +86,25 @@ def worst_band(bands: list[str]) -> str:
     return max(bands, key=SEVERITY.index)
 
 
-def indicator(result: ScoreResult) -> Literal["info", "warning", "critical"]:
-    """info for easy, warning for moderate, critical for difficult and extremely difficult.
+def certainly_difficult(result: ScoreResult) -> bool:
+    """Every band the unknowns leave reachable is difficult or worse (or the band is known so)."""
+    bands = [result.band] if result.band is not None else result.bands
+    return bool(bands) and all(INDICATOR[band] == "critical" for band in bands)
 
-    When unknown inputs leave several bands possible, the most severe reachable band decides: a cath
-    team must not be reassured by an "info" card for a lesion that may be extremely difficult. The
-    summary says it is a range, and the app link lets the missing findings be completed.
+
+def indicator(result: ScoreResult) -> Literal["info", "warning", "critical"]:
+    """By what is known, not by what is missing (issue 13).
+
+    critical: the band is known to be difficult or worse, or every reachable band is; info: a known
+    easy or moderate band; warning: the band is undetermined (the summary says "incomplete: N
+    findings missing", and the app link lets them be completed). A card that is critical because
+    findings are missing would teach the cath team to ignore critical cards.
     """
-    return INDICATOR[worst_band(result.bands or [result.band or SEVERITY[-1]])]
+    if certainly_difficult(result):
+        return "critical"
+    if result.band is not None:
+        return INDICATOR[result.band]
+    return "warning"
 
 
 def expert_improvement(result: ScoreResult) -> tuple[str, str] | None:
@@ -113,14 +125,17 @@ def _worst_text(band: str | None, worst: str) -> str:
 
 
 def referral(result: ScoreResult, ctx: CardContext, order_ref: str | None) -> Suggestion | None:
-    """A draft referral ServiceRequest (CH-17), offered only when the expert band is better.
+    """A draft referral ServiceRequest (CH-17), offered only when difficult or worse is certain
+    with the recorded operator and the expert band is better.
 
     Code: SNOMED CT 306206005 |Referral to service (procedure)|, category 3457005 |Patient
     referral|. The PCI order goes in `supportingInfo`: R4 `reasonReference` may not point to a
     ServiceRequest. Not recommended (`isRecommended` false): the choice stays with the cardiologist.
     """
     improvement = expert_improvement(result)
-    if improvement is None or not ctx.referral or ctx.patient_ref is None:
+    if not certainly_difficult(result) or improvement is None:
+        return None
+    if not ctx.referral or ctx.patient_ref is None:
         return None
     expert = result.scenarios["expert_operator"]
     now = f"{points_text(result.points, result.min, result.max)} points, {bands_text(result)}"
@@ -186,7 +201,7 @@ def links(result: ScoreResult, ctx: CardContext) -> list[Link]:
 
 
 def build_card(case: ScoredCase, ctx: CardContext) -> Card:
-    """The Operator-CTO card for one scored order (CH-16..CH-18, shared/spec/scores.md §1)."""
+    """The Operator-CTO card for one scored order (CH-16..CH-18, docs/spec/scores.md §1)."""
     result = case.report.scores.get(PRIMARY)
     if result is None:
         raise ValueError("the case has no Operator-CTO result")

@@ -7,15 +7,18 @@ so the words cannot drift from what the engine computes.
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from cds.scoring.model import ItemGroup, ScoreDefinition
-from cds.scoring.result import EstimateResult, Points, Range, ScoreResult
+from cds.scoring.result import EstimateResult, ItemResult, Points, Range, ScoreResult
+from cds.scoring.scores import SCORES
 from cds.scoring.scores.operator_cto import OPERATOR_CTO
 
 _COUNT_WORDS = ("no", "one", "two", "three", "four", "five", "six")
 
 
 def cohort_size(definition: ScoreDefinition) -> int:
-    """Lesions behind the per-band estimates (Operator-CTO: Xiao 2021 Table 2, 103+24+13+4 = 144)."""
+    """Lesions behind the per-band estimates (Operator-CTO: Xiao 2021 Table 6 / Figure 1(b), 103+24+13+4 = 144)."""
     return sum(band.estimate.n or 0 for band in definition.bands if band.estimate is not None)
 
 
@@ -47,9 +50,34 @@ def scenario_criteria(definition: ScoreDefinition, scenario_id: str) -> str:
 
 
 def percent(proportion: float) -> str:
-    """0.99029 → '99%', 0.875 → '87.5%', 0.004 → '0.4%': one decimal only when it says something."""
-    text = f"{proportion * 100:.1f}".rstrip("0").rstrip(".")
-    return f"{text}%"
+    """The one rounding rule for every percentage we print (summary, detail, console, app).
+
+    Whole percent, halves rounded up (0.875 → '88%'); a value that is not 0 or 1 but would round to
+    it says so ('< 1%', '> 99%'), so an upper confidence limit of 0.998 never reads as 100 %.
+    """
+    return _percent_number(proportion) + "%"
+
+
+def _percent_number(proportion: float) -> str:
+    scaled = proportion * 100
+    whole = int(Decimal(repr(scaled)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    if whole == 0 and scaled > 0:
+        return f"< {_SMALLEST}"
+    if whole == 100 and scaled < 100:
+        return f"> {_LARGEST}"
+    return str(whole)
+
+
+_SMALLEST, _LARGEST = 1, 99
+"""The whole percentages nearest 0 and 100 that are not 0 or 100."""
+
+
+def ci_text(ci95: tuple[float, float]) -> str:
+    """'95% CI 29–77%', or '95% CI 95% to > 99%' when a limit is clamped by the rounding rule."""
+    low, high = (_percent_number(x) for x in ci95)
+    if low.isdigit() and high.isdigit():
+        return f"95% CI {low}–{high}%"
+    return f"95% CI {low}% to {high}%"
 
 
 def band_name(band_id: str) -> str:
@@ -63,11 +91,43 @@ def points_text(points: Points | None, low: Points, high: Points) -> str:
     return f"{low:g} to {high:g}"
 
 
+def reachable_points(result: ScoreResult) -> list[Points]:
+    """The totals some completion of the unknown items can give (within the score's range)."""
+    totals = {sum(item.points for item in result.items if item.present)}
+    for item in result.items:
+        if item.present is None:
+            totals |= {total + item.points for total in totals}
+    return sorted(t for t in totals if result.min <= t <= result.max)
+
+
+def result_points_text(result: ScoreResult) -> str:
+    """'4'; '2 to 5'; '2 or 4' when a total in between cannot occur (e.g. only a −2 item unknown)."""
+    if result.points is not None:
+        return f"{result.points:g}"
+    reachable = reachable_points(result)
+    whole = all(float(p).is_integer() for p in (*reachable, result.min, result.max))
+    every = list(range(int(result.min), int(result.max) + 1)) if whole else None
+    if whole and reachable and len(reachable) <= 3 and reachable != every:
+        return " or ".join(f"{p:g}" for p in reachable)
+    return points_text(None, result.min, result.max)
+
+
 def bands_text(result: ScoreResult) -> str:
     """'difficult', or 'easy or difficult' when the unknowns leave several bands possible."""
     if result.band is not None:
         return band_name(result.band)
-    return " or ".join(band_name(b) for b in result.bands)
+    return bands_list_text(result.bands, _BANDS_BY_NAME.get(result.name, OPERATOR_BANDS))
+
+
+OPERATOR_BANDS = frozenset(band.id for band in OPERATOR_CTO.bands)
+_BANDS_BY_NAME = {d.name: frozenset(band.id for band in d.bands) for d in SCORES}
+
+
+def bands_list_text(bands: list[str], every: frozenset[str] = OPERATOR_BANDS) -> str:
+    """'easy or difficult'; 'any band' when every band of the score (`every`) is reachable."""
+    if len(bands) > 2 and set(bands) == every:
+        return "any band"
+    return " or ".join(band_name(b) for b in bands)
 
 
 OUTCOMES = {
@@ -85,13 +145,12 @@ def outcome_text(result: ScoreResult) -> str:
 
 
 def estimate_text(estimate: EstimateResult, outcome_label: str | None = None) -> str:
-    """'53.8% (7 of 13; 95% CI 29–77%)', led by the outcome when one is given."""
+    """'54% technical success (7 of 13 lesions; 95% CI 29–77%)' (docs/spec/scores.md §1)."""
     text = percent(estimate.proportion)
     if outcome_label:
         text += f" {outcome_label}"
     if estimate.n is not None and estimate.ci95 is not None:
-        low, high = (round(x * 100) for x in estimate.ci95)
-        text += f" ({estimate.successes} of {estimate.n}; 95% CI {low}–{high}%)"
+        text += f" ({estimate.successes} of {estimate.n}; {ci_text(estimate.ci95)})"
     return text
 
 
@@ -101,10 +160,41 @@ EXPERT_OPERATOR = scenario_criteria(OPERATOR_CTO, "expert_operator")
 
 def range_text(scenario: Range) -> str:
     """'0 to 3 points, easy or moderate': a what-if range with the bands it reaches."""
-    bands = (
-        band_name(scenario.band) if scenario.band else " or ".join(map(band_name, scenario.bands))
-    )
+    bands = band_name(scenario.band) if scenario.band else bands_list_text(scenario.bands)
     return f"{points_text(scenario.points, scenario.min, scenario.max)} points, {bands}"
+
+
+INPUT_WORDS = {
+    "age_years": "age",
+    "prior_mi": "prior MI",
+    "prior_cabg": "prior CABG",
+    "target_vessel": "vessel",
+    "prior_cabg_target_vessel": "CABG to the target vessel",
+    "stump": "stump shape",
+    "proximal_cap_ambiguity": "proximal cap ambiguity",
+    "bend_gt_45_in_occlusion": "bend within the occlusion",
+    "tortuosity": "curvature",
+    "occlusion_length_mm": "occlusion length",
+    "rentrop_grade": "collateral filling (Rentrop grade)",
+    "in_stent_occlusion": "in-stent occlusion",
+    "retry_lesion": "previous failed attempt",
+    "operator_annual_cto_volume": "operator's annual CTO-PCI volume",
+    "operator_cto_years": "operator's years of CTO-PCI practice",
+    "operator_last_year_success_rate": "operator's last-year CTO-PCI success",
+}
+"""Canonical inputs in a clinician's words, where the input name is not already one."""
+
+
+def input_words(name: str) -> str:
+    """'occlusion length', not `occlusion_length_mm`."""
+    return INPUT_WORDS.get(name, name.replace("_", " "))
+
+
+def item_points(item: ItemResult) -> str:
+    """The points an item adds: its weight when present, 0 when absent, '0 or +1' when unknown."""
+    if item.present is None:
+        return f"0 or {item.points:+g}"
+    return f"{item.points:+g}" if item.present else "0"
 
 
 def count_text(n: int, noun: str) -> str:
@@ -113,12 +203,11 @@ def count_text(n: int, noun: str) -> str:
 
 
 def short_estimate_text(estimate: EstimateResult, with_ci: bool = True) -> str:
-    """'54% (7/13; 95% CI 29–77%)': whole percentages, for a one-line summary of a small count."""
-    text = f"{round(estimate.proportion * 100)}%"
+    """'54% (7/13; 95% CI 29–77%)': the same rounding as the detail, for a one-line summary."""
+    text = percent(estimate.proportion)
     if estimate.n is None:
         return text
     count = f"{estimate.successes}/{estimate.n}"
     if with_ci and estimate.ci95 is not None:
-        low, high = (round(x * 100) for x in estimate.ci95)
-        count += f"; 95% CI {low}–{high}%"
+        count += f"; {ci_text(estimate.ci95)}"
     return f"{text} ({count})"

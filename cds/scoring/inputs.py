@@ -214,4 +214,17 @@ def parse_inputs(raw: object) -> dict[str, InputValue | None]:
             issues.append(issue)
     if issues:
         raise InputError(issues)
-    return {spec.name: raw.get(spec.name) for spec in INPUTS}
+    values = {spec.name: raw.get(spec.name) for spec in INPUTS}
+    years = values["operator_cto_years"]
+    if isinstance(years, int | float) and not isinstance(years, bool):
+        values["operator_cto_years"] = whole_years(years)
+    return values
+
+
+def whole_years(years: float) -> int:
+    """Years of CTO-PCI practice as the spec counts them: whole years, a remainder of more than six
+    months adds one (docs/spec/inputs.md, `operator_cto_years`; docs/spec/scores.md §1,
+    `operator_years_ge_5`). 4.6 → 5, 4.5 → 4. Applied on the way in, so every source (JSON file,
+    FHIR mapping, the app) is counted alike and the ≥ 5 item sees what the paper meant."""
+    whole = math.floor(years)
+    return whole + 1 if years - whole > 0.5 else whole

@@ -196,8 +196,16 @@ class ServiceRequest(Resource):
     performer: list[Reference] = Field(default_factory=list)
 
 
+class HumanName(_Element):
+    text: str | None = None
+    family: str | None = None
+    given: list[str] = Field(default_factory=list)
+    prefix: list[str] = Field(default_factory=list)
+
+
 class Practitioner(Resource):
     identifier: list[Identifier] = Field(default_factory=list)
+    name: list[HumanName] = Field(default_factory=list)  # shown on the card (issue 13)
 
 
 class PractitionerRole(Resource):

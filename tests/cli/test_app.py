@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -10,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 import cds
 
@@ -17,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.json"))
 
 
-def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("cto-cds", path=str(Path(sys.executable).parent))
     command = [exe] if exe else [sys.executable, "-m", "cds"]
     return subprocess.run(
@@ -27,6 +33,7 @@ def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[s
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, **env} if env else None,
     )
 
 
@@ -90,7 +97,7 @@ def test_score_table_shows_points_band_estimate_and_missing(tmp_path: Path) -> N
         "ORA",
         "CASTLE",
         "complications",
-        "retry_lesion",
+        "previous failed attempt",  # retry_lesion, in clinical words
         "single",
         "Xiao",
     ):
@@ -100,8 +107,72 @@ def test_score_table_shows_points_band_estimate_and_missing(tmp_path: Path) -> N
 def test_score_table_shows_estimate_with_count_and_interval(tmp_path: Path) -> None:
     done = run("score", str(ROOT / "examples" / "difficult_lesion_average_operator.json"))
     assert done.returncode == 0
-    assert "53.8% (7 of 13; 95% CI 29–77%)" in done.stdout
+    assert "54% (7 of 13; 95% CI 29–77%)" in done.stdout  # the card's rounding rule
     assert "difficult" in done.stdout
+
+
+def _squeezed(text: str) -> str:
+    """Output text with the table drawing and all whitespace removed: what a reader can piece
+    together from wrapped cells."""
+    return re.sub(r"[\s│┃┆|]+", "", text)
+
+
+@pytest.mark.parametrize("width", [40, 60, 80])
+def test_tables_never_cut_a_clinical_value(width: int) -> None:
+    from cds.output.console import print_report
+    from cds.output.wording import bands_text, estimate_text, input_words
+    from cds.scoring.engine import score_all
+    from cds.scoring.inputs import parse_inputs
+
+    report = score_all(parse_inputs({"stump": "blunt", "age_years": 70}))
+    out = io.StringIO()
+    print_report(report, Console(file=out, width=width, force_terminal=False))
+    text = out.getvalue()
+    assert "…" not in text
+    squeezed = _squeezed(text)
+    for result in report.scores.values():
+        for value in (result.name, bands_text(result), *map(input_words, result.missing)):
+            assert _squeezed(value) in squeezed, value
+        if result.estimate:
+            assert _squeezed(estimate_text(result.estimate)) in squeezed
+    assert max(map(len, text.splitlines())) <= width
+
+
+@pytest.mark.parametrize("columns", ["80", "50"])
+def test_piped_output_is_not_cut(columns: str) -> None:
+    from cds.output.wording import bands_text, input_words
+    from cds.scoring.result import ScoreReport
+
+    example = str(ROOT / "examples" / "difficult_lesion_average_operator.json")
+    report = ScoreReport.model_validate(json.loads(run("score", example, "--json").stdout))
+    done = run("score", example, env={"COLUMNS": columns})
+    assert done.returncode == 0, done.stderr
+    assert "…" not in done.stdout
+    squeezed = _squeezed(done.stdout)
+    for result in report.scores.values():
+        for value in (result.name, bands_text(result), *map(input_words, result.missing)):
+            assert _squeezed(value) in squeezed, value
+
+
+def test_json_is_a_flag_in_the_help() -> None:
+    done = run("score", "--help")
+    line = next(x for x in done.stdout.splitlines() if "--json" in x)
+    assert "<bool>" not in line
+    assert "Print the JSON contract" in line
+
+
+def test_error_names_the_file_once_and_cuts_a_long_value(tmp_path: Path) -> None:
+    path = write(tmp_path, json.dumps({"occlusion_length_mm": "x" * 500}))
+    done = run("score", path)
+    assert done.returncode == 2
+    assert done.stderr.count(path) == 1
+    assert "x" * 100 not in done.stderr
+    assert "(500 characters)" in done.stderr
+    assert "occlusion_length_mm" in done.stderr
+    bundle = write(tmp_path, '{"resourceType": "Patient"}', name="b.json")
+    done = run("score", "--bundle", bundle)
+    assert done.returncode == 2
+    assert done.stderr.count(bundle) == 1, done.stderr
 
 
 def test_reads_stdin() -> None:
@@ -228,3 +299,31 @@ def test_serve_refuses_a_bad_database_in_one_line(url: str) -> None:
     assert done.stderr.startswith("cto-cds: error: CTO_CDS_DATABASE_URL: ")
     assert done.stderr.count("\n") == 1
     assert "s3cret" not in done.stderr
+
+
+@pytest.mark.parametrize("trust_file", [None, "[]"])
+def test_serve_warns_at_start_up_when_the_trust_list_is_empty(
+    tmp_path: Path, trust_file: str | None
+) -> None:
+    from cds.demo.ports import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTO_CDS_")}
+    if trust_file is not None:
+        env["CTO_CDS_TRUSTED_CLIENTS"] = write(tmp_path, trust_file, name="trusted.json")
+    exe = shutil.which("cto-cds", path=str(Path(sys.executable).parent))
+    command = [exe] if exe else [sys.executable, "-m", "cds"]
+    proc = subprocess.Popen(
+        [*command, "serve", "--port", str(free_port())],
+        cwd=tmp_path,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert first.startswith("cto-cds: warning: the trust list is empty"), first
+        assert "every hook call will be refused" in first
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -59,6 +59,13 @@ def test_check_defaults(tmp_path: Path, site: str) -> None:
     assert done.stdout == summary(rows, rows, 0)
 
 
+def test_check_without_a_directory_checks_the_defaults() -> None:
+    rows = len(load_tables().rows)
+    done = run("mappings", "check")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == summary(rows, rows, 0)
+
+
 def test_check_counts_site_changes(tmp_path: Path) -> None:
     site = make_site(
         tmp_path,

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 import cds.demo
+from cds.mapping.case_labels import CaseLabels
 from cds.mapping.tables import load_tables
 from cds.output.card_detail import WORD_JOINER, escape_markdown, summary
 from cds.output.cards import (
@@ -87,10 +88,10 @@ def test_cohort_cards_conform(cohort: dict[str, ScoredCase], patient: str) -> No
     ("patient", "indicator", "referral"),
     [
         ("pt01", "info", False),  # easy with an expert operator
-        ("pt04", "warning", False),  # easy or moderate; the operator is already at the thresholds
-        ("pt08", "critical", True),  # 0 to 8 with a newcomer; an expert reaches at worst difficult
-        ("pt23", "warning", False),  # moderate with an expert operator already
-        ("pt25", "critical", True),  # almost nothing recorded, operator experience unknown
+        ("pt04", "warning", False),  # easy or moderate: undetermined, not critical
+        ("pt08", "warning", False),  # 0 to 8 with a newcomer: any band, so not certainly difficult
+        ("pt23", "info", False),  # moderate is known: info
+        ("pt25", "warning", False),  # almost nothing recorded: incomplete, not critical
     ],
 )
 def test_cohort_indicator_and_referral(
@@ -103,27 +104,33 @@ def test_cohort_indicator_and_referral(
 
 def test_pt04_summary_and_detail(cohort: dict[str, ScoredCase]) -> None:
     card = build_card(cohort["pt04"], ctx())
-    assert card.summary == "Operator-CTO 0 to 3 (easy or moderate): 3 inputs missing"
-    detail = card.detail or ""
-    assert "**Lesion points:** 4 to 7" in detail
-    assert "**Operator adjustment:** -4" in detail
-    assert "all three experience criteria" in detail
-    assert "0 to 3 points, easy or moderate" in detail
-    # the source of each input: value, evidence, FHIR references, note
-    assert (
-        "| prior CABG grafting the target vessel (≥ 3 months) | +1 | yes | yes | lesion; " in detail
+    assert card.summary == (
+        "Operator-CTO 0 to 3 (easy or moderate) — incomplete: 3 findings missing"
     )
-    assert "Procedure/pt04-proc-1; graft to LAD" in detail
-    assert "| 25 mm | lesion; Observation/pt04-obs-2 |" in detail
-    assert "| **unknown** | **unknown** | unknown; no finding recorded" in detail
-    assert "and 17 more" in detail  # the operator's history is counted, not listed
-    for name in ("tortuosity", "distal vessel disease", "ostial location"):
-        assert f"- {name}: no finding recorded" in detail
+    detail = card.detail or ""
+    first = detail.splitlines()[0]
+    assert first.startswith("**Target:** LAD CTO")
+    assert "**Operator:** Dr. Irene Castellano (NPI 1384560276)" in first
+    assert "Lesion points 4 to 7 (scale 0 to 9); operator adjustment -4" in detail
+    # this operator meets all three criteria: no expert-operator line
+    assert "all three experience criteria" not in detail
+    assert (
+        "| prior CABG grafting the target vessel (≥ 3 months) | yes | +1 | procedure history "
+        in (detail)
+    )
+    assert "| occlusion length ≥ 20 mm | 25 mm | +1 | angiography " in detail
+    assert "| **unknown** | 0 or +1 | no finding recorded" in detail
+    assert "EHR procedure history" in detail
+    assert "and 17 more" not in detail
+    assert (
+        "**Incomplete: 3 findings missing** — curvature, distal vessel disease, ostial location"
+        in (detail)
+    )
 
 
 def test_pt01_summary_with_estimate(cohort: dict[str, ScoredCase]) -> None:
     assert build_card(cohort["pt01"], ctx()).summary == (
-        "Operator-CTO -4 — easy: est. technical success 99% (102/103; 95% CI 95–100%), "
+        "Operator-CTO -4 — easy: est. technical success 99% (102/103; 95% CI 95% to > 99%), "
         "small single-centre cohort"
     )
 
@@ -134,16 +141,18 @@ def test_detail_covers_every_section(cohort: dict[str, ScoredCase]) -> None:
         case, ctx(unread=["conditions (Condition search): timed out after 3.0 s"])
     ).detail
     assert detail is not None
+    comparators = next(x for x in detail.splitlines() if x.startswith("**Comparators**"))
     for key, result in case.report.scores.items():
         if key != "operator_cto":
-            line = next(x for x in detail.splitlines() if x.startswith(f"- **{result.name}**"))
-            assert f"predicts {result.outcome_label}" in line
+            assert f"{result.name} " in comparators
         assert result.citation in detail
         if result.url:
             assert f"doi:[{result.url.removeprefix('https://doi.org/')}]({result.url})" in detail
-    assert "est. 35% technical failure of CTO-PCI" in detail  # CASTLE: failure, not success
-    assert "est. 6.5% major peri-procedural complication" in detail
-    assert "87.5% technical success of CTO-PCI (21 of 24; 95% CI 69–96%)" in detail  # Wilson CI
+    assert "est. 35% technical failure of CTO-PCI" in comparators  # CASTLE: failure, not success
+    assert "est. 7% major peri-procedural complication" in comparators  # 6.5 % rounds up
+    assert "**inputs they use:** age " in comparators
+    assert "88% technical success of CTO-PCI (21 of 24; 95% CI 69–96%)" in detail  # Wilson CI
+    assert "Table 6 / Figure 1(b)" in detail
     assert CAVEAT in detail
     assert "conditions \\(Condition search\\): timed out after 3.0 s" in detail
 
@@ -155,7 +164,7 @@ def test_detail_covers_every_section(cohort: dict[str, ScoredCase]) -> None:
     ("points", "band", "indicator"),
     [
         (0, "easy", "info"),
-        (3, "moderate", "warning"),
+        (3, "moderate", "info"),
         (4, "difficult", "critical"),
         (6, "extremely difficult", "critical"),
     ],
@@ -175,18 +184,36 @@ def test_summary_exact_for_difficult() -> None:
     )
 
 
-def test_unknown_operator_uses_the_most_severe_reachable_band() -> None:
+def test_unknown_operator_leaves_the_band_undetermined() -> None:
     case = case_of(lesion(4, **dict.fromkeys(OPERATOR_INPUTS)))
     card = build_card(case, ctx())
-    assert card.summary == "Operator-CTO 0 to 4 (easy or moderate or difficult): 3 inputs missing"
+    assert card.summary == (
+        "Operator-CTO 0 to 4 (easy or moderate or difficult) — incomplete: 3 findings missing"
+    )
+    assert card.indicator == "warning"
+    assert not card.suggestions  # difficult is possible, not certain
+
+
+def test_critical_when_every_reachable_band_is_difficult_or_worse() -> None:
+    card = build_card(case_of(lesion(5, distal_vessel_disease=None)), ctx())
+    assert card.summary.startswith("Operator-CTO 4 to 5 (difficult or extremely difficult) — ")
     assert card.indicator == "critical"
+    assert card.suggestions  # certain, and an expert operator would do better
+
+
+def test_a_range_whose_middle_cannot_occur() -> None:
+    # Only the -2 item is unknown: 2 or 4, never 3.
+    card = build_card(case_of(lesion(4, operator_last_year_success_rate=None)), ctx())
+    assert card.summary.startswith("Operator-CTO 2 or 4 (easy or difficult) — incomplete")
+    assert "**Operator-CTO 2 or 4 points: easy or difficult**" in (card.detail or "")
+    assert card.indicator == "warning"
     assert check_response(body_of(card)) == []
 
 
 def test_everything_unknown() -> None:
     card = build_card(case_of(dict.fromkeys(NOTHING_PRESENT)), ctx(unread=["all: server down"]))
-    assert card.indicator == "critical"
-    assert card.summary.startswith("Operator-CTO -4 to 9 (easy or moderate or difficult or")
+    assert card.indicator == "warning"
+    assert card.summary.startswith("Operator-CTO -4 to 9 (any band) — incomplete: ")
     assert card.summary.endswith("missing; some data not read in time")
     assert check_response(body_of(card)) == []
 
@@ -378,6 +405,14 @@ def test_hostile_ehr_text_is_inert_in_the_card() -> None:
             "operator": "Practitioner/<b>x</b>",
             "notes": [hostile],
             "order": "[o](javascript:1)",
+            "labels": CaseLabels(
+                target_site=hostile,
+                order=hostile,
+                order_date=hostile,
+                operator_name=hostile,
+                operator_npi=hostile,
+                sources={"Observation/stump": hostile, "Observation/rentrop-grade": hostile},
+            ),
         }
     )
     case = case.model_copy(update={"mapping": mapping})
@@ -392,7 +427,7 @@ def test_hostile_ehr_text_is_inert_in_the_card() -> None:
     assert "<!--" not in rendered
     assert 'href="javascript' not in rendered
     assert "http://evil" not in " ".join(re.findall(r'(?:href|src)="([^"]*)"', rendered))
-    # every row of the items table keeps its five cells: no injected `|`
+    # every row of the items table keeps its four cells: no injected `|`
     tokens = _MD.parse(detail)
     cells, rows = 0, []
     for token in tokens:
@@ -403,7 +438,7 @@ def test_hostile_ehr_text_is_inert_in_the_card() -> None:
         elif token.type == "tr_close":
             rows.append(cells)
     assert rows
-    assert set(rows) == {5}
+    assert set(rows) == {4}
     assert "script&gt;alert\\(1\\)" in detail
 
 

@@ -6,10 +6,23 @@ import dataclasses
 import re
 from pathlib import Path
 
+import pytest
+
 import cds.output
 from cds.output.cards import INDICATOR, SEVERITY
-from cds.output.wording import CAVEAT, EXPERT_OPERATOR, cohort_size, group_scale, scenario_criteria
+from cds.output.wording import (
+    CAVEAT,
+    EXPERT_OPERATOR,
+    bands_text,
+    ci_text,
+    cohort_size,
+    group_scale,
+    percent,
+    result_points_text,
+    scenario_criteria,
+)
 from cds.scoring.model import Item, at_least
+from cds.scoring.result import ScoreResult
 from cds.scoring.scores.operator_cto import OPERATOR_CTO
 
 
@@ -39,7 +52,7 @@ def test_expert_criteria_are_the_scenarios_items() -> None:
 
 
 def test_cohort_size_is_the_sum_of_the_band_counts() -> None:
-    # Xiao 2021 Table 2: 103 + 24 + 13 + 4 lesions.
+    # Xiao 2021 Table 6 / Figure 1(b): 103 + 24 + 13 + 4 lesions.
     assert cohort_size(OPERATOR_CTO) == 144
     assert "(144 lesions" in CAVEAT
 
@@ -59,3 +72,41 @@ def test_no_score_numbers_are_restated_in_output() -> None:
 def test_every_band_has_an_indicator_in_severity_order() -> None:
     assert tuple(band.id for band in OPERATOR_CTO.bands) == SEVERITY
     assert list(INDICATOR) == list(SEVERITY)
+
+
+@pytest.mark.parametrize(
+    ("proportion", "text"),
+    [
+        (0.875, "88%"),  # halves round up: the spec's 87.5 % is 88% everywhere
+        (0.125, "13%"),
+        (102 / 103, "99%"),
+        (0.998, "> 99%"),  # never 100 % for a value below 1
+        (0.9949, "99%"),
+        (0.004, "< 1%"),  # never 0 % for a value above 0
+        (0.0, "0%"),
+        (1.0, "100%"),
+    ],
+)
+def test_one_rounding_rule(proportion: float, text: str) -> None:
+    assert percent(proportion) == text
+
+
+def test_confidence_interval_text() -> None:
+    assert ci_text((0.2914, 0.7679)) == "95% CI 29–77%"
+    assert ci_text((0.947, 0.998)) == "95% CI 95% to > 99%"
+
+
+def test_range_and_band_words() -> None:
+    from tests.output.card_cases import case_of, lesion
+
+    def operator_cto(values: dict[str, object]) -> ScoreResult:
+        return case_of(values).report.scores["operator_cto"]
+
+    middle_missing = operator_cto(lesion(4, operator_last_year_success_rate=None))
+    assert result_points_text(middle_missing) == "2 or 4"
+    assert bands_text(middle_missing) == "easy or difficult"
+    everything = operator_cto(dict.fromkeys(lesion(0)))
+    assert result_points_text(everything) == "-4 to 9"
+    assert bands_text(everything) == "any band"
+    two = operator_cto(lesion(2, stump=None))
+    assert result_points_text(two) == "2 to 3"  # contiguous: "to"

@@ -60,7 +60,7 @@ DOMAINS: dict[str, tuple[object, ...]] = {
     "retry_lesion": _BOOL,
     "retrograde_approach": _BOOL,
     "operator_annual_cto_volume": (0, 59.9, 60, 100),
-    "operator_cto_years": (0, 4, 4.5, 5, 10),
+    "operator_cto_years": (0, 4, 4.5, 4.6, 5, 10),
     "operator_last_year_success_rate": (0, 0.5, 0.899, 0.9, 1),
 }
 
@@ -111,6 +111,18 @@ def _num(v: object) -> float:
 def _ge(threshold: float) -> Callable[[object], Truth]:
     def pred(v: object) -> Truth:
         return _num(v) >= threshold
+
+    return pred
+
+
+def _years_ge(threshold: float) -> Callable[[object], Truth]:
+    """Years of practice counted as scores.md §1 says: whole years, a remainder of more than six
+    months counts as one more year (4.6 → 5, 4.5 → 4)."""
+
+    def pred(v: object) -> Truth:
+        years = _num(v)
+        counted = math.floor(years) + (1 if years - math.floor(years) > 0.5 else 0)
+        return counted >= threshold
 
     return pred
 
@@ -244,7 +256,7 @@ SCORES: tuple[OScore, ...] = (
             OItem("in_stent_occlusion", 1, "in_stent_occlusion", _is_true),
             OItem("ostial_location", 1, "ostial_location", _is_true),
             OItem("operator_volume_ge_60", -1, "operator_annual_cto_volume", _ge(60)),
-            OItem("operator_years_ge_5", -1, "operator_cto_years", _ge(5)),
+            OItem("operator_years_ge_5", -1, "operator_cto_years", _years_ge(5)),
             OItem("operator_success_ge_90", -2, "operator_last_year_success_rate", _ge(0.9)),
         ),
         (

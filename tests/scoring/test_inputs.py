@@ -97,7 +97,7 @@ def test_bad_value_is_an_error_naming_input_and_value(name: str, value: Any, kin
         ("rentrop_grade", 3),
         ("operator_last_year_success_rate", 0),
         ("operator_last_year_success_rate", 1),
-        ("operator_cto_years", 4.5),
+        ("operator_cto_years", 4),
         ("sex", "other"),
         ("target_vessel", "GRAFT"),
         ("tortuosity", "unseen"),
@@ -153,3 +153,22 @@ def test_input_groups_are_declared_on_the_specs() -> None:
     # Operator-CTO's lesion points and operator adjustment are exactly the two input groups.
     for item in OPERATOR_CTO.items:
         assert INPUT_SPECS[item.rule.input].group == item.group, item.id
+
+
+@pytest.mark.parametrize(
+    ("years", "counted"),
+    [(0, 0), (4, 4), (4.5, 4), (4.51, 5), (4.6, 5), (5.2, 5), (0.7, 1)],
+)
+def test_operator_cto_years_counts_whole_years_rounding_more_than_six_months_up(
+    years: float, counted: int
+) -> None:
+    # docs/spec/inputs.md: whole years, a remainder of more than 6 months rounds up.
+    assert parse_inputs({"operator_cto_years": years})["operator_cto_years"] == counted
+
+
+def test_four_point_six_years_is_five_for_the_operator_cto_item() -> None:
+    from cds.scoring.engine import score_all
+
+    result = score_all(parse_inputs({"operator_cto_years": 4.6})).scores["operator_cto"]
+    item = next(i for i in result.items if i.id == "operator_years_ge_5")
+    assert (item.present, item.value) == (True, 5)

@@ -20,8 +20,9 @@ from cds.scoring.model import (
     one_of,
 )
 
-# Xiao 2021 Table 6: technical success by band in the derivation cohort (successes / lesions).
-_NOTE = "single-centre derivation cohort (Xiao 2021, Table 6)"
+# Xiao 2021 Table 6 / Figure 1(b): technical success by band in the derivation cohort
+# (successes / lesions); Table 2 is the score sheet.
+_NOTE = "single-centre derivation cohort (Xiao 2021, Table 6 / Figure 1(b))"
 
 OPERATOR_CTO = ScoreDefinition(
     id="operator_cto",
