@@ -16,12 +16,14 @@ from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 
+from cds.app.card_context import card_state
 from cds.app.chart import band_chart
 from cds.app.errors import SmartError
 from cds.app.pages import error_page, page
 from cds.errors import InputError, InputIssue
 from cds.http.state import ServiceState
 from cds.mapping.provenance import MappedInput
+from cds.mapping.tables import MappingTables
 from cds.pipeline import policy_of, score_patient
 from cds.scoring.engine import score_all
 from cds.scoring.inputs import (
@@ -181,6 +183,33 @@ def inputs_html(inputs: dict[str, MappedInput], record: PatientRecord) -> str:
     return "".join(sections)
 
 
+REGISTRY_FIELDS = {
+    "operator_annual_cto_volume": "annual_cto_volume",
+    "operator_cto_years": "cto_years",
+    "operator_last_year_success_rate": "last_year_success_rate",
+}
+
+
+def operator_choice(tables: MappingTables) -> str:
+    """What-if: another operator from the site registry fills the three experience inputs
+    (static/app.js); without the script, or for anyone else, edit the three inputs below."""
+    if not tables.operators:
+        return ""
+    options = ['<option value="">operator of the order</option>']
+    for entry in tables.operators:
+        name = entry.practitioner_id or f"NPI {entry.npi}"
+        data = "".join(
+            f' data-{field}="{_raw(getattr(entry, attr))}"'
+            for field, attr in REGISTRY_FIELDS.items()
+            if getattr(entry, attr) is not None
+        )
+        options.append(f'<option value="{escape(name)}"{data}>{escape(name)}</option>')
+    return (
+        '<p class="what-if"><label for="operator-choice">What if another operator: </label>'
+        f'<select id="operator-choice">{"".join(options)}</select></p>'
+    )
+
+
 def _banner(record: PatientRecord, row: AppSessionRow) -> str:
     if not row.context.get("need_patient_banner", True) or record.patient is None:
         return ""
@@ -206,7 +235,14 @@ async def review_page(service: ServiceState, row: AppSessionRow, token: str) -> 
     request = RecordRequest(patient_id=patient, order_id=_order_id(row.context))
     case, record = await score_patient(source, request, service.tables, datetime.now(UTC).date())
     mapping = case.mapping
-    target = mapping.inputs.get("target_vessel")
+    secret = service.settings.app_context_secret.get_secret_value()
+    card = await card_state(service.store, secret, row.context.get("appContext"), patient)
+    inputs = card.inputs if card.inputs is not None else mapping.inputs
+    report = case.report
+    if card.inputs is not None:
+        values = {k: v.value for k, v in card.inputs.items()}
+        report = score_all(parse_inputs(values), policy_of(service.tables))
+    target = inputs.get("target_vessel")
     facts = [
         f"Order {mapping.order or 'not found'}",
         f"target vessel {target.value if target and target.value is not None else 'unknown'}",
@@ -220,13 +256,15 @@ async def review_page(service: ServiceState, row: AppSessionRow, token: str) -> 
     body = (
         _banner(record, row)
         + f'<p class="order">{escape(" · ".join(facts))}</p>'
+        + (f'<p class="card-note">{escape(card.note)}</p>' if card.note else "")
         + '<section aria-labelledby="h-result"><h1 id="h-result">Operator-CTO</h1>'
-        + f'<div id="result">{result_html(case.report)}</div></section>'
+        + f'<div id="result">{result_html(report)}</div></section>'
         + '<form id="inputs" method="post" action="/app/api/score" novalidate>'
-        + inputs_html(mapping.inputs, record)
+        + operator_choice(service.tables)
+        + inputs_html(inputs, record)
         + "</form>"
         + '<section aria-labelledby="h-comp"><h2 id="h-comp">Comparator scores</h2>'
-        + f'<div id="comparators">{comparators_html(case.report)}</div></section>'
+        + f'<div id="comparators">{comparators_html(report)}</div></section>'
         + save
     )
     return page("Operator-CTO review", body)

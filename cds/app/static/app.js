@@ -10,7 +10,7 @@
   function values() {
     var out = {};
     Array.prototype.forEach.call(form.elements, function (el) {
-      if (el.name) { out[el.name] = el.value; }
+      if (el.name && el.id !== "operator-choice") { out[el.name] = el.value; }
     });
     return out;
   }
@@ -43,6 +43,24 @@
       status.textContent = "";
       document.getElementById("result").innerHTML = answer.body.result;
       document.getElementById("comparators").innerHTML = answer.body.comparators;
+    });
+  }
+
+  // Operator what-if: a registry operator fills the three experience inputs.
+  var choice = document.getElementById("operator-choice");
+  if (choice) {
+    choice.addEventListener("change", function (e) {
+      e.stopPropagation();
+      var option = choice.options[choice.selectedIndex];
+      ["operator_annual_cto_volume", "operator_cto_years", "operator_last_year_success_rate"]
+        .forEach(function (name) {
+          var el = document.getElementById("in-" + name);
+          var value = option.value === "" ? el.getAttribute("data-initial")
+            : (option.getAttribute("data-" + name) || "");
+          el.value = value;
+          mark(el);
+        });
+      recompute();
     });
   }
 
