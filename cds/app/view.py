@@ -157,10 +157,18 @@ def _dates(record: PatientRecord) -> dict[str, str]:
 
 
 def _source(mapped: MappedInput | None, dates: dict[str, str]) -> str:
+    """Resource type and date of each source (many of one type: the count and the latest date)."""
     if mapped is None:
         return '<span class="source">not read</span>'
-    refs = [f"{escape(r.split('/')[0])} {escape(dates.get(r, ''))}".strip() for r in mapped.sources]
-    text = "; ".join(refs) if refs else escape(mapped.rule)
+    by_type: dict[str, list[str]] = {}
+    for ref in mapped.sources:
+        by_type.setdefault(ref.split("/")[0], []).append(dates.get(ref, ""))
+    parts = []
+    for kind, when in by_type.items():
+        latest = max(when)
+        count = f" ×{len(when)}" if len(when) > 1 else ""
+        parts.append(f"{kind}{count} {'latest ' if count and latest else ''}{latest}".strip())
+    text = escape("; ".join(parts)) if parts else escape(mapped.rule)
     return f'<span class="source">{text} · <em>{escape(mapped.evidence)}</em></span>'
 
 
@@ -174,8 +182,10 @@ def inputs_html(inputs: dict[str, MappedInput], record: PatientRecord) -> str:
             mapped = inputs.get(name)
             value = mapped.value if mapped is not None else None
             state = "unknown" if value is None else "from record"
+            if mapped is not None and mapped.evidence == "not documented":
+                state = "not documented"
             rows.append(
-                f'<div class="input" data-state="{state}"><label for="in-{escape(name)}">'
+                f'<div class="input" data-state="{state}" data-source-state="{state}"><label for="in-{escape(name)}">'
                 f"{escape(spec.meaning)}</label>{_control(spec, value)}"
                 f'<span class="mark" aria-live="polite">{state}</span>{_source(mapped, dates)}</div>'
             )

@@ -19,7 +19,7 @@
     var row = el.closest(".input");
     if (!row) { return; }
     var entered = el.value !== el.getAttribute("data-initial");
-    var state = entered ? "entered" : (el.value === "" ? "unknown" : "from record");
+    var state = entered ? "entered" : (el.value === "" ? "unknown" : row.getAttribute("data-source-state"));
     row.setAttribute("data-state", state);
     row.querySelector(".mark").textContent = state;
   }
