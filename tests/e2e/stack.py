@@ -1,7 +1,8 @@
 """The end-to-end stack, all on free loopback ports: sekmet-fhir with the cohort, the SMART facade in
 front of it, the oidc-provider authorization server (node) and cto-cds itself (uvicorn threads).
 
-Also used by `cto-cds`'s demo helper script (scripts/demo-app) to let a person click through.
+`python -m tests.e2e.stack` (what `./scripts/demo app` runs) starts it and prints the URLs a person
+opens to click through the launch and the page; Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from tests.e2e.facade import facade
 
 AUTHSERVER = Path(__file__).parent / "authserver"
 CLIENT_ID = "cto-cds"
+DEMO_PATIENT = "pt02"
 
 
 class StackError(RuntimeError):
@@ -95,7 +97,12 @@ def _auth_server(port: int, fhir: str, app: str, workdir: Path) -> Iterator[str]
             "response_types": ["code"],
         }
     ]
-    env = os.environ | {"PORT": str(port), "FHIR_BASE": fhir, "CLIENTS": json.dumps(clients)}
+    env = os.environ | {
+        "PORT": str(port),
+        "FHIR_BASE": fhir,
+        "CLIENTS": json.dumps(clients),
+        "DEFAULT_PATIENT": DEMO_PATIENT,  # standalone launches (no launch context)
+    }
     base = f"http://127.0.0.1:{port}"
     log_path = workdir / "smart-as.log"
     with log_path.open("wb") as log:
@@ -141,3 +148,33 @@ def running_stack(workdir: Path) -> Iterator[Stack]:
         )
         stack.enter_context(_thread_server(create_app(settings), app_port))
         yield Stack(fhir=fhir, sekmet=sekmet, auth_server=auth, app=app)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    import signal
+    import tempfile
+
+    signal.signal(signal.SIGTERM, _interrupt)  # a plain kill also stops node and sekmet
+
+    with (
+        tempfile.TemporaryDirectory(prefix="cto-cds-demo-app-") as tmp,
+        running_stack(Path(tmp)) as s,
+    ):
+        order = f"ServiceRequest/{DEMO_PATIENT}-order"
+        print(f"FHIR server (SMART facade over sekmet): {s.fhir}")
+        print(f"SMART authorization server (oidc-provider): {s.auth_server}")
+        print(
+            f"EHR launch, patient {DEMO_PATIENT}, open in a browser:\n  {s.launch_url(DEMO_PATIENT, order)}"
+        )
+        print(f"Standalone launch:\n  {s.app}/app/launch?{urlencode({'iss': s.fhir})}")
+        print("Ctrl-C stops the servers.", flush=True)
+        with suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
