@@ -24,7 +24,7 @@ from cds.app.client_auth import ClientAuth, client_auth
 from cds.app.discovery import DiscoveryCache
 from cds.app.errors import SmartError
 from cds.app.pages import error_page
-from cds.app.token import exchange, expires_at, fhir_user
+from cds.app.token import TokenResponse, exchange, expires_at, fhir_user, refresh
 from cds.app.vault import Vault, fernet_for
 from cds.app.view import live_score, review_page
 from cds.http.state import ServiceState
@@ -204,7 +204,11 @@ async def callback(
 
 
 async def _active(request: Request) -> tuple[AppSessionRow, str]:
-    """The active session and its access token, or SmartError (expired / missing)."""
+    """The active session and its access token, or SmartError (expired / missing).
+
+    An expired access token is refreshed when the server gave a refresh token (SM-07); the new
+    granted scope is checked again, so a shrunk scope makes the page read-only.
+    """
     service, smart = _service(request), _smart(request)
     key = session.cookie_hash(request)
     row = None if key is None else await service.store.app_session(key)
@@ -213,12 +217,54 @@ async def _active(request: Request) -> tuple[AppSessionRow, str]:
     now = _now()
     if row.expires_at <= now:
         raise errors.expired("the app session has expired")
-    if float(row.context.get("token_expires_at", 0)) <= now.timestamp():
-        raise errors.expired("the EHR's access token has expired")
     secrets = smart.vault.open(row.secret)
     if secrets is None or not secrets.get("access_token"):
         raise errors.expired("the session can no longer be read")
-    return row, str(secrets["access_token"])
+    if float(row.context.get("token_expires_at", 0)) > now.timestamp():
+        return row, str(secrets["access_token"])
+    if not secrets.get("refresh_token"):
+        raise errors.expired("the EHR's access token has expired")
+    try:
+        config = await smart.discovery.get(service.http, row.iss)
+        token = await refresh(
+            service.http, config.token_endpoint, smart.client, str(secrets["refresh_token"])
+        )
+    except SmartError:
+        raise errors.expired(
+            "the EHR's access token has expired and could not be renewed"
+        ) from None
+    refreshed = await _store_refreshed(service, smart.vault, row, secrets, token, now)
+    return refreshed, token.access_token
+
+
+async def _store_refreshed(
+    service: ServiceState,
+    vault: Vault,
+    row: AppSessionRow,
+    secrets: dict[str, object],
+    token: TokenResponse,
+    now: datetime,
+) -> AppSessionRow:
+    context = row.context | {
+        "scope": token.scope,
+        "can_write": scopes.can_write(token.scope) and bool(row.context.get("can_write")),
+        "token_expires_at": expires_at(token, now.timestamp()),
+    }
+    sealed = vault.seal(
+        secrets
+        | {"access_token": token.access_token}
+        | ({"refresh_token": token.refresh_token} if token.refresh_token else {})
+    )
+    await service.store.activate_app_session(row.session_hash, context, sealed, row.expires_at)
+    return AppSessionRow(
+        session_hash=row.session_hash,
+        iss=row.iss,
+        status="active",
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        secret=sealed,
+        context=context,
+    )
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -72,7 +72,22 @@ async def exchange(
         "code": code,
         "redirect_uri": redirect_uri,
         "code_verifier": verifier,
-    } | client.form(token_url)
+    }
+    return await _token_request(http, token_url, client, form)
+
+
+async def refresh(
+    http: httpx.AsyncClient, token_url: str, client: ClientAuth, refresh_token: str
+) -> TokenResponse:
+    """SM-07: a new access token for a long review; the granted scope may only shrink."""
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    return await _token_request(http, token_url, client, form)
+
+
+async def _token_request(
+    http: httpx.AsyncClient, token_url: str, client: ClientAuth, form: dict[str, str]
+) -> TokenResponse:
+    form = form | client.form(token_url)
     try:
         response = await http.post(token_url, data=form, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:

@@ -240,13 +240,51 @@ def test_expired_session_and_token_offer_a_relaunch(
 def test_expired_token_in_a_live_session(
     client: TestClient, ehr: Ehr, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ehr.token.respond(200, json=token_body(expires_in=60))
+    body = token_body(expires_in=60)
+    del body["refresh_token"]
+    ehr.token.respond(200, json=body)
     signed_in(client)
     later = datetime.now(UTC) + timedelta(minutes=5)
     monkeypatch.setattr(routes, "_now", lambda: later)
     page = client.get("/app/")
     assert page.status_code == 401
     assert "access token has expired" in page.text
+    assert ehr.token.call_count == 1  # nothing to refresh with
+
+
+def test_expired_token_is_refreshed_and_scope_may_shrink(
+    client: TestClient, ehr: Ehr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ehr.token.respond(200, json=token_body(expires_in=60))
+    signed_in(client)
+    assert "Read-only" not in client.get("/app/").text
+    fresh = token_body(access_token="at-fresh-42", scope="launch patient/*.rs", expires_in=600)
+    ehr.token.respond(200, json=fresh)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    monkeypatch.setattr(routes, "_now", lambda: later)
+    page = client.get("/app/")
+    assert page.status_code == 200
+    assert "Read-only" in page.text
+    form = ehr.token_form()
+    assert form["grant_type"] == "refresh_token"
+    assert form["refresh_token"] == REFRESH_TOKEN
+    assert ehr.fhir.calls[-1].request.headers["authorization"] == "Bearer at-fresh-42"
+    client.get("/app/")
+    assert ehr.token.call_count == 2  # the fresh token is used until it expires
+
+
+def test_failed_refresh_offers_a_relaunch(
+    client: TestClient, ehr: Ehr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ehr.token.respond(200, json=token_body(expires_in=60))
+    signed_in(client)
+    ehr.token.respond(400, json={"error": "invalid_grant"})
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    monkeypatch.setattr(routes, "_now", lambda: later)
+    page = client.get("/app/")
+    assert page.status_code == 401
+    assert "could not be renewed" in page.text
+    assert "Launch again" in page.text
 
 
 def test_slow_sign_in_expires_the_launch(
