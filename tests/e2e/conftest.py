@@ -1,4 +1,4 @@
-"""The end-to-end stack once per session; the browser where Debian's chromium is installed."""
+"""The end-to-end stack once for tests/e2e; the browser where Debian's chromium is installed."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from tests.e2e.stack import AUTHSERVER, Stack, running_stack
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if shutil.which("node") is None:
         pytest.skip("node not installed: the SMART authorization server needs Node.js")
@@ -24,7 +24,9 @@ def e2e_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
 
 
-@pytest.fixture(scope="session")
+# Module scope: sync Playwright keeps an event loop running in the main thread while it is open,
+# which would break later tests that call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} missing: apt-get install -y chromium (scripts/e2e-setup)")
