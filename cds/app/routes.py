@@ -99,6 +99,7 @@ async def launch(
     pkce, state = new_pkce(), new_state()
     session_id = session.new_session_id()
     now = _now()
+    await service.store.prune_app_sessions(now)  # expired sessions take their tokens with them
     await service.store.start_app_session(
         AppSessionRow(
             session_hash=session.session_hash(session_id),

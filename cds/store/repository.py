@@ -337,6 +337,13 @@ class Store:
         async with self._sessions.begin() as session:
             await session.execute(stmt)
 
+    async def prune_app_sessions(self, now: datetime | None = None) -> int:
+        """Delete expired app sessions (their encrypted tokens with them); the count deleted."""
+        at = _aware(now or self._clock(), "now")
+        async with self._sessions.begin() as session:
+            result = await session.execute(delete(AppSession).where(AppSession.expires_at <= at))
+        return int(cast(CursorResult[Any], result).rowcount or 0)
+
     async def app_session(self, session_hash: str) -> AppSessionRow | None:
         """The session row, expired or not (the app says "expired" rather than "unknown")."""
         async with self._sessions() as session:

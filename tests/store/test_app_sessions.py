@@ -61,3 +61,14 @@ async def test_concurrent_callbacks_claim_once(store: Store) -> None:
         *(store.claim_app_session("hash-s1", "state-1", now=T0) for _ in range(5))
     )
     assert sum(r is not None for r in results) == 1
+
+
+async def test_prune_deletes_only_expired_sessions(store: Store) -> None:
+    await store.start_app_session(_row("old", "state-old"))
+    later = _row("new", "state-new")
+    await store.start_app_session(
+        AppSessionRow(**{**later.__dict__, "expires_at": T0 + timedelta(hours=2)})
+    )
+    assert await store.prune_app_sessions(now=T0 + timedelta(minutes=10)) == 1
+    assert await store.app_session("hash-old") is None
+    assert await store.app_session("hash-new") is not None
