@@ -341,3 +341,12 @@ def test_sessions_table_keys_by_hash_not_cookie(client: TestClient, app_settings
             return await store.app_session(cookie)
 
     assert asyncio.run(rows()) is None  # the raw cookie value is not a key
+
+
+def test_no_banner_when_the_ehr_shows_its_own(client: TestClient, ehr: Ehr) -> None:
+    ehr.token.respond(200, json=token_body(need_patient_banner=False))
+    signed_in(client)
+    page = client.get("/app/")
+    assert page.status_code == 200
+    assert 'class="banner"' not in page.text
+    assert "Operator-CTO" in page.text
