@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from cds import __version__
+from cds.app.routes import mount as mount_app
 from cds.auth.trust import TrustedClient
 from cds.http import errors
 from cds.http.edge_guard import EdgeGuard
@@ -60,4 +61,5 @@ def create_app(
         )
     errors.install(app)
     app.include_router(router)
+    mount_app(app, settings)  # the SMART app under /app/ (docs/smart-app.md)
     return app

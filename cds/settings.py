@@ -56,6 +56,16 @@ class Settings(BaseSettings):
     environment: Environment = "development"
     max_body_bytes: int = Field(5 * MIB, ge=64 * 1024, le=100 * MIB)
     """Largest request body accepted (413 above it, before it is read); a full prefetch is ~100 KB."""
+    smart_client_id: str = "cto-cds"
+    """The SMART app's client_id registered with each EHR's authorization server (public client)."""
+    smart_private_key: SecretStr | None = None
+    """PEM (RS384/ES384 key) for `private_key_jwt`: set it and the app is a confidential client."""
+    smart_key_id: str | None = None
+    """`kid` of that key as registered with the authorization server (its JWKS)."""
+    smart_token_key: SecretStr | None = None
+    """Fernet key encrypting the app's stored tokens; derived from the appContext secret if unset."""
+    app_session_minutes: int = Field(60, ge=1, le=24 * 60)
+    """Lifetime of an app session (the cookie and the tokens behind it)."""
 
     _split = field_validator("allowed_fhir_servers", "cors_origins", mode="before")(_csv)
 

@@ -19,3 +19,11 @@ def _mac(secret: bytes, handle: str) -> str:
 
 def sign(secret: str, handle: str) -> str:
     return f"{handle}.{_mac(secret.encode(), handle)}"
+
+
+def verify(secret: str, signed: str) -> str | None:
+    """The handle inside `signed`, or None when the MAC does not match (forged or altered)."""
+    handle, dot, mac = signed.rpartition(".")
+    if not dot or not handle:
+        return None
+    return handle if hmac.compare_digest(mac, _mac(secret.encode(), handle)) else None

@@ -165,3 +165,31 @@ class AppContextHandle(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     state: Mapped[dict[str, Any]] = mapped_column(JSON())
+
+
+class AppSession(Base):
+    """One SMART app session (SM-03…SM-07): launch state, then the context and encrypted tokens.
+
+    The cookie carries only an opaque id; the row is keyed by its SHA-256, so a read of this table
+    does not yield live cookies. `state` is the OAuth state while authorizing and NULL once the
+    callback claimed it (a replayed callback finds nothing). `secret` is a Fernet token holding the
+    PKCE verifier, then the access/refresh/id tokens: never stored in clear.
+    """
+
+    __tablename__ = "app_session"
+    __table_args__ = (
+        UniqueConstraint("session_hash"),
+        UniqueConstraint("state"),
+        CheckConstraint("status IN ('authorizing', 'exchanging', 'active')", name="status"),
+        Index(None, "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(HANDLE_MAX))
+    iss: Mapped[str] = mapped_column(String(ISS_MAX))
+    state: Mapped[str | None] = mapped_column(String(HANDLE_MAX))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    context: Mapped[dict[str, Any]] = mapped_column(JSON())
+    secret: Mapped[str] = mapped_column(Text())

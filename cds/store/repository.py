@@ -20,17 +20,19 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Insert, delete, func, select
+from sqlalchemy import CursorResult, Insert, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cds.errors import AuthError, ConfigError
+from cds.store.app_sessions import AppSessionRow
 from cds.store.engine import DATABASE_ERRORS, check_head, create_engine, sqlite_path, upgrade
 from cds.store.models import (
     ISS_MAX,
     JTI_MAX,
     AppContextHandle,
+    AppSession,
     Base,
     CardAudit,
     Feedback,
@@ -306,3 +308,93 @@ class Store:
                 )
             )
         return None if state is None else dict(state)
+
+    # SM-03…SM-07: SMART app sessions -----------------------------------------------------------
+
+    async def start_app_session(self, row: AppSessionRow) -> None:
+        """Store a new session in `authorizing` with its OAuth state (SM-03)."""
+        async with self._sessions.begin() as session:
+            session.add(
+                AppSession(
+                    session_hash=row.session_hash,
+                    iss=row.iss,
+                    state=row.state,
+                    status=row.status,
+                    created_at=_aware(row.created_at, "created_at"),
+                    expires_at=_aware(row.expires_at, "expires_at"),
+                    context=row.context,
+                    secret=row.secret,
+                )
+            )
+
+    async def claim_app_session(
+        self, session_hash: str, state: str, now: datetime | None = None
+    ) -> AppSessionRow | None:
+        """The authorizing session bound to (cookie, state), claimed once (SM-03).
+
+        One UPDATE clears the state and moves the row to `exchanging`, so a replayed or concurrent
+        callback with the same state finds nothing: a code is exchanged at most once by us.
+        """
+        at = _aware(now or self._clock(), "now")
+        table = AppSession.__table__
+        stmt = (
+            update(AppSession)
+            .where(
+                AppSession.session_hash == session_hash,
+                AppSession.state == state,
+                AppSession.status == "authorizing",
+                AppSession.expires_at > at,
+            )
+            .values(state=None, status="exchanging")
+            .returning(*table.c)
+        )
+        async with self._sessions.begin() as session:
+            found = (await session.execute(stmt)).mappings().first()
+        return None if found is None else _app_session(dict(found))
+
+    async def activate_app_session(
+        self, session_hash: str, context: dict[str, Any], secret: str, expires_at: datetime
+    ) -> None:
+        """Store the launch context and the encrypted tokens of a claimed session (SM-06)."""
+        stmt = (
+            update(AppSession)
+            .where(AppSession.session_hash == session_hash)
+            .values(
+                status="active",
+                context=context,
+                secret=secret,
+                expires_at=_aware(expires_at, "expires_at"),
+            )
+        )
+        async with self._sessions.begin() as session:
+            await session.execute(stmt)
+
+    async def prune_app_sessions(self, now: datetime | None = None) -> int:
+        """Delete expired app sessions (their encrypted tokens with them); the count deleted."""
+        at = _aware(now or self._clock(), "now")
+        async with self._sessions.begin() as session:
+            result = await session.execute(delete(AppSession).where(AppSession.expires_at <= at))
+        return int(cast(CursorResult[Any], result).rowcount or 0)
+
+    async def app_session(self, session_hash: str) -> AppSessionRow | None:
+        """The session row, expired or not (the app says "expired" rather than "unknown")."""
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(AppSession).where(AppSession.session_hash == session_hash)
+            )
+        if row is None:
+            return None
+        return _app_session({c.name: getattr(row, c.name) for c in AppSession.__table__.c})
+
+
+def _app_session(values: dict[str, Any]) -> AppSessionRow:
+    return AppSessionRow(
+        session_hash=values["session_hash"],
+        iss=values["iss"],
+        status=values["status"],
+        created_at=values["created_at"],
+        expires_at=values["expires_at"],
+        secret=values["secret"],
+        state=values["state"],
+        context=dict(values["context"]),
+    )

@@ -19,7 +19,14 @@ from tests.store.conftest import T0, card_audit
 
 pytestmark = pytest.mark.anyio
 
-TABLES = {"seen_jti", "card_audit", "feedback", "app_context_handle", "alembic_version"}
+TABLES = {
+    "seen_jti",
+    "card_audit",
+    "feedback",
+    "app_context_handle",
+    "app_session",
+    "alembic_version",
+}
 
 
 def _state(connection: Connection) -> tuple[set[str], set[str], list[object]]:
@@ -41,7 +48,7 @@ async def test_migrate_creates_exactly_the_models_schema(database_url: str) -> N
     await migrate(database_url)
     tables, heads, diff = await _inspect(database_url)
     assert tables == TABLES
-    assert heads == {"0001"}
+    assert heads == {"0002"}
     assert diff == []  # models and migration agree, column types included
 
 
@@ -54,12 +61,12 @@ async def test_migrate_twice_is_a_no_op_and_keeps_data(database_url: str) -> Non
     async with await Store.open(database_url) as store:  # open() migrates a third time
         assert await store.card("card-kept") is not None
         assert await store.remember("iss", "jti-kept", T0 + timedelta(days=3650)) is False
-    assert (await _inspect(database_url))[1] == {"0001"}
+    assert (await _inspect(database_url))[1] == {"0002"}
 
 
 async def test_replicas_migrating_at_once(database_url: str) -> None:
     await asyncio.gather(*(migrate(database_url) for _ in range(4)))
-    assert (await _inspect(database_url))[1] == {"0001"}
+    assert (await _inspect(database_url))[1] == {"0002"}
 
 
 async def test_open_without_migrating_refuses_an_old_schema(database_url: str) -> None:

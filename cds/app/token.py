@@ -1,0 +1,116 @@
+"""The token request and response (SM-05, SM-06), server-side only.
+
+The code is exchanged with `redirect_uri` and the PKCE verifier; the response must be a Bearer
+token with a `scope`. Launch context (`patient`, `encounter`, `fhirContext`, `need_patient_banner`,
+`appContext`, `fhirUser` from the id_token) is kept; the tokens go to the vault. An error from the
+authorization server is shown by its `error` code only (its description may echo input).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import jwt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cds.app.client_auth import ClientAuth
+from cds.app.errors import SmartError
+
+DEFAULT_LIFETIME = 3600  # SM-06: tokens SHOULD live ≤ 1 h; assume that when expires_in is absent
+
+
+class TokenResponse(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    access_token: str = Field(min_length=1)
+    token_type: str
+    scope: str
+    expires_in: int | None = None
+    refresh_token: str | None = None
+    id_token: str | None = None
+    patient: str | None = None
+    encounter: str | None = None
+    fhirContext: list[dict[str, Any]] = Field(default_factory=list)  # noqa: N815 (SMART name)
+    need_patient_banner: bool = True
+    appContext: str | None = None  # noqa: N815 (SMART name)
+    intent: str | None = None
+
+
+def _failed(detail: str) -> SmartError:
+    return SmartError(502, "Sign-in failed", detail, relaunch=True)
+
+
+def fhir_user(id_token: str | None) -> str | None:
+    """The `fhirUser` claim, read without verifying the signature.
+
+    It is used for display (who is signed in) only, never for access decisions: the FHIR server
+    enforces the access token.
+    """
+    if not id_token:
+        return None
+    try:
+        claims = jwt.decode(id_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    value = claims.get("fhirUser")
+    return value if isinstance(value, str) else None
+
+
+async def exchange(
+    http: httpx.AsyncClient,
+    token_url: str,
+    client: ClientAuth,
+    *,
+    code: str,
+    redirect_uri: str,
+    verifier: str,
+) -> TokenResponse:
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "code_verifier": verifier,
+    }
+    return await _token_request(http, token_url, client, form)
+
+
+async def refresh(
+    http: httpx.AsyncClient, token_url: str, client: ClientAuth, refresh_token: str
+) -> TokenResponse:
+    """SM-07: a new access token for a long review; the granted scope may only shrink."""
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+    return await _token_request(http, token_url, client, form)
+
+
+async def _token_request(
+    http: httpx.AsyncClient, token_url: str, client: ClientAuth, form: dict[str, str]
+) -> TokenResponse:
+    form = form | client.form(token_url)
+    try:
+        response = await http.post(token_url, data=form, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise _failed(f"token endpoint unreachable ({type(exc).__name__})") from None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or not isinstance(body, dict):
+        error = body.get("error") if isinstance(body, dict) else None
+        code_text = error if isinstance(error, str) and error.isascii() else "no error code"
+        raise _failed(f"token endpoint answered HTTP {response.status_code} ({code_text[:64]})")
+    try:
+        token = TokenResponse.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise _failed(f"token response field {field}: {first['msg']}") from None
+    if token.token_type.lower() != "bearer":
+        raise _failed(f"token_type {token.token_type[:32]!r}: Bearer required")
+    return token
+
+
+def expires_at(token: TokenResponse, now: float | None = None) -> float:
+    issued = time.time() if now is None else now
+    return issued + (token.expires_in if token.expires_in else DEFAULT_LIFETIME)

@@ -1,0 +1,352 @@
+"""Every SMART step of the app's routes (SM-01…SM-09), against a fake EHR for the faults."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from cds.app import routes
+from cds.app.session import COOKIE
+from cds.main import create_app
+from cds.store import Store
+from tests.app.conftest import (
+    ACCESS_TOKEN,
+    BASE,
+    ISS,
+    REFRESH_TOKEN,
+    SMART_CONFIG,
+    TOKEN_URL,
+    Ehr,
+    launch,
+    s256,
+    settings,
+    signed_in,
+    token_body,
+)
+
+
+def test_iss_off_the_allowlist_is_refused_and_never_contacted(client: TestClient, ehr: Ehr) -> None:
+    for iss in ("https://evil.example/fhir", ISS + ".evil.example", ISS + "?x=1", "ftp://ehr"):
+        response = client.get("/app/launch", params={"iss": iss, "launch": "l"})
+        assert response.status_code == 400
+        assert "not one of CTO_CDS_ALLOWED_FHIR_SERVERS" in response.text
+        assert COOKIE not in response.headers.get("set-cookie", "")
+    assert ehr.mock.calls.call_count == 0
+
+
+def test_ehr_launch_redirects_with_pkce_state_aud_and_v2_scopes(
+    client: TestClient, ehr: Ehr
+) -> None:
+    response = client.get("/app/launch", params={"iss": ISS + "/", "launch": "xyz"})
+    assert response.status_code == 302
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie
+    assert "Path=/app/" in cookie
+    assert "Secure" not in cookie  # development
+    sent = launch(client)
+    assert sent["response_type"] == "code"
+    assert sent["client_id"] == "cto-cds"
+    assert sent["redirect_uri"] == BASE + "/app/callback"
+    assert sent["aud"] == ISS
+    assert sent["launch"] == "xyz"
+    assert sent["code_challenge_method"] == "S256"
+    assert len(sent["code_challenge"]) == 43
+    assert len(sent["state"]) >= 43  # 256 bits, URL-safe base64
+    scopes = sent["scope"].split()
+    assert scopes[0] == "launch"
+    assert "patient/Observation.c" in scopes
+    assert "patient/Observation.read" not in scopes
+    assert ehr.discovery.call_count == 1  # the second launch used the cache
+
+
+def test_standalone_launch_asks_launch_patient(client: TestClient) -> None:
+    response = client.get("/app/launch", params={"iss": ISS})
+    sent = dict(httpx.URL(response.headers["location"]).params)
+    assert "launch" not in sent
+    assert sent["scope"].split()[0] == "launch/patient"
+
+
+def test_v1_scopes_only_when_the_server_offers_only_permission_v1(
+    client: TestClient, ehr: Ehr
+) -> None:
+    ehr.discovery.respond(200, json=SMART_CONFIG | {"capabilities": ["permission-v1"]})
+    scopes = launch(client)["scope"].split()
+    assert "patient/Observation.read" in scopes
+    assert "patient/Observation.write" in scopes
+    assert not any(s.endswith((".rs", ".c", ".r")) for s in scopes)
+
+
+def test_secure_cookie_outside_development(tmp_path: Path, ehr: Ehr) -> None:
+    app = create_app(settings(tmp_path, environment="production"))
+    with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+        response = client.get("/app/launch", params={"iss": ISS, "launch": "x"})
+    assert "Secure" in response.headers["set-cookie"]
+
+
+def test_discovery_failure_is_a_page_and_not_cached(client: TestClient, ehr: Ehr) -> None:
+    ehr.discovery.respond(503)
+    response = client.get("/app/launch", params={"iss": ISS, "launch": "x"})
+    assert response.status_code == 502
+    assert "SMART discovery failed" in response.text
+    assert "HTTP 503" in response.text
+    ehr.discovery.respond(200, json=SMART_CONFIG)
+    launch(client)  # fixed server: picked up at once
+
+
+def test_a_server_without_s256_is_refused(client: TestClient, ehr: Ehr) -> None:
+    for methods in (["plain"], ["S256", "plain"], []):
+        ehr.discovery.respond(
+            200, json=SMART_CONFIG | {"code_challenge_methods_supported": methods}
+        )
+        response = client.get("/app/launch", params={"iss": ISS, "launch": "x"})
+        assert response.status_code == 502
+        assert "S256 required" in response.text
+    assert ehr.mock.calls.call_count == 3  # discovery only: no authorize, no token
+
+
+def test_callback_exchanges_the_code_with_the_verifier(client: TestClient, ehr: Ehr) -> None:
+    sent = launch(client)
+    response = client.get("/app/callback", params={"code": "code-1", "state": sent["state"]})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/app/"
+    form = ehr.token_form()
+    assert form["grant_type"] == "authorization_code"
+    assert form["code"] == "code-1"
+    assert form["redirect_uri"] == BASE + "/app/callback"
+    assert form["client_id"] == "cto-cds"
+    assert s256(form["code_verifier"]) == sent["code_challenge"]
+    assert "client_assertion" not in form  # public client
+    assert ACCESS_TOKEN not in response.headers.get("set-cookie", "")
+
+
+def test_state_mismatch_is_refused_without_a_token_request(client: TestClient, ehr: Ehr) -> None:
+    launch(client)
+    response = client.get("/app/callback", params={"code": "c", "state": "forged-state"})
+    assert response.status_code == 400
+    assert "state does not match" in response.text
+    assert ehr.token.call_count == 0
+
+
+def test_state_from_another_browser_is_refused(client: TestClient, ehr: Ehr) -> None:
+    sent = launch(client)
+    client.cookies.clear()
+    client.cookies.set(COOKIE, "someone-else", path="/app/")
+    response = client.get("/app/callback", params={"code": "c", "state": sent["state"]})
+    assert response.status_code == 400
+    assert ehr.token.call_count == 0
+
+
+def test_a_code_is_exchanged_once(client: TestClient, ehr: Ehr) -> None:
+    sent = launch(client)
+    first = client.get("/app/callback", params={"code": "code-1", "state": sent["state"]})
+    again = client.get("/app/callback", params={"code": "code-1", "state": sent["state"]})
+    assert first.status_code == 303
+    assert again.status_code == 400
+    assert "already completed" in again.text
+    assert ehr.token.call_count == 1
+
+
+def test_token_error_is_shown_by_its_code_with_a_relaunch(client: TestClient, ehr: Ehr) -> None:
+    ehr.token.respond(
+        400, json={"error": "invalid_grant", "error_description": "<script>x</script>"}
+    )
+    response = signed_in(client)
+    assert response.status_code == 502
+    assert "invalid_grant" in response.text
+    assert "<script>x" not in response.text
+    assert 'href="/app/launch?iss=https%3A%2F%2Fehr.example%2Ffhir"' in response.text
+
+
+def test_token_response_without_scope_or_not_bearer_is_refused(
+    client: TestClient, ehr: Ehr
+) -> None:
+    body = token_body()
+    del body["scope"]
+    ehr.token.respond(200, json=body)
+    assert "scope" in signed_in(client).text
+    ehr.token.respond(200, json=token_body(token_type="mac"))
+    assert "Bearer required" in signed_in(client).text
+
+
+def test_authorization_server_error_is_shown(client: TestClient, ehr: Ehr) -> None:
+    sent = launch(client)
+    response = client.get(
+        "/app/callback", params={"error": "access_denied", "state": sent["state"]}
+    )
+    assert response.status_code == 400
+    assert "access_denied" in response.text
+    assert ehr.token.call_count == 0
+
+
+def test_page_uses_the_token_only_at_iss_and_never_shows_it(client: TestClient, ehr: Ehr) -> None:
+    signed_in(client)
+    page = client.get("/app/")
+    assert page.status_code == 200, page.text
+    assert ACCESS_TOKEN not in page.text
+    assert REFRESH_TOKEN not in page.text
+    assert "Operator-CTO" in page.text
+    assert "unknown" in page.text
+    assert "Patient p1 · female · 1956-02-03" in page.text  # need_patient_banner
+    assert page.headers["cache-control"] == "no-store"
+    assert ehr.fhir.call_count > 0
+    for call in ehr.mock.calls:
+        authorization = call.request.headers.get("authorization")
+        if authorization is not None:
+            assert authorization == f"Bearer {ACCESS_TOKEN}"
+            assert str(call.request.url).startswith(ISS + "/")
+    assert ehr.anything.call_count == 0
+
+
+def test_tokens_are_encrypted_at_rest(client: TestClient, app_settings: object) -> None:
+    signed_in(client)
+    db = Path(str(app_settings.database_url).split("///", 1)[1])  # type: ignore[attr-defined]
+    raw = b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+    assert ACCESS_TOKEN.encode() not in raw
+    assert REFRESH_TOKEN.encode() not in raw
+    assert b"gAAAAA" in raw  # Fernet tokens
+
+
+def test_scope_downgrade_makes_the_page_read_only(client: TestClient, ehr: Ehr) -> None:
+    ehr.token.respond(200, json=token_body(scope="launch patient/*.rs openid fhirUser"))
+    signed_in(client)
+    page = client.get("/app/")
+    assert page.status_code == 200
+    assert "Read-only" in page.text
+
+
+def test_full_write_scope_is_not_read_only(client: TestClient) -> None:
+    signed_in(client)
+    assert "Read-only" not in client.get("/app/").text
+
+
+def test_expired_session_and_token_offer_a_relaunch(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signed_in(client)
+    later = datetime.now(UTC) + timedelta(hours=2)
+    monkeypatch.setattr(routes, "_now", lambda: later)
+    page = client.get("/app/")
+    assert page.status_code == 401
+    assert "Session expired" in page.text
+    assert "Launch again" in page.text
+
+
+def test_expired_token_in_a_live_session(
+    client: TestClient, ehr: Ehr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = token_body(expires_in=60)
+    del body["refresh_token"]
+    ehr.token.respond(200, json=body)
+    signed_in(client)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    monkeypatch.setattr(routes, "_now", lambda: later)
+    page = client.get("/app/")
+    assert page.status_code == 401
+    assert "access token has expired" in page.text
+    assert ehr.token.call_count == 1  # nothing to refresh with
+
+
+def test_expired_token_is_refreshed_and_scope_may_shrink(
+    client: TestClient, ehr: Ehr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ehr.token.respond(200, json=token_body(expires_in=60))
+    signed_in(client)
+    assert "Read-only" not in client.get("/app/").text
+    fresh = token_body(access_token="at-fresh-42", scope="launch patient/*.rs", expires_in=600)
+    ehr.token.respond(200, json=fresh)
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    monkeypatch.setattr(routes, "_now", lambda: later)
+    page = client.get("/app/")
+    assert page.status_code == 200
+    assert "Read-only" in page.text
+    form = ehr.token_form()
+    assert form["grant_type"] == "refresh_token"
+    assert form["refresh_token"] == REFRESH_TOKEN
+    assert ehr.fhir.calls[-1].request.headers["authorization"] == "Bearer at-fresh-42"
+    client.get("/app/")
+    assert ehr.token.call_count == 2  # the fresh token is used until it expires
+
+
+def test_failed_refresh_offers_a_relaunch(
+    client: TestClient, ehr: Ehr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ehr.token.respond(200, json=token_body(expires_in=60))
+    signed_in(client)
+    ehr.token.respond(400, json={"error": "invalid_grant"})
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    monkeypatch.setattr(routes, "_now", lambda: later)
+    page = client.get("/app/")
+    assert page.status_code == 401
+    assert "could not be renewed" in page.text
+    assert "Launch again" in page.text
+
+
+def test_slow_sign_in_expires_the_launch(
+    client: TestClient, ehr: Ehr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = launch(client)
+    later = datetime.now(UTC) + timedelta(minutes=routes.AUTHORIZE_MINUTES + 1)
+    monkeypatch.setattr(routes, "_now", lambda: later)
+    response = client.get("/app/callback", params={"code": "c", "state": sent["state"]})
+    assert response.status_code == 401
+    assert "took too long" in response.text
+    assert ehr.token.call_count == 0
+
+
+def test_no_cookie_no_page(client: TestClient) -> None:
+    page = client.get("/app/")
+    assert page.status_code == 401
+    assert "no signed-in app session" in page.text
+    assert client.post("/app/api/score", json={"inputs": {}}).status_code == 401
+
+
+def test_confidential_client_sends_a_private_key_jwt(tmp_path: Path, ehr: Ehr) -> None:
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    app = create_app(settings(tmp_path, smart_private_key=pem, smart_key_id="k1"))
+    with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+        assert signed_in(client).status_code == 303
+    form = ehr.token_form()
+    assert "client_id" not in form
+    header = jwt.get_unverified_header(form["client_assertion"])
+    assert header["alg"] == "ES384"
+    assert header["kid"] == "k1"
+    claims = jwt.decode(
+        form["client_assertion"], key.public_key(), algorithms=["ES384"], audience=TOKEN_URL
+    )
+    assert claims["iss"] == claims["sub"] == "cto-cds"
+    assert claims["exp"] - claims["iat"] <= 300
+
+
+def test_sessions_table_keys_by_hash_not_cookie(client: TestClient, app_settings: object) -> None:
+    signed_in(client)
+    cookie = client.cookies[COOKIE]
+
+    async def rows() -> object:
+        async with await Store.open(app_settings.database_url) as store:  # type: ignore[attr-defined]
+            return await store.app_session(cookie)
+
+    assert asyncio.run(rows()) is None  # the raw cookie value is not a key
+
+
+def test_no_banner_when_the_ehr_shows_its_own(client: TestClient, ehr: Ehr) -> None:
+    ehr.token.respond(200, json=token_body(need_patient_banner=False))
+    signed_in(client)
+    page = client.get("/app/")
+    assert page.status_code == 200
+    assert 'class="banner"' not in page.text
+    assert "Operator-CTO" in page.text

@@ -1,0 +1,37 @@
+"""Requested scopes and the granted-scope check (SM-04)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds.app.scopes import can_write, requested
+
+
+def test_requested_v2_and_v1() -> None:
+    v2 = requested(ehr_launch=True, v1_only=False).split()
+    assert v2[:3] == ["launch", "openid", "fhirUser"]
+    assert "patient/ServiceRequest.rs" in v2
+    assert "patient/Provenance.c" in v2
+    v1 = requested(ehr_launch=False, v1_only=True).split()
+    assert v1[0] == "launch/patient"
+    assert "patient/Condition.read" in v1
+    assert "patient/RiskAssessment.write" in v1
+
+
+@pytest.mark.parametrize(
+    ("granted", "writes"),
+    [
+        ("patient/Observation.c patient/RiskAssessment.c patient/Provenance.c", True),
+        ("patient/*.cruds", True),
+        ("patient/*.write", True),
+        ("patient/Observation.write patient/RiskAssessment.write patient/Provenance.write", True),
+        ("user/Observation.cu patient/RiskAssessment.c patient/Provenance.c", True),
+        ("patient/*.rs", False),
+        ("patient/*.read", False),
+        ("patient/Observation.c patient/RiskAssessment.c", False),  # Provenance missing
+        ("system/*.c", False),
+        ("", False),
+    ],
+)
+def test_can_write(granted: str, writes: bool) -> None:
+    assert can_write(granted) is writes
