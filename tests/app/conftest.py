@@ -86,7 +86,8 @@ def ehr() -> Iterator[Ehr]:
 
 def settings(tmp: Path, **extra: Any) -> Settings:
     extra.setdefault("database_url", f"sqlite+aiosqlite:///{tmp / 'app.db'}")
-    return Settings(public_base_url=BASE, allowed_fhir_servers=[ISS], **extra)
+    extra.setdefault("public_base_url", BASE)
+    return Settings(allowed_fhir_servers=[ISS], **extra)
 
 
 @pytest.fixture

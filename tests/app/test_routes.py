@@ -83,8 +83,17 @@ def test_v1_scopes_only_when_the_server_offers_only_permission_v1(
 
 
 def test_secure_cookie_outside_development(tmp_path: Path, ehr: Ehr) -> None:
-    app = create_app(settings(tmp_path, environment="production"))
-    with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+    trusted = tmp_path / "trusted.json"
+    trusted.write_text("[]")
+    production = settings(
+        tmp_path,
+        environment="production",
+        public_base_url="https://testserver",
+        app_context_secret="a-production-secret-" + "x" * 24,
+        trusted_clients=trusted,
+    )
+    app = create_app(production)
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         response = client.get("/app/launch", params={"iss": ISS, "launch": "x"})
     assert "Secure" in response.headers["set-cookie"]
 
