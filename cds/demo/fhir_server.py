@@ -1,6 +1,6 @@
 """A disposable FHIR R4 server for tests and the demo, and a server-agnostic cohort loader.
 
-`running_fhir_server` runs sekmet-fhir (shared/spec/test-servers.md §1.1, §4) from its own venv
+`running_fhir_server` runs sekmet-fhir (docs/spec/test-servers.md §1.1, §4) from its own venv
 `.venv-fhir`, so its pins (fhir.resources, FastAPI) never meet ours. Known gap of sekmet 0.1.1: it has no
 Observation `focus` search parameter and ignores it (all Observations plus an OperationOutcome warning;
 400 under `Prefer: handling=strict`), so `Observation?focus=Practitioner/X` is not filtered there. `load_cohort` works against any

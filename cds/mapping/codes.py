@@ -19,7 +19,7 @@ NCDR_QUESTIONS = "http://hl7.org/fhir/us/registry-protocols/CodeSystem/NCDRQuest
 UCUM = "http://unitsofmeasure.org"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 
-# shared/spec/terminology.md §2: OIDs and alternative spellings accepted for the same system.
+# docs/spec/terminology.md §2: OIDs and alternative spellings accepted for the same system.
 ALIASES: dict[str, str] = {
     "urn:oid:2.16.840.1.113883.6.12": CPT,
     "urn:oid:2.16.840.1.113883.6.90": ICD10CM,

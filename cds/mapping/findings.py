@@ -2,7 +2,7 @@
 
 Each coded finding is a candidate; findings on another vessel than the target are ignored; the most
 specific evidence wins (lesion over patient over claim), then the most recent; a disagreeing
-candidate is reported in the note, never silently dropped (shared/spec: conflicts are reported).
+candidate is reported in the note, never silently dropped (docs/spec: conflicts are reported).
 """
 
 from __future__ import annotations

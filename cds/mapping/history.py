@@ -2,7 +2,7 @@
 
 "Nothing found" is `false` with the evidence "not documented" only when the searches it depends on were
 read completely; otherwise the input stays unknown and the note says which read failed
-(shared/spec/inputs.md, "Absent from the record vs unknown").
+(docs/spec/inputs.md, "Absent from the record vs unknown").
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def history_hits(
             and resource.encounter is not None
             and resource.encounter.reference == index_stay
         ):
-            continue  # during the index stay: not prior (shared/spec/inputs.md, prior_mi)
+            continue  # during the index stay: not prior (docs/spec/inputs.md, prior_mi)
         day = day_of(resource)
         if day is not None and (index_date - day).days <= exclude_days:
             continue  # on or after the order date, or in the excluded window: not prior

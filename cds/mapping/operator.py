@@ -2,7 +2,7 @@
 
 The first path that gives a value wins, per input, and the path is reported in `rule`
 (`operator.registry`, the override row id, `operator.derived`). Derivation follows Xiao 2021 §2.2 and
-shared/spec/inputs.md: years from the first CTO-PCI as primary operator to the order date (whole
+docs/spec/inputs.md: years from the first CTO-PCI as primary operator to the order date (whole
 years, a remainder of more than 6 months adds one), annual volume = all CTO-PCIs ÷ those years,
 last-year success = technical successes ÷ CTO-PCIs in the 365 days before the order date.
 

@@ -13,7 +13,7 @@ EVIDENCE_RANK: dict[str, int] = {"lesion": 3, "patient": 2, "claim": 1}
 
 
 class MappedInput(BaseModel):
-    """One input's value with its provenance (shared/spec/inputs.md, `"inputs"`)."""
+    """One input's value with its provenance (docs/spec/inputs.md, `"inputs"`)."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -41,7 +41,7 @@ Element = Literal["code", "bodySite", "value", "outcome", "component"]
 Match = Literal["exact", "prefix"]
 ResourceName = Literal["Condition", "Procedure", "Observation", "ServiceRequest", "*"]
 
-# Concepts that are not canonical inputs but feed derivations (shared/spec/terminology.md).
+# Concepts that are not canonical inputs but feed derivations (docs/spec/terminology.md).
 AUX_CONCEPTS: dict[str, str] = {
     "cto_pci": "the code marks a CTO-PCI (order or procedure)",
     "prior_pci": "a coronary PCI or stent: the record shows a stent may be present",

@@ -1,4 +1,4 @@
-"""The canonical score inputs of `shared/spec/inputs.md`, declared as data, and their validation.
+"""The canonical score inputs of `docs/spec/inputs.md`, declared as data, and their validation.
 
 Every score is computed from these names, whatever produced them (a JSON file, FHIR data through the
 mapping tables, a clinician in the app). A missing key or `None` means unknown. A value of the wrong
@@ -92,7 +92,7 @@ def _bool(name: str, meaning: str, group: InputGroup) -> InputSpec:
     return InputSpec(name, "boolean", meaning, group=group)
 
 
-# Order and domains follow the table of shared/spec/inputs.md.
+# Order and domains follow the table of docs/spec/inputs.md.
 INPUTS: tuple[InputSpec, ...] = (
     InputSpec("age_years", "integer", "age on the day of the procedure", ge=0, group="patient"),
     InputSpec(

@@ -1,4 +1,4 @@
-"""The scoring result: the `cto-cds score --json` contract of shared/spec/inputs.md, as pydantic models.
+"""The scoring result: the `cto-cds score --json` contract of docs/spec/inputs.md, as pydantic models.
 
 Keys the contract names keep its names and meaning; the extra keys (`name`, `outcome_label`,
 `citation`, `groups`, `scenarios`, ...) only add explanation.

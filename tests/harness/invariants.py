@@ -1,7 +1,7 @@
 """CDS Hooks 2.0 response invariants as a test oracle: a plain JSON dict in, violations out.
 
 Independent of `cds` internals on purpose (the service conformance tests feed it raw HTTP bodies).
-Each message starts with the requirement id of shared/spec/cds-hooks-smart.md and a JSON path, e.g.
+Each message starts with the requirement id of docs/spec/cds-hooks-smart.md and a JSON path, e.g.
 "CH-16 cards[0].summary: 150 characters, must be < 140".
 """
 

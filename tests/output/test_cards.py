@@ -1,4 +1,4 @@
-"""The Operator-CTO card (CH-15..CH-21, shared/spec/scores.md §1), checked with tests/harness.
+"""The Operator-CTO card (CH-15..CH-21, docs/spec/scores.md §1), checked with tests/harness.
 
 Cards are built from real ScoredCases: cohort patients read through the file source, and hand-made
 inputs for the edge cases (every band, unknown operator, everything unknown, hostile EHR text).

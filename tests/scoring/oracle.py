@@ -1,6 +1,6 @@
 """Independent reference implementation ("oracle") of the CTO-PCI scores.
 
-Written only from ``/work/shared/spec/scores.md`` and ``/work/shared/spec/inputs.md``, without
+Written only from ``docs/spec/scores.md`` and ``docs/spec/inputs.md``, without
 looking at ``cds/scoring/``. It is deliberately naive: every score is a table of items, each item
 reads exactly one canonical input, and unknown inputs are resolved by brute-force enumeration of
 every completion over a grid of representative values (every threshold of the spec, and values

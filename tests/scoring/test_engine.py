@@ -1,4 +1,4 @@
-"""Band boundaries, ranges under unknown inputs and published estimates (shared/spec/scores.md)."""
+"""Band boundaries, ranges under unknown inputs and published estimates (docs/spec/scores.md)."""
 
 from __future__ import annotations
 

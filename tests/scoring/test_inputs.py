@@ -11,7 +11,7 @@ from cds.scoring.inputs import INPUT_SPECS, InputGroup, inputs_in
 from cds.scoring.scores.operator_cto import OPERATOR_CTO
 from tests.scoring.cases import NOTHING_PRESENT
 
-# The canonical names, in the order of the table in shared/spec/inputs.md: a public contract.
+# The canonical names, in the order of the table in docs/spec/inputs.md: a public contract.
 CONTRACT_NAMES = [
     "age_years",
     "sex",

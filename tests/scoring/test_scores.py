@@ -1,4 +1,4 @@
-"""Every item of every score, one input at a time, against shared/spec/scores.md."""
+"""Every item of every score, one input at a time, against docs/spec/scores.md."""
 
 from __future__ import annotations
 

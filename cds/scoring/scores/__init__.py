@@ -14,7 +14,7 @@ from cds.scoring.scores.progress_complications import PROGRESS_COMPLICATIONS
 from cds.scoring.scores.progress_cto import PROGRESS_CTO
 from cds.scoring.scores.recharge import RECHARGE
 
-# Contract order of shared/spec/inputs.md: the primary score first, then the comparators.
+# Contract order of docs/spec/inputs.md: the primary score first, then the comparators.
 SCORES: tuple[ScoreDefinition, ...] = (
     OPERATOR_CTO,
     J_CTO,
@@ -29,7 +29,7 @@ SCORES: tuple[ScoreDefinition, ...] = (
 
 @dataclass(frozen=True)
 class ScoringPolicy:
-    """Readings a site may choose where the sources leave room (shared/spec/scores.md §5).
+    """Readings a site may choose where the sources leave room (docs/spec/scores.md §5).
 
     Attributes:
         cl_score_any_prior_cabg: CL-score counts any previous CABG, as the original may, instead of

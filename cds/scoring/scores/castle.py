@@ -2,7 +2,7 @@
 
 Source: Szijgyarto Z et al. JACC Cardiovasc Interv 2019;12(4):335-342, doi:10.1016/j.jcin.2018.11.020.
 EuroCTO registry: derivation 14,882, validation 5,745; AUC 0.66 / 0.68. Outcome: technical failure.
-Grade A (shared/spec/scores.md §7). Range 0–6; no bands. Published failure: 8 % at 0–1 points,
+Grade A (docs/spec/scores.md §7). Range 0–6; no bands. Published failure: 8 % at 0–1 points,
 35 % at ≥ 4 points; 2 and 3 points not published here. A stump that is not visible and tortuosity
 that cannot be seen are positive findings in CASTLE, not unknowns.
 """

@@ -4,7 +4,7 @@ Source: Alessandrino G et al. JACC Cardiovasc Interv 2015;8(12):1540-1548,
 doi:10.1016/j.jcin.2015.07.009. 1,657 first-attempt CTO-PCI patients. Outcome: success of a
 first-attempt CTO-PCI. Weights as the Operator-CTO paper's Table 1 gives them (grade S): 1.5 length,
 2.0 severe calcification, 1.5 prior CABG, 1 for the rest. Range 0–8 in halves; categories and
-success rates not published here (shared/spec/scores.md §5): points only.
+success rates not published here (docs/spec/scores.md §5): points only.
 
 Site settings (`ScoringPolicy`): CABG on the target vessel (default, the Operator-CTO paper's
 reading) or any previous CABG; LM and ramus count as non-LAD by default.

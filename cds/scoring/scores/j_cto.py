@@ -2,7 +2,7 @@
 
 Source: Morino Y et al. JACC Cardiovasc Interv 2011;4(2):213-221, doi:10.1016/j.jcin.2010.09.024.
 494 native CTO lesions. Outcome: guidewire crossing within 30 minutes (not technical success).
-Range 0–5. Bands: easy 0, intermediate 1, difficult 2, very difficult ≥ 3 (shared/spec/scores.md §2,
+Range 0–5. Bands: easy 0, intermediate 1, difficult 2, very difficult ≥ 3 (docs/spec/scores.md §2,
 grade B); crossing-within-30-min rates 88 / 67 / 42 / 10 % (grade B, no per-band counts published).
 """
 

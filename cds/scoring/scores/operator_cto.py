@@ -4,7 +4,7 @@ Source: Xiao B, Hong L, Cai X, Zhu H, Li B, Shao L. A Novel Clinical Scoring Mod
 Therapy in Chronic Total Occlusion of the Coronary Artery. J Interv Cardiol 2021;2021:9988943,
 doi:10.1155/2021/9988943 (CC BY 4.0). 130 patients / 144 lesions, 10 operators, one centre.
 Outcome: technical success of CTO-PCI. Items, weights and bands: the paper's Table 2 (the score sheet);
-band success counts: its Table 6 and Figure 1(b) (shared/spec/scores.md §1, grade A). Range −4 … +9.
+band success counts: its Table 6 and Figure 1(b) (docs/spec/scores.md §1, grade A). Range −4 … +9.
 Bands: easy ≤ 2, moderate 3, difficult 4, extremely difficult ≥ 5.
 """
 

@@ -1,7 +1,7 @@
 """ORA score (Ostial location, Rentrop grade < 2, Age ≥ 75) of technical failure.
 
 Source: Galassi AR et al. JACC Cardiovasc Interv 2016;9(9):911-922. Single operator, 1,073
-procedures; AUC 0.728 / 0.772. Outcome: technical failure. Grade B (shared/spec/scores.md §6; the
+procedures; AUC 0.728 / 0.772. Outcome: technical failure. Grade B (docs/spec/scores.md §6; the
 Operator-CTO cohort mean of 1.31 fits 2 points for Rentrop < 2). Range 0–4. Bands: easy 0,
 intermediate 1, difficult 2, very difficult 3–4; rates per band not published here.
 """
@@ -14,7 +14,7 @@ ORA = ScoreDefinition(
     outcome="technical_failure",
     outcome_label="technical failure of CTO-PCI",
     citation="Galassi AR et al. JACC Cardiovasc Interv 2016;9(9):911-922",
-    url=None,  # no DOI in shared/spec/scores.md; not guessed
+    url=None,  # no DOI in docs/spec/scores.md; not guessed
     items=(
         Item("ostial_location", 1, is_true("ostial_location"), "lesion", "ostial location"),
         Item(

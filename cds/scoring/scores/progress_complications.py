@@ -1,7 +1,7 @@
 """PROGRESS-CTO complications score (major peri-procedural complications).
 
 Source: Danek BA et al. J Am Heart Assoc 2016;5(10):e004272, doi:10.1161/JAHA.116.004272. 1,569
-CTO-PCIs. Outcome: major peri-procedural complication. Grade A (shared/spec/scores.md §8). Range 0–6.
+CTO-PCIs. Outcome: major peri-procedural complication. Grade A (docs/spec/scores.md §8). Range 0–6.
 Bands: low 0–2 (0.4 % derivation / 0.0 % validation), intermediate 3–4 (1.8 % / 2.5 %), high ≥ 5
 (6.5 % / 6.8 %). The retrograde approach is usually unknown before the procedure, so a range.
 """

@@ -2,7 +2,7 @@
 
 Source: Christopoulos G et al. JACC Cardiovasc Interv 2016;9(1):1-9, doi:10.1016/j.jcin.2015.09.022.
 781 procedures; AUC 0.778 derivation / 0.720 validation. Range 0–4; no bands; success per score value
-not published here (shared/spec/scores.md §3): points only.
+not published here (docs/spec/scores.md §3): points only.
 """
 
 from cds.scoring.model import Item, ScoreDefinition, is_false, is_true, one_of

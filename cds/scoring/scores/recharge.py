@@ -2,7 +2,7 @@
 
 Source: Maeremans J et al. Catheter Cardiovasc Interv 2018;91(2):192-202, as cited by the
 Operator-CTO paper (Xiao 2021, reference 9; items from its Table 1, grade S). Range 0–6; no bands;
-success per score value not published here (shared/spec/scores.md §4): points only.
+success per score value not published here (docs/spec/scores.md §4): points only.
 """
 
 from cds.scoring.model import Item, ScoreDefinition, is_true, more_than, one_of
@@ -13,7 +13,7 @@ RECHARGE = ScoreDefinition(
     outcome="technical_success",
     outcome_label="technical success of hybrid CTO-PCI",
     citation="Maeremans J et al. Catheter Cardiovasc Interv 2018;91(2):192-202",
-    url=None,  # no DOI in shared/spec/scores.md; not guessed
+    url=None,  # no DOI in docs/spec/scores.md; not guessed
     items=(
         Item(
             "blunt_stump",
