@@ -19,8 +19,9 @@ from cds.mapping.tables import MappingTables, load_tables
 from cds.output.cards import build_card
 from cds.pipeline import score_patient
 from cds.scored_case import ScoredCase
+from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.sources.files import FileSource
-from cds.sources.record import RecordRequest, RecordSource
+from cds.sources.record import RecordRequest
 from tests.harness.invariants import check_response
 from tests.output.card_cases import COHORT, body_of, ctx
 
@@ -40,10 +41,10 @@ def _score_all(source_factory: Any, patients: list[dict[str, Any]]) -> dict[str,
 
     async def run() -> list[tuple[ScoredCase, object]]:
         async with httpx.AsyncClient(timeout=60.0) as client:
-            source: RecordSource = source_factory(client)
+            # One source per patient, as one per hook call: a source's deadline covers one call.
             return [
                 await score_patient(
-                    source,
+                    source_factory(client),
                     RecordRequest(patient_id=p["patient"], order_id=p["order"]),
                     tables,
                     TODAY,
@@ -135,12 +136,14 @@ def test_cohort_cards_from_the_shipped_file(
 
 
 def test_cohort_cards_from_the_fhir_server(
-    fhir_base: str, cohort_expected: dict[str, Any], cohort_resources: list[dict[str, Any]]
+    fhir_base: str,
+    fhir_limits: FetchLimits,
+    cohort_expected: dict[str, Any],
+    cohort_resources: list[dict[str, Any]],
 ) -> None:
-    from cds.sources.fhir import FhirRestSource
-
     cases = _score_all(
-        lambda client: FhirRestSource(fhir_base, client), cohort_expected["patients"]
+        lambda client: FhirRestSource(fhir_base, client, limits=fhir_limits),
+        cohort_expected["patients"],
     )
     assert _check_cards(cases, cohort_expected, cohort_resources) == []
 
