@@ -27,22 +27,11 @@ from cds.writeback.identity import IDENTIFIER_SYSTEM
 from cds.writeback.send import Capabilities, FhirWriter, SaveResult, save
 from tests.cli.test_app import run
 from tests.integration.service_harness import auth, hook_body, service
+from tests.writeback.test_build import FINDINGS
 
 NOW = datetime(2026, 9, 3, 10, 0, tzinfo=UTC)
 SLOW = FetchLimits(timeout=10.0, deadline=30.0)  # as cto-cds save: no hook budget on a busy machine
 SERVICE = "/cds-services/operator-cto"
-# Every lesion input Operator-CTO reads, so the points become known (Xiao 2021 items).
-FINDINGS: dict[str, InputValue] = {
-    "stump": "blunt",
-    "calcification": "severe",
-    "tortuosity": "none",
-    "occlusion_length_mm": 28.0,
-    "distal_vessel_disease": True,
-    "rentrop_grade": 2,
-    "in_stent_occlusion": False,
-    "ostial_location": False,
-    "prior_cabg_target_vessel": False,
-}
 
 
 def new_patient(fhir_base: str, client: httpx.Client, cohort: list[dict[str, Any]]) -> str:

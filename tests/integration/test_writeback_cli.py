@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 
 from tests.cli.test_app import run
-from tests.integration.test_writeback import FINDINGS, held, new_patient, ours
+from tests.integration.test_writeback import held, new_patient, ours
+from tests.writeback.test_build import FINDINGS
 
 
 def test_save_then_again_then_a_dry_run_of_a_change(
