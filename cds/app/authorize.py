@@ -1,6 +1,6 @@
 """The authorization request (SM-03): PKCE S256, a 256-bit state, `aud` = iss.
 
-Pure functions: the route stores the verifier (encrypted) and the state with the session and
+No I/O here (only randomness from `secrets`): the route stores the verifier (encrypted) and the state with the session and
 redirects to `authorization_url(...)`.
 """
 
