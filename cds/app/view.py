@@ -2,8 +2,8 @@
 
 The first view is rendered here, on the server, from the record read with the access token (only
 from `iss`): readable with JavaScript off. The script (static/app.js) posts the form's values to
-`/app/api/score`, which runs the scoring engine (no I/O) (`parse_inputs` + `score_all`) and answers the same
-fragments rendered by the same functions, so the page and the live update cannot disagree.
+`/app/api/score`, which runs the scoring engine, no I/O (`parse_inputs` + `score_all`), and answers
+the same fragments rendered by the same functions, so the page and the live update cannot disagree.
 
 Unknown stays unknown: an input with no value shows **unknown** and an empty choice, never false.
 """
