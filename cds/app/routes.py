@@ -360,7 +360,9 @@ async def _save(
         )
         return render(service, row, loaded, csrf=csrf, form=shown, status=400)
     report = score_all(values, policy_of(service.tables))
-    entered = save_form.findings_to_save(values, loaded.case.mapping.inputs)
+    entered = save_form.findings_to_save(
+        values, loaded.case.mapping.inputs, save_form.saved_before(loaded.record)
+    )
     if not entered:
         nothing = save_form.notice_html(
             "save-note", "Nothing to save: no lesion finding was entered or changed."

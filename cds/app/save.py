@@ -32,8 +32,9 @@ from cds.errors import InputError
 from cds.mapping.findings import LESION_INPUTS
 from cds.mapping.provenance import MappedInput
 from cds.scoring.inputs import INPUT_SPECS, InputValue
+from cds.sources.record import PatientRecord
 from cds.sources.searches import valid_id
-from cds.writeback.identity import ENTERED_NOTE
+from cds.writeback.identity import IDENTIFIER_SYSTEM
 from cds.writeback.send import SaveResult
 
 MAX_FORM_BYTES = 64 * 1024
@@ -88,17 +89,29 @@ def performer(fhir_user: object) -> str | None:
     return f"{parts[-2]}/{parts[-1]}"
 
 
+def saved_before(record: PatientRecord) -> frozenset[str]:
+    """The record's Observations written by a previous save (they carry the write-back identifier)."""
+    return frozenset(
+        obs.ref
+        for obs in record.observations
+        if any(i.system == IDENTIFIER_SYSTEM for i in obs.identifier)
+    )
+
+
 def findings_to_save(
-    values: Mapping[str, InputValue | None], mapped: Mapping[str, MappedInput]
+    values: Mapping[str, InputValue | None],
+    mapped: Mapping[str, MappedInput],
+    saved: frozenset[str] = frozenset(),
 ) -> dict[str, InputValue]:
-    """The lesion findings the clinician entered (changed from the record) or saved before."""
+    """The lesion findings the clinician entered (changed from the record) or saved before
+    (the winning source is a saved finding, even when an older report disagrees)."""
     entered: dict[str, InputValue] = {}
     for name in LESION_INPUTS:
         value = values.get(name)
         if value is None:
             continue
         known = mapped.get(name)
-        if known is None or known.value != value or known.note == ENTERED_NOTE:
+        if known is None or known.value != value or bool(set(known.sources[:1]) & saved):
             entered[name] = value
     return entered
 

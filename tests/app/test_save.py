@@ -21,6 +21,8 @@ from fastapi.testclient import TestClient
 from cds.app import save as save_form
 from cds.app.session import session_hash
 from cds.demo.ehr import cto_pci_order
+from cds.mapping.provenance import MappedInput
+from cds.scoring.inputs import InputValue
 from cds.writeback.identity import IDENTIFIER_SYSTEM
 from tests.app.conftest import ISS, PATIENT, Ehr, signed_in, token_body
 
@@ -264,3 +266,24 @@ def test_performer_is_a_practitioner_from_fhir_user(
     fhir_user: object, expected: str | None
 ) -> None:
     assert save_form.performer(fhir_user) == expected
+
+
+def test_a_finding_saved_before_is_sent_again_even_when_an_older_report_disagrees() -> None:
+    """The second Save must send the same findings (then unchanged), not fall back to the record."""
+    won = MappedInput(
+        value=True,
+        sources=["Observation/saved-1", "Observation/report-1"],
+        rule="ostial_location.finding",
+        evidence="lesion",
+        note="conflict: Observation/report-1 said False",
+    )
+    values: dict[str, InputValue | None] = {"ostial_location": True, "stump": "blunt"}
+    same_as_record = MappedInput(
+        value="blunt", sources=["Observation/report-2"], rule="r", evidence="lesion"
+    )
+    mapped = {"ostial_location": won, "stump": same_as_record}
+    assert save_form.findings_to_save(values, mapped, frozenset({"Observation/saved-1"})) == {
+        "ostial_location": True
+    }
+    assert save_form.findings_to_save(values, mapped) == {}
+    assert save_form.findings_to_save({"stump": "tapered"}, mapped) == {"stump": "tapered"}
