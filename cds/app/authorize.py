@@ -1,7 +1,7 @@
 """The authorization request (SM-03): PKCE S256, a 256-bit state, `aud` = iss.
 
-No network and no storage here (only randomness for the verifier and the state): the route stores
-the verifier (encrypted) and the state with the session and redirects to `authorization_url(...)`.
+No I/O here (only randomness from `secrets`): the route stores the verifier (encrypted) and the
+state with the session and redirects to `authorization_url(...)`.
 """
 
 from __future__ import annotations

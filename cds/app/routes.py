@@ -1,4 +1,4 @@
-"""The app's routes under /app/: launch, callback, the page and the live-recompute endpoint.
+"""The app's routes under /app/: launch, callback, the page, live recompute and Save.
 
 The launch checks `iss` against `CTO_CDS_ALLOWED_FHIR_SERVERS` before anything else: a refused iss
 gets a 400 page and is never contacted (SM-01). All SMART traffic uses the service's shared HTTP
@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from cds.app import errors, scopes, session
+from cds.app import save as save_form
 from cds.app.authorize import authorization_url, new_pkce, new_state
 from cds.app.client_auth import ClientAuth, client_auth
 from cds.app.discovery import DiscoveryCache
@@ -26,10 +27,17 @@ from cds.app.errors import SmartError
 from cds.app.pages import error_page
 from cds.app.token import TokenResponse, exchange, expires_at, fhir_user, refresh
 from cds.app.vault import Vault, fernet_for
-from cds.app.view import live_score, review_page
+from cds.app.view import Form, live_score, load, record_request, render, review_page, typed_inputs
+from cds.errors import InputError, WriteBackError
 from cds.http.state import ServiceState
+from cds.pipeline import policy_of
+from cds.scoring.engine import score_all
+from cds.scoring.inputs import parse_inputs
 from cds.settings import Settings
+from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.store.app_sessions import AppSessionRow
+from cds.writeback.send import FhirWriter
+from cds.writeback.send import save as write_back
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +284,114 @@ async def review(request: Request) -> Response:
         key = session.cookie_hash(request)
         known = None if key is None else await _service(request).store.app_session(key)
         return error_page(exc, known.iss if known else None)
-    return await review_page(_service(request), row, token)
+    return await review_page(_service(request), row, token, _csrf(request))
+
+
+def _csrf(request: Request) -> str | None:
+    session_id = request.cookies.get(session.COOKIE)
+    if not session_id:
+        return None
+    return save_form.csrf_token(_secret(request), session_id)
+
+
+def _secret(request: Request) -> str:
+    return _service(request).settings.app_context_secret.get_secret_value()
+
+
+@router.post("/save")
+async def save_findings(request: Request) -> Response:
+    """Save: the form's findings and the scores, written back with the session's token (issue 8).
+
+    Checks in order, each with its own page: the session (401, relaunch), the anti-forgery token
+    (403), the write scopes (403), one save at a time (409), the inputs (400, typed values kept),
+    the FHIR server (502, the one-line error naming the resource, the form kept).
+    """
+    service = _service(request)
+    body = await request.body()
+    if len(body) > save_form.MAX_FORM_BYTES:
+        return error_page(SmartError(413, "Save refused", "the form is too large"))
+    try:
+        row, token = await _active(request)
+    except SmartError as exc:
+        return error_page(exc, None)
+    form = save_form.parse_form(body)
+    if not save_form.csrf_ok(
+        _secret(request), request.cookies.get(session.COOKIE), form.get(save_form.CSRF_FIELD)
+    ):
+        refused = SmartError(
+            403,
+            "Save refused",
+            "the form's anti-forgery token does not match this browser's session; "
+            "reload the page and save again",
+        )
+        return error_page(refused, row.iss)
+    if not row.context.get("can_write"):
+        read_only = SmartError(
+            403, "Read-only", "the EHR did not grant the write scopes needed to save"
+        )
+        return error_page(read_only, row.iss)
+    with save_form.one_save_per_session(row.session_hash) as mine:
+        if not mine:
+            busy = SmartError(409, "Save in progress", "a save from this session is still running")
+            return error_page(busy, row.iss)
+        return await _save(service, row, token, form, _csrf(request))
+
+
+async def _save(
+    service: ServiceState,
+    row: AppSessionRow,
+    token: str,
+    form: dict[str, str],
+    csrf: str | None,
+) -> Response:
+    posted = save_form.posted_inputs(form)
+    try:
+        loaded = await load(service, row, token)
+    except SmartError as exc:
+        return error_page(exc, row.iss)
+    try:
+        values = parse_inputs(typed_inputs(posted))
+    except InputError as exc:
+        issues = save_form.issues_by_field(exc)
+        shown = Form(
+            posted=posted,
+            issues=issues,
+            notice=save_form.notice_html("save-error", "Not saved: " + "; ".join(issues.values())),
+        )
+        return render(service, row, loaded, csrf=csrf, form=shown, status=400)
+    report = score_all(values, policy_of(service.tables))
+    entered = save_form.findings_to_save(
+        values, loaded.case.mapping.inputs, save_form.saved_before(loaded.record)
+    )
+    if not entered:
+        nothing = save_form.notice_html(
+            "save-note", "Nothing to save: no lesion finding was entered or changed."
+        )
+        shown = Form(posted=posted, notice=nothing, report=report)
+        return render(service, row, loaded, csrf=csrf, form=shown)
+    # A save needs the whole record and is not on the hook's 2 s budget.
+    limits = FetchLimits(timeout=10.0, deadline=60.0)
+    request = record_request(row)
+    source = FhirRestSource(row.iss, service.http, token=token, limits=limits)
+    redact = tuple(i for i in (request.patient_id, request.order_id) if i)
+    writer = FhirWriter(row.iss, service.http, token=token, redact_ids=redact)
+    try:
+        result = await write_back(
+            source,
+            writer,
+            service.tables,
+            request,
+            entered,
+            user=save_form.performer(row.context.get("fhirUser")),
+            now=_now().replace(microsecond=0),
+        )
+    except (WriteBackError, InputError) as exc:
+        log.info("app save refused by the FHIR server: %s", type(exc).__name__)
+        failed = save_form.notice_html("save-error", f"Not saved: {exc}")
+        shown = Form(posted=posted, notice=failed, report=report)
+        return render(service, row, loaded, csrf=csrf, form=shown, status=502)
+    done = Form(posted=posted, notice=save_form.result_html(result), report=report)
+    return render(service, row, loaded, csrf=csrf, form=done)
 
 
 @router.post("/api/score")

@@ -13,6 +13,13 @@ READ_V2 = (
     "patient/Procedure.rs",
     "patient/Observation.rs",
     "patient/ServiceRequest.rs",
+    # What the one fetch path (cds/sources/searches.py) also reads: angiography reports and the
+    # order's operator. Without them the record is incomplete, and Save refuses to write from an
+    # incomplete record (docs/write-back.md, failure semantics).
+    "patient/DiagnosticReport.rs",
+    "user/Practitioner.r",
+    # Save first searches what the server already holds (idempotence): RiskAssessment too.
+    "patient/RiskAssessment.rs",
 )
 WRITE_V2 = ("patient/Observation.c", "patient/RiskAssessment.c", "patient/Provenance.c")
 READ_V1 = tuple(s.split(".")[0] + ".read" for s in READ_V2)

@@ -2,14 +2,16 @@
 
 The first view is rendered here, on the server, from the record read with the access token (only
 from `iss`): readable with JavaScript off. The script (static/app.js) posts the form's values to
-`/app/api/score`, which runs the scoring engine (`parse_inputs` + `score_all`) and answers the same
-fragments rendered by the same functions, so the page and the live update cannot disagree.
+`/app/api/score`, which runs the scoring engine, no I/O (`parse_inputs` + `score_all`), and answers
+the same fragments rendered by the same functions, so the page and the live update cannot disagree.
 
 Unknown stays unknown: an input with no value shows **unknown** and an empty choice, never false.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -25,6 +27,7 @@ from cds.http.state import ServiceState
 from cds.mapping.provenance import MappedInput
 from cds.mapping.tables import MappingTables
 from cds.pipeline import policy_of, score_patient
+from cds.scored_case import ScoredCase
 from cds.scoring.engine import score_all
 from cds.scoring.inputs import (
     INPUT_SPECS,
@@ -108,8 +111,10 @@ def comparators_html(report: ScoreReport) -> str:
     return '<ul class="comparators">' + "".join(items) + "</ul>"
 
 
-def _control(spec: InputSpec, value: InputValue | None) -> str:
+def _control(spec: InputSpec, value: InputValue | None, shown: str | None = None) -> str:
+    """The field, `data-initial` = the record's value; `shown` = what was typed (kept on errors)."""
     name = escape(spec.name)
+    current = _raw(value) if shown is None else shown
     attrs = (
         f'id="in-{name}" name="{name}" data-kind="{spec.kind}" data-initial="{escape(_raw(value))}"'
     )
@@ -117,7 +122,7 @@ def _control(spec: InputSpec, value: InputValue | None) -> str:
         choices = ("true", "false") if spec.kind == "boolean" else spec.values
         options = ['<option value="">unknown</option>']
         for choice in choices:
-            chosen = " selected" if _raw(value) == choice else ""
+            chosen = " selected" if current == choice else ""
             options.append(f'<option value="{escape(choice)}"{chosen}>{escape(choice)}</option>')
         return f"<select {attrs}>{''.join(options)}</select>"
     bounds = "".join(
@@ -125,7 +130,7 @@ def _control(spec: InputSpec, value: InputValue | None) -> str:
     )
     step = "1" if spec.kind == "integer" else "any"
     return (
-        f'<input type="number" step="{step}"{bounds} {attrs} value="{escape(_raw(value))}" '
+        f'<input type="number" step="{step}"{bounds} {attrs} value="{escape(current)}" '
         'placeholder="unknown">'
     )
 
@@ -172,7 +177,14 @@ def _source(mapped: MappedInput | None, dates: dict[str, str]) -> str:
     return f'<span class="source">{text} · <em>{escape(mapped.evidence)}</em></span>'
 
 
-def inputs_html(inputs: dict[str, MappedInput], record: PatientRecord) -> str:
+def inputs_html(
+    inputs: dict[str, MappedInput],
+    record: PatientRecord,
+    posted: Mapping[str, str] | None = None,
+    issues: Mapping[str, str] | None = None,
+) -> str:
+    """Every input grouped; `posted` (a Save's form) overrides the shown value, `issues` names
+    the bad ones next to their field."""
     dates = _dates(record)
     sections = []
     for group, title in GROUPS:
@@ -181,13 +193,25 @@ def inputs_html(inputs: dict[str, MappedInput], record: PatientRecord) -> str:
             spec = INPUT_SPECS[name]
             mapped = inputs.get(name)
             value = mapped.value if mapped is not None else None
-            state = "unknown" if value is None else "from record"
+            source_state = "unknown" if value is None else "from record"
             if mapped is not None and mapped.evidence == "not documented":
-                state = "not documented"
+                source_state = "not documented"
+            shown = None if posted is None else posted.get(name)
+            state = source_state
+            if shown is not None and shown != _raw(value):
+                state = "entered" if shown else "unknown"
+            problem = (issues or {}).get(name)
+            error = (
+                f'<span class="field-error" id="err-{escape(name)}" role="alert">{escape(problem)}</span>'
+                if problem
+                else ""
+            )
             rows.append(
-                f'<div class="input" data-state="{state}" data-source-state="{state}"><label for="in-{escape(name)}">'
-                f"{escape(spec.meaning)}</label>{_control(spec, value)}"
-                f'<span class="mark" aria-live="polite">{state}</span>{_source(mapped, dates)}</div>'
+                f'<div class="input" data-state="{state}" data-source-state="{source_state}">'
+                f'<label for="in-{escape(name)}">{escape(spec.meaning)}</label>'
+                f"{_control(spec, value, shown)}"
+                f'<span class="mark" aria-live="polite">{state}</span>{_source(mapped, dates)}'
+                f"{error}</div>"
             )
         sections.append(f"<fieldset><legend>{escape(title)}</legend>{''.join(rows)}</fieldset>")
     return "".join(sections)
@@ -236,48 +260,114 @@ def _order_id(context: dict[str, Any]) -> str | None:
     return None
 
 
-async def review_page(service: ServiceState, row: AppSessionRow, token: str) -> Response:
+@dataclass(frozen=True)
+class Loaded:
+    """What the page is rendered from: the record read with the session's token, scored."""
+
+    case: ScoredCase
+    record: PatientRecord
+    inputs: dict[str, MappedInput]
+    report: ScoreReport
+    note: str | None
+
+
+def patient_of(row: AppSessionRow) -> str:
     patient = row.context.get("patient")
     if not isinstance(patient, str) or not patient:
-        missing = SmartError(400, "No patient", "the launch gave no patient context")
-        return error_page(missing, row.iss)
+        raise SmartError(400, "No patient", "the launch gave no patient context")
+    return patient
+
+
+def record_request(row: AppSessionRow) -> RecordRequest:
+    return RecordRequest(patient_id=patient_of(row), order_id=_order_id(row.context))
+
+
+async def load(service: ServiceState, row: AppSessionRow, token: str) -> Loaded:
+    """Read the record (only from `iss`, with the session's token) and score it; SmartError
+    when the launch gave no patient."""
     source = FhirRestSource(row.iss, service.http, token=token)
-    request = RecordRequest(patient_id=patient, order_id=_order_id(row.context))
+    request = record_request(row)
     case, record = await score_patient(source, request, service.tables, datetime.now(UTC).date())
-    mapping = case.mapping
     secret = service.settings.app_context_secret.get_secret_value()
-    card = await card_state(service.store, secret, row.context.get("appContext"), patient)
-    inputs = card.inputs if card.inputs is not None else mapping.inputs
+    card = await card_state(
+        service.store, secret, row.context.get("appContext"), request.patient_id
+    )
+    inputs = card.inputs if card.inputs is not None else case.mapping.inputs
     report = case.report
     if card.inputs is not None:
         values = {k: v.value for k, v in card.inputs.items()}
         report = score_all(parse_inputs(values), policy_of(service.tables))
+    return Loaded(case, record, inputs, report, card.note)
+
+
+@dataclass(frozen=True)
+class Form:
+    """A Save's outcome shown on the page: what was typed, bad fields, the save's result."""
+
+    posted: Mapping[str, str] | None = None
+    issues: Mapping[str, str] = field(default_factory=dict)
+    notice: str = ""
+    report: ScoreReport | None = None
+
+
+def _save_controls(row: AppSessionRow, csrf: str | None) -> str:
+    if not row.context.get("can_write") or csrf is None:
+        return '<p class="readonly">Read-only: the EHR did not grant the write scopes needed to save.</p>'
+    return (
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        '<p class="save"><button type="submit" id="save">Save findings to the EHR</button> '
+        '<span class="save-note">Saves the lesion findings and the scores; patient history and '
+        "the operator what-if stay on this page.</span></p>"
+    )
+
+
+def render(
+    service: ServiceState,
+    row: AppSessionRow,
+    loaded: Loaded,
+    *,
+    csrf: str | None,
+    form: Form | None = None,
+    status: int = 200,
+) -> Response:
+    form = form or Form()
+    mapping = loaded.case.mapping
+    inputs = loaded.inputs
+    report = form.report or loaded.report
     target = inputs.get("target_vessel")
     facts = [
         f"Order {mapping.order or 'not found'}",
         f"target vessel {target.value if target and target.value is not None else 'unknown'}",
         f"operator {mapping.operator or 'unknown'}",
     ]
-    save = (
-        '<p class="readonly">Read-only: the EHR did not grant the write scopes needed to save.</p>'
-        if not row.context.get("can_write")
-        else '<p class="save-note">Saving back to the EHR is not available in this version.</p>'
-    )
+    writable = bool(row.context.get("can_write")) and csrf is not None
+    action = "/app/save" if writable else "/app/api/score"
     body = (
-        _banner(record, row)
+        _banner(loaded.record, row)
         + f'<p class="order">{escape(" · ".join(facts))}</p>'
-        + (f'<p class="card-note">{escape(card.note)}</p>' if card.note else "")
+        + (f'<p class="card-note">{escape(loaded.note)}</p>' if loaded.note else "")
+        + form.notice
         + '<section aria-labelledby="h-result"><h1 id="h-result">Operator-CTO</h1>'
         + f'<div id="result">{result_html(report)}</div></section>'
-        + '<form id="inputs" method="post" action="/app/api/score" novalidate>'
+        + f'<form id="inputs" method="post" action="{action}" novalidate>'
         + operator_choice(service.tables)
-        + inputs_html(inputs, record)
+        + inputs_html(inputs, loaded.record, form.posted, form.issues)
+        + _save_controls(row, csrf)
         + "</form>"
         + '<section aria-labelledby="h-comp"><h2 id="h-comp">Comparator scores</h2>'
         + f'<div id="comparators">{comparators_html(report)}</div></section>'
-        + save
     )
-    return page("Operator-CTO review", body)
+    return page("Operator-CTO review", body, status)
+
+
+async def review_page(
+    service: ServiceState, row: AppSessionRow, token: str, csrf: str | None = None
+) -> Response:
+    try:
+        loaded = await load(service, row, token)
+    except SmartError as exc:
+        return error_page(exc, row.iss)
+    return render(service, row, loaded, csrf=csrf)
 
 
 def _typed(spec: InputSpec, raw: object) -> object:
@@ -299,15 +389,19 @@ def _typed(spec: InputSpec, raw: object) -> object:
     return raw
 
 
+def typed_inputs(raw: Mapping[str, object]) -> dict[str, object]:
+    """Form strings as the inputs' types (what `parse_inputs` then checks)."""
+    return {k: _typed(INPUT_SPECS[k], v) if k in INPUT_SPECS else v for k, v in raw.items()}
+
+
 def live_score(service: ServiceState, body: object) -> Response:
     """`{"inputs": {name: value}}` → the result fragments, or 400 naming each bad field."""
     raw = body.get("inputs") if isinstance(body, dict) else None
     if not isinstance(raw, dict):
         issue = InputIssue(("inputs",), raw, "not_an_object", "must be a JSON object")
         return _invalid(InputError([issue]))
-    typed = {k: _typed(INPUT_SPECS[k], v) if k in INPUT_SPECS else v for k, v in raw.items()}
     try:
-        inputs = parse_inputs(typed)
+        inputs = parse_inputs(typed_inputs(raw))
     except InputError as exc:
         return _invalid(exc)
     report = score_all(inputs, policy_of(service.tables))

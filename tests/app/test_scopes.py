@@ -35,3 +35,15 @@ def test_requested_v2_and_v1() -> None:
 )
 def test_can_write(granted: str, writes: bool) -> None:
     assert can_write(granted) is writes
+
+
+def test_the_app_asks_for_every_read_of_the_fetch_path() -> None:
+    """Reports and the operator too: Save refuses to write from an incomplete record."""
+    asked = requested(ehr_launch=True, v1_only=False).split()
+    assert {
+        "patient/DiagnosticReport.rs",
+        "user/Practitioner.r",
+        "patient/RiskAssessment.rs",
+    } <= set(asked)
+    v1 = requested(ehr_launch=True, v1_only=True).split()
+    assert {"patient/DiagnosticReport.read", "user/Practitioner.read"} <= set(v1)

@@ -85,12 +85,17 @@ def facade(public_base: str, sekmet_base: str, auth_server: str) -> Starlette:
         claims = claims_of(request)
         if isinstance(claims, Response):
             return claims
-        path = request.path_params["path"]
+        path = request.path_params.get("path", "")
         kind = path.split("/", 1)[0]
         action = "c" if request.method == "POST" and kind else "u"
         if request.method == "GET":
             action = "r" if "/" in path else "s"
-        if kind and not _allowed(set(str(claims.get("scope", "")).split()), kind, action):
+        # The CapabilityStatement is public on a SMART server (the write path reads it).
+        if (
+            kind
+            and kind != "metadata"
+            and not _allowed(set(str(claims.get("scope", "")).split()), kind, action)
+        ):
             return _outcome(403, f"scope does not allow {kind}.{action}")
         patient = claims.get("patient")
         for name in ("patient", "subject"):
@@ -100,7 +105,7 @@ def facade(public_base: str, sekmet_base: str, auth_server: str) -> Starlette:
         headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
         answer = await client.request(
             request.method,
-            f"{sekmet_base}/{path}",
+            f"{sekmet_base}/{path}" if path else sekmet_base,
             params=list(request.query_params.multi_items()),
             content=await request.body(),
             headers=headers,
@@ -121,6 +126,7 @@ def facade(public_base: str, sekmet_base: str, auth_server: str) -> Starlette:
         routes=[
             Route(prefix + "/.well-known/smart-configuration", smart_configuration),
             Route(prefix + "/{path:path}", forward, methods=["GET", "POST", "PUT"]),
+            Route(prefix or "/", forward, methods=["POST"]),  # a transaction Bundle at the base
         ],
         lifespan=lifespan,
     )

@@ -1,4 +1,5 @@
-"""End to end in a real browser: EHR launch → the page with sources → enter findings → band changes.
+"""End to end in a real browser: EHR launch → the page with sources → enter findings → band changes
+→ Save → created → Save again → unchanged → one copy of each resource → the next card's band.
 
 Real components only: sekmet-fhir with the cohort behind a SMART facade, the oidc-provider
 authorization server, cto-cds served by uvicorn, Debian's chromium driven by Playwright.
@@ -10,15 +11,21 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from cds.demo.cohort_data import COHORT_EXPECTED
+from cds.demo.ehr import hook_request
+from cds.output.wording import band_name
 from cds.scoring.engine import score_all
 from cds.scoring.inputs import parse_inputs
 from cds.scoring.scores.operator_cto import OPERATOR_CTO
+from cds.writeback.identity import IDENTIFIER_SYSTEM
 from tests.e2e.stack import Stack
+from tests.integration.service_harness import auth, service
 
 pytestmark = pytest.mark.integration
+SERVICE = "/cds-services/operator-cto"
 
 PATIENT = "pt02"  # RCA lesion at the top of "easy", its findings recorded
 
@@ -29,7 +36,9 @@ def _expected(patient: str) -> dict[str, Any]:
     return {name: item["value"] for name, item in entry["inputs"].items()}
 
 
-def test_ehr_launch_review_and_recompute(e2e_stack: Stack, browser: Any, tmp_path: Path) -> None:
+def test_ehr_launch_review_recompute_save_and_next_card(
+    e2e_stack: Stack, browser: Any, tmp_path: Path
+) -> None:
     context = browser.new_context()
     page = context.new_page()
     page.goto(e2e_stack.launch_url(PATIENT, f"ServiceRequest/{PATIENT}-order"))
@@ -73,11 +82,68 @@ def test_ehr_launch_review_and_recompute(e2e_stack: Stack, browser: Any, tmp_pat
     assert len(ours[0]["value"]) == 43
     assert "eyJ" not in page.content()  # no JWT anywhere in the page
 
+    # Save: the two findings are written through the write path; the page lists what was created.
+    saves: list[str] = []
+    page.on("request", lambda r: saves.append(r.url) if r.url.endswith("/app/save") else None)
+    with page.expect_navigation():
+        page.click("#save")
+    page.wait_for_selector("#save-result", timeout=30_000)
+    assert page.locator("#save-result ul.created").count() == 1, page.inner_text("#save-result")
+    created = page.locator("#save-result ul.created code").all_inner_texts()
+    labels = page.locator("#save-result ul.created").inner_text()
+    assert "finding ostial_location" in labels
+    assert "finding in_stent_occlusion" in labels
+    assert "score operator_cto" in labels
+    assert page.locator("#result .band").get_attribute("data-band") == after.band
+    assert page.locator("#in-ostial_location").input_value() == "true"
+
+    # Save again: nothing is written, everything is reported unchanged.
+    with page.expect_navigation():
+        page.click("#save")
+    page.wait_for_selector("#save-result", timeout=30_000)
+    assert page.locator("#save-result ul.unchanged").count() == 1, page.inner_text("#save-result")
+    assert page.locator("#save-result ul.created").count() == 0
+    assert "nothing was written" in page.locator("#save-result").inner_text()
+    unchanged = page.locator("#save-result ul.unchanged code").all_inner_texts()
+    assert sorted(unchanged) == sorted(created)
+    assert len(saves) == 2  # one POST per click
+
     shot = tmp_path / "smart-app.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
     context.close()
+
+    # Exactly one copy of each written resource on the FHIR server, found by its identifier.
+    with httpx.Client(base_url=e2e_stack.sekmet, timeout=30.0) as fhir:
+        for ref in created:
+            resource = fhir.get(ref).raise_for_status().json()
+            ident = next(i for i in resource["identifier"] if i["system"] == IDENTIFIER_SYSTEM)
+            token = f"{IDENTIFIER_SYSTEM}|{ident['value']}"
+            kind = ref.split("/")[0]
+            param = "identifier" if kind == "Observation" else "_tag"  # sekmet: see write-back.md
+            found = fhir.get(kind, params={param: token}).raise_for_status().json()
+            assert [e["resource"]["id"] for e in found.get("entry", [])] == [resource["id"]], ref
+        provenances = fhir.get("Provenance", params={"_count": 500}).json().get("entry", [])
+        targets = [
+            {t["reference"] for t in e["resource"]["target"]}
+            for e in provenances
+            if set(created) & {t["reference"] for t in e["resource"]["target"]}
+        ]
+        assert targets == [set(created)]
+        order = fhir.get(f"ServiceRequest/{PATIENT}-order").raise_for_status().json()
+
+    # The next order-select reads the saved findings: its card shows the new band.
+    body = hook_request(
+        "order-select", order=order, patient_id=PATIENT, fhir_server=e2e_stack.sekmet
+    )
+    with service(tmp_path, e2e_stack.sekmet) as cds:
+        response = cds.post(SERVICE, json=body, headers=auth(SERVICE))
+    assert response.status_code == 200, response.text
+    card_summary = response.json()["cards"][0]["summary"]
+    assert after.band is not None
+    assert f"— {band_name(after.band)}" in card_summary, card_summary
+    assert f"{after.points:g} —" in card_summary, card_summary
 
 
 def test_iss_off_the_allowlist_in_the_browser(e2e_stack: Stack, browser: Any) -> None:

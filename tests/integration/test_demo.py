@@ -66,7 +66,7 @@ def test_keep_leaves_the_stack_running_until_ctrl_c() -> None:
         # still running after the cards: the FHIR server answers
         assert httpx.get(f"{fhir.group(1)}/metadata", timeout=10).status_code == 200
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=180) == 0
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -10,7 +10,7 @@
   function values() {
     var out = {};
     Array.prototype.forEach.call(form.elements, function (el) {
-      if (el.name && el.id !== "operator-choice") { out[el.name] = el.value; }
+      if (el.name && el.id !== "operator-choice" && el.type !== "hidden") { out[el.name] = el.value; }
     });
     return out;
   }
@@ -68,7 +68,25 @@
   status.id = "status";
   status.setAttribute("role", "status");
   form.parentNode.insertBefore(status, form);
-  form.addEventListener("submit", function (e) { e.preventDefault(); recompute(); });
+  // Save is a plain form POST (works without this script); here the button is disabled while the
+  // save is in flight, so a second click cannot submit twice (the server also refuses: 409).
+  var saveButton = document.getElementById("save");
+  var saving = false;
+  form.addEventListener("submit", function (e) {
+    if (saveButton && e.submitter === saveButton) {
+      if (saving) { e.preventDefault(); return; }
+      saving = true;
+      status.textContent = "Saving…";
+      setTimeout(function () { saveButton.disabled = true; }, 0);
+      return;
+    }
+    e.preventDefault();
+    recompute();
+  });
+  // Enter in a field recomputes; only the Save button saves.
+  form.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && e.target.tagName === "INPUT") { e.preventDefault(); recompute(); }
+  });
   form.addEventListener("change", function (e) {
     mark(e.target);
     clearTimeout(pending);

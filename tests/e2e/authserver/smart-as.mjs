@@ -22,7 +22,8 @@ const ISSUER = `http://127.0.0.1:${PORT}`;
 const RESOURCE_SCOPES = [
   'patient/Patient.r', 'patient/Condition.rs', 'patient/Procedure.rs', 'patient/Observation.rs',
   'patient/ServiceRequest.rs', 'patient/Observation.c', 'patient/RiskAssessment.c',
-  'patient/Provenance.c',
+  'patient/Provenance.c', 'patient/DiagnosticReport.rs', 'user/Practitioner.r',
+  'patient/RiskAssessment.rs',
 ];
 if (!FHIR_BASE || !PORT) throw new Error('set PORT and FHIR_BASE');
 
@@ -87,7 +88,7 @@ provider.use(async (ctx, next) => {
     launches.set(accountId, decodeLaunch(params.launch));
     const asked = String(params.scope || '').split(' ');
     const grant = new provider.Grant({ accountId, clientId: params.client_id });
-    grant.addOIDCScope(asked.filter((s) => !s.startsWith('patient/')).join(' '));
+    grant.addOIDCScope(asked.filter((s) => !/^(patient|user)\//.test(s)).join(' '));
     const resource = asked.filter(
       (s) => RESOURCE_SCOPES.includes(s) && (GRANT_WRITE || !s.endsWith('.c')),
     );
