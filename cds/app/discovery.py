@@ -78,6 +78,8 @@ def check(iss: str, raw: object) -> SmartConfiguration:
         )
     _endpoint(iss, "authorization_endpoint", config.authorization_endpoint)
     _endpoint(iss, "token_endpoint", config.token_endpoint)
+    if config.jwks_uri is not None:
+        _endpoint(iss, "jwks_uri", config.jwks_uri)
     return config
 
 

@@ -24,8 +24,9 @@ from cds.app.authorize import authorization_url, new_pkce, new_state
 from cds.app.client_auth import ClientAuth, client_auth
 from cds.app.discovery import DiscoveryCache
 from cds.app.errors import SmartError
+from cds.app.id_token import verified_fhir_user
 from cds.app.pages import error_page
-from cds.app.token import TokenResponse, exchange, expires_at, fhir_user, refresh
+from cds.app.token import TokenResponse, exchange, expires_at, refresh
 from cds.app.vault import Vault, fernet_for
 from cds.app.view import Form, live_score, load, record_request, render, review_page, typed_inputs
 from cds.errors import InputError, WriteBackError
@@ -180,6 +181,9 @@ async def callback(
             redirect_uri=settings.public_base_url + "/app/callback",
             verifier=str(secrets["code_verifier"]),
         )
+        user = await verified_fhir_user(
+            service.http, config, settings.smart_client_id, token.id_token
+        )
     except SmartError as exc:
         log.info("smart token exchange failed: %s", exc.title)
         return error_page(exc, claimed.iss)
@@ -193,7 +197,7 @@ async def callback(
         "fhirContext": token.fhirContext,
         "need_patient_banner": token.need_patient_banner,
         "appContext": token.appContext,
-        "fhirUser": fhir_user(token.id_token),
+        "fhirUser": user,
         "token_expires_at": expires_at(token, now.timestamp()),
         "ehr_launch": bool(claimed.context.get("ehr_launch")),
     }

@@ -2,7 +2,7 @@
 
 The code is exchanged with `redirect_uri` and the PKCE verifier; the response must be a Bearer
 token with a `scope`. Launch context (`patient`, `encounter`, `fhirContext`, `need_patient_banner`,
-`appContext`, `fhirUser` from the id_token) is kept; the tokens go to the vault. An error from the
+`appContext`; `fhirUser` from the id_token once `id_token.py` has verified it) is kept; the tokens go to the vault. An error from the
 authorization server is shown by its `error` code only (its description may echo input).
 """
 
@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import httpx
-import jwt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cds.app.client_auth import ClientAuth
@@ -40,22 +39,6 @@ class TokenResponse(BaseModel):
 
 def _failed(detail: str) -> SmartError:
     return SmartError(502, "Sign-in failed", detail, relaunch=True)
-
-
-def fhir_user(id_token: str | None) -> str | None:
-    """The `fhirUser` claim, read without verifying the signature.
-
-    It is used for display (who is signed in) only, never for access decisions: the FHIR server
-    enforces the access token.
-    """
-    if not id_token:
-        return None
-    try:
-        claims = jwt.decode(id_token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return None
-    value = claims.get("fhirUser")
-    return value if isinstance(value, str) else None
 
 
 async def exchange(

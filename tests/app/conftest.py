@@ -18,6 +18,7 @@ import pytest
 import respx
 from fastapi.testclient import TestClient
 
+from cds.demo.ehr import EhrKeys, sign_client_jwt
 from cds.main import create_app
 from cds.settings import Settings
 
@@ -32,7 +33,13 @@ FULL_SCOPE = (
     "patient/Observation.rs patient/ServiceRequest.rs patient/Observation.c "
     "patient/RiskAssessment.c patient/Provenance.c"
 )
+AUTH_ISSUER = "https://auth.example"
+JWKS_URL = "https://auth.example/jwks"
+SIGNING_KEY = EhrKeys.generate("RS384", kid="as-key-1")
+"""The authorization server's id_token key; its public half is served at JWKS_URL."""
 SMART_CONFIG: dict[str, Any] = {
+    "issuer": AUTH_ISSUER,
+    "jwks_uri": JWKS_URL,
     "authorization_endpoint": AUTHORIZE,
     "token_endpoint": TOKEN_URL,
     "grant_types_supported": ["authorization_code"],
@@ -54,6 +61,13 @@ def token_body(scope: str = FULL_SCOPE, **extra: Any) -> dict[str, Any]:
     } | extra
 
 
+def id_token(fhir_user: str | None, now: float | None = None, **claims: Any) -> str:
+    """An id_token as the authorization server signs it (RS384; `aud` = the app's client_id);
+    `claims` override a claim or, with None, remove it."""
+    extra = {"sub": "user-1", "fhirUser": fhir_user} | claims
+    return sign_client_jwt(SIGNING_KEY, AUTH_ISSUER, "cto-cds", extra_claims=extra, now=now)
+
+
 def fhir_answer(request: httpx.Request) -> httpx.Response:  # respx side effect
     """An EHR FHIR server holding one patient and nothing else."""
     if request.url.path.endswith("/Patient/p1"):
@@ -70,6 +84,7 @@ class Ehr:
             200, json=SMART_CONFIG
         )
         self.token = mock.post(TOKEN_URL).respond(200, json=token_body())
+        self.jwks = mock.get(JWKS_URL).respond(200, json=SIGNING_KEY.jwks())
         self.fhir = mock.get(url__startswith=ISS + "/").mock(side_effect=fhir_answer)
         self.anything = mock.route().respond(599)  # any other host: recorded, never reached
 

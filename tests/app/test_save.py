@@ -8,8 +8,6 @@ end to end in tests/e2e/test_browser.py.
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -24,7 +22,7 @@ from cds.demo.ehr import cto_pci_order
 from cds.mapping.provenance import MappedInput
 from cds.scoring.inputs import InputValue
 from cds.writeback.identity import IDENTIFIER_SYSTEM
-from tests.app.conftest import ISS, PATIENT, Ehr, signed_in, token_body
+from tests.app.conftest import ISS, PATIENT, Ehr, id_token, signed_in, token_body
 
 ORDER = cto_pci_order(order_id="o1", patient_id="p1")
 PRACTITIONER = "Practitioner/dr-7"
@@ -89,17 +87,10 @@ def store(ehr: Ehr) -> FhirStore:
         200,
         json=token_body(
             fhirContext=[{"reference": "ServiceRequest/o1"}],
-            id_token=_id_token(f"{ISS}/{PRACTITIONER}"),
+            id_token=id_token(f"{ISS}/{PRACTITIONER}"),
         ),
     )
     return fhir
-
-
-def _id_token(fhir_user: str) -> str:
-    def part(data: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'none'})}.{part({'fhirUser': fhir_user})}.sig"
 
 
 def _page_form(client: TestClient) -> dict[str, str]:
