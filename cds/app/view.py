@@ -24,6 +24,7 @@ from cds.app.errors import SmartError
 from cds.app.pages import error_page, page
 from cds.errors import InputError, InputIssue
 from cds.http.state import ServiceState
+from cds.mapping.case_labels import name_text
 from cds.mapping.provenance import MappedInput
 from cds.mapping.tables import MappingTables
 from cds.pipeline import policy_of, score_patient
@@ -248,7 +249,12 @@ def _banner(record: PatientRecord, row: AppSessionRow) -> str:
     if not row.context.get("need_patient_banner", True) or record.patient is None:
         return ""
     patient = record.patient
-    facts = [f"Patient {patient.id or ''}", patient.gender or "", patient.birthDate or ""]
+    facts = [
+        name_text(patient.name) or "",
+        patient.gender or "",
+        patient.birthDate or "",
+        f"Patient {patient.id or ''}",
+    ]
     return f'<header class="banner">{escape(" · ".join(f for f in facts if f))}</header>'
 
 

@@ -113,7 +113,15 @@ class Resource(_Element):
         return f"{self.resourceType}/{self.id}" if self.id else f"{self.resourceType}/(no id)"
 
 
+class HumanName(_Element):
+    text: str | None = None
+    family: str | None = None
+    given: list[str] = Field(default_factory=list)
+    prefix: list[str] = Field(default_factory=list)
+
+
 class Patient(Resource):
+    name: list[HumanName] = Field(default_factory=list)  # the app's patient banner
     birthDate: FhirDate | None = None  # noqa: N815
     gender: str | None = None
     identifier: list[Identifier] = Field(default_factory=list)
@@ -194,13 +202,6 @@ class ServiceRequest(Resource):
     encounter: Reference | None = None
     occurrenceDateTime: FhirDateTime | None = None  # noqa: N815
     performer: list[Reference] = Field(default_factory=list)
-
-
-class HumanName(_Element):
-    text: str | None = None
-    family: str | None = None
-    given: list[str] = Field(default_factory=list)
-    prefix: list[str] = Field(default_factory=list)
 
 
 class Practitioner(Resource):

@@ -46,7 +46,13 @@ SMART_CONFIG: dict[str, Any] = {
     "code_challenge_methods_supported": ["S256"],
     "capabilities": ["launch-ehr", "launch-standalone", "permission-v2", "client-public"],
 }
-PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1956-02-03"}
+PATIENT = {
+    "resourceType": "Patient",
+    "id": "p1",
+    "name": [{"family": "Lovelace", "given": ["Ada"]}],
+    "gender": "female",
+    "birthDate": "1956-02-03",
+}
 
 
 def token_body(scope: str = FULL_SCOPE, **extra: Any) -> dict[str, Any]:

@@ -201,7 +201,7 @@ def test_page_uses_the_token_only_at_iss_and_never_shows_it(client: TestClient, 
     assert REFRESH_TOKEN not in page.text
     assert "Operator-CTO" in page.text
     assert "unknown" in page.text
-    assert "Patient p1 · female · 1956-02-03" in page.text  # need_patient_banner
+    assert "Ada Lovelace · female · 1956-02-03 · Patient p1" in page.text  # need_patient_banner
     assert page.headers["cache-control"] == "no-store"
     assert ehr.fhir.call_count > 0
     for call in ehr.mock.calls:
