@@ -36,7 +36,7 @@ import re
 from typing import Any
 
 from cds import __version__
-from cds.errors import ConfigError
+from cds.fhir_models import r4b_models
 from cds.mapping.codes import ICD9CM, ICD10CM
 from cds.mapping.tables import AUX_CONCEPTS, CodeRow, MappingTables
 from cds.scoring.inputs import INPUT_SPECS
@@ -225,23 +225,7 @@ def validate(resource: FhirJson) -> None:
     """Validate with the fhir.resources R4B model (R4's ValueSet/ConceptMap/CodeSystem shape:
     `equivalence` is R4/R4B, R5 replaced it). Raises pydantic's ValidationError, or ConfigError
     when fhir.resources is not installed."""
-    # Imported here: fhir.resources is an optional extra (`cto-cds[fhir]`) that only the export
-    # needs, and its models are slow to import.
-    try:
-        from fhir.resources.R4B.codesystem import CodeSystem
-        from fhir.resources.R4B.conceptmap import ConceptMap
-        from fhir.resources.R4B.valueset import ValueSet
-    except ImportError as exc:
-        raise ConfigError(
-            "validating FHIR resources needs the fhir.resources package: "
-            "install cto-cds[fhir] (pip install 'cto-cds[fhir]')"
-        ) from exc
-
-    models: dict[str, Any] = {
-        "ValueSet": ValueSet,
-        "ConceptMap": ConceptMap,
-        "CodeSystem": CodeSystem,
-    }
+    models = r4b_models("ValueSet", "ConceptMap", "CodeSystem")
     kind = resource.get("resourceType")
     if kind not in models:
         raise ValueError(f"resourceType {kind!r} is not one of {', '.join(models)}")

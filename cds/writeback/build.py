@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import suppress
 from datetime import date
-from typing import Any
 
 from cds.errors import InputError, InputIssue
+from cds.fhir_models import r4b_models
 from cds.mapping.findings import LESION_INPUTS
 from cds.mapping.provenance import MappedInput
 from cds.mapping.record_inputs import MappingResult, map_record
@@ -215,15 +215,7 @@ def build_resources(
 
 
 def validate_json(body: Json) -> None:
-    """Validate with fhir.resources R4B; raises pydantic's ValidationError naming the element."""
-    # Imported here: fhir.resources models are slow to import and only writes need them.
-    from fhir.resources.R4B.observation import Observation
-    from fhir.resources.R4B.provenance import Provenance
-    from fhir.resources.R4B.riskassessment import RiskAssessment
-
-    models: dict[str, Any] = {
-        "Observation": Observation,
-        "Provenance": Provenance,
-        "RiskAssessment": RiskAssessment,
-    }
+    """Validate with fhir.resources R4B; raises pydantic's ValidationError naming the element, or
+    ConfigError when the `fhir` extra is not installed."""
+    models = r4b_models("Observation", "Provenance", "RiskAssessment")
     models[body["resourceType"]].model_validate(body)

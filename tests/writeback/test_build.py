@@ -222,3 +222,13 @@ def test_saved_findings_are_read_back_as_entered_by_clinician(tables: MappingTab
         assert mapped[name].evidence == "lesion", name
         assert mapped[name].note == "entered by clinician", name
         assert mapped[name].sources[0].startswith("Observation/saved-"), name
+
+
+def test_validation_without_the_fhir_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cds.errors import ConfigError
+    from cds.writeback.build import validate_json
+    from tests.mapping.test_export import hide_fhir_resources
+
+    hide_fhir_resources(monkeypatch)
+    with pytest.raises(ConfigError, match=r"install cto-cds\[fhir\]"):
+        validate_json({"resourceType": "Observation", "status": "final", "code": {"text": "x"}})
