@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     """Fernet key encrypting the app's stored tokens; derived from the appContext secret if unset."""
     app_session_minutes: int = Field(60, ge=1, le=24 * 60)
     """Lifetime of an app session (the cookie and the tokens behind it)."""
+    migrate_on_start: bool = True
+    """Upgrade the database schema at start-up (single node). False when a one-shot job runs
+    `cto-cds db upgrade` first (Kubernetes): replicas then only check the schema is at head."""
 
     _split = field_validator("allowed_fhir_servers", "cors_origins", mode="before")(_csv)
 

@@ -15,6 +15,8 @@ import typer
 from rich.table import Table
 
 from cds import __version__
+from cds.cli.db import db_app
+from cds.cli.demo import demo_app
 from cds.cli.errors import fail
 from cds.cli.mappings import mappings_app
 from cds.cli.validate import validate
@@ -293,6 +295,7 @@ def serve(
     import uvicorn
 
     from cds.auth.trust import load_trusted_clients
+    from cds.cli.db import require_head
     from cds.main import create_app
     from cds.settings import load_settings
     from cds.store.engine import prepare
@@ -304,7 +307,9 @@ def serve(
         application = create_app(settings, trusted)
         # Reach and migrate the database now: a bad one is one line and exit 2, not a traceback
         # from inside the server's start-up (and never a 500 at the first request).
-        asyncio.run(prepare(settings.database_url))
+        # With CTO_CDS_MIGRATE_ON_START=false a job migrates (`cto-cds db upgrade`): only check.
+        check = prepare if settings.migrate_on_start else require_head
+        asyncio.run(check(settings.database_url))
     except CdsError as exc:
         fail(str(exc))
     if not trusted:
@@ -318,35 +323,8 @@ def serve(
     uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
 
 
-@app.command()
-def demo(
-    patient: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--patient", metavar="ID", help="Cohort patient to show, pt01 … pt32 (repeatable)."
-        ),
-    ] = None,
-    keep: Annotated[
-        bool,
-        typer.Option(
-            "--keep",
-            metavar=" ",  # a flag: typer would print `<bool>`
-            help="Leave the FHIR server and the service running (URLs printed) until Ctrl-C.",
-        ),
-    ] = False,
-) -> None:
-    """The whole product locally: a FHIR server with the synthetic cohort, the CDS service, and an
-    EHR-like client sending signed order-select hooks; prints each whole card."""
-    from cds.demo.fhir_server import FhirServerError
-    from cds.demo.run import DEFAULT_PATIENTS, UnknownPatientError, run_demo
-
-    try:
-        raise typer.Exit(run_demo(patient or DEFAULT_PATIENTS, make_console(), keep=keep))
-    except UnknownPatientError as exc:
-        fail(str(exc))
-    except FhirServerError as exc:
-        print(f"cto-cds: error: {exc}", file=sys.stderr)
-        raise typer.Exit(1) from None
+app.add_typer(demo_app, name="demo")
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:

@@ -1,0 +1,66 @@
+"""`cto-cds db upgrade`: the store's schema migrations alone, for a one-shot job before the replicas.
+
+`cto-cds serve` migrates at start-up by default (one node, nothing else to run). Where a Kubernetes
+Job runs `db upgrade` instead, the replicas set `CTO_CDS_MIGRATE_ON_START=false` and only check that
+the schema is at head (`require_head`), so no replica ever runs DDL under live traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from cds.cli.errors import fail
+from cds.errors import CdsError, ConfigError
+
+# The store (SQLAlchemy, alembic) is imported in the commands: `cto-cds score` should not pay for it.
+db_app = typer.Typer(help="The service's database (CTO_CDS_DATABASE_URL).", no_args_is_help=True)
+
+
+def head_revisions() -> list[str]:
+    """The newest revision(s) of the packaged migrations."""
+    from alembic.script import ScriptDirectory
+
+    from cds.store.engine import alembic_config
+
+    return sorted(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+def shown_url(url: str) -> str:
+    from cds.store.engine import database_url
+
+    return database_url(url).render_as_string(hide_password=True)
+
+
+async def require_head(url: str) -> None:
+    """Reach the database and insist its schema is at head; ConfigError naming the setting if not."""
+    from cds.store.engine import DATABASE_ERRORS, check_head, create_engine
+
+    engine = create_engine(url)
+    try:
+        await check_head(engine)
+    except DATABASE_ERRORS as exc:
+        raise ConfigError(
+            f"CTO_CDS_DATABASE_URL: cannot use the database at {shown_url(url)} "
+            f"({type(exc).__name__})"
+        ) from None
+    finally:
+        await engine.dispose()
+
+
+@db_app.command("upgrade")
+def upgrade() -> None:
+    """Upgrade the database schema to this version's newest revision (a no-op when it is there).
+
+    Safe to run twice or from several places at once (PostgreSQL advisory lock, SQLite
+    BEGIN IMMEDIATE)."""
+    from cds.settings import load_settings
+    from cds.store.engine import prepare
+
+    try:
+        url = load_settings().database_url
+        asyncio.run(prepare(url))
+    except CdsError as exc:
+        fail(str(exc))
+    print(f"{shown_url(url)}: schema at {', '.join(head_revisions())} (head)")
