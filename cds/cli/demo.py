@@ -21,7 +21,8 @@ demo_app = typer.Typer(
 )
 
 DEFAULT_TIMEOUT = 60.0
-"""Seconds `demo load` waits for `/metadata`: HAPI takes about a minute to start (test-servers §1.3)."""
+"""Seconds `demo load` waits for `/metadata`: HAPI takes a minute or more to start
+(docs/spec/test-servers.md §1.3)."""
 
 
 @demo_app.callback()

@@ -7,7 +7,7 @@
 //  - `fhirUser` in the id_token; auto-login (a test EHR, no login form).
 // The test EHR mints `launch` as base64url JSON {patient, order, appContext, need_patient_banner}:
 // opaque to the app, readable here. Standalone launches get DEFAULT_PATIENT.
-// Env: PORT, FHIR_BASE, CLIENTS (JSON list of oidc-provider client metadata), FHIR_USER,
+// Env: PORT, HOST, ISSUER, FHIR_BASE, CLIENTS (JSON list of oidc-provider client metadata), FHIR_USER,
 // DEFAULT_PATIENT, GRANT_WRITE ("0" drops the .c scopes: the app must go read-only).
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
@@ -18,7 +18,9 @@ const CLIENTS = JSON.parse(process.env.CLIENTS || '[]');
 const FHIR_USER = process.env.FHIR_USER || 'Practitioner/prac-1';
 const DEFAULT_PATIENT = process.env.DEFAULT_PATIENT || '';
 const GRANT_WRITE = process.env.GRANT_WRITE !== '0';
-const ISSUER = `http://127.0.0.1:${PORT}`;
+// HOST/ISSUER: deploy/compose.yaml runs it in a container (listen on all interfaces, public URL).
+const HOST = process.env.HOST || '127.0.0.1';
+const ISSUER = process.env.ISSUER || `http://127.0.0.1:${PORT}`;
 const RESOURCE_SCOPES = [
   'patient/Patient.r', 'patient/Condition.rs', 'patient/Procedure.rs', 'patient/Observation.rs',
   'patient/ServiceRequest.rs', 'patient/Observation.c', 'patient/RiskAssessment.c',
@@ -114,7 +116,7 @@ provider.use(async (ctx, next) => {
   }
 });
 
-const server = provider.listen(PORT, '127.0.0.1', () => {
+const server = provider.listen(PORT, HOST, () => {
   process.stdout.write(`smart-as ready ${ISSUER}\n`);
 });
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
