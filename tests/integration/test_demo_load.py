@@ -4,12 +4,14 @@ CTO_CDS_TEST_FHIR_BASE): what is missing or changed is written back, a second ru
 from __future__ import annotations
 
 import re
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from cds.demo.cohort_load import SERVER_ADDED
-from cds.demo.fhir_server import FHIR_JSON
+from cds.demo.fhir_server import FHIR_JSON, query, running_fhir_server
 from cds.demo.ports import free_port
 from tests.cli.test_app import run
 
@@ -39,6 +41,17 @@ def _unreferenced_observation(resources: list[Resource]) -> Resource:
         for r in resources
         if r["resourceType"] == "Observation" and f"Observation/{r['id']}" not in text
     )
+
+
+def test_load_into_an_empty_server_writes_the_whole_cohort(
+    tmp_path: Path, fhir_client: httpx.Client, cohort_resources: list[Resource]
+) -> None:
+    with running_fhir_server(tmp_path) as base:
+        assert _load(base) == (1837, 1837, 0)
+        for rtype, count in Counter(r["resourceType"] for r in cohort_resources).items():
+            found = fhir_client.get(f"{base}/{rtype}?{query([('_summary', 'count')])}").json()
+            assert found["total"] == count, rtype
+        assert _load(base) == (1837, 0, 1837)
 
 
 def test_load_restores_what_is_missing_or_changed_and_a_second_run_writes_nothing(
