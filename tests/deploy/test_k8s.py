@@ -171,7 +171,7 @@ def test_workloads_are_hardened(workload: Manifest) -> None:
         assert context["allowPrivilegeEscalation"] is False
         assert context["readOnlyRootFilesystem"] is True
         assert context["capabilities"] == {"drop": ["ALL"]}
-        # A read-only root needs a writable /tmp for Python's tempfile.
+        # A read-only root: a writable /tmp for what uses Python's tempfile (deploy/README.md).
         tmp = next(m for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
         (volume,) = [v for v in pod["volumes"] if v["name"] == tmp["name"]]
         assert "emptyDir" in volume
