@@ -9,6 +9,7 @@ CdsError
   ContextError    a hook request that cannot be used (400): `loc`, `msg`
   DataUnavailableError required data obtainable neither from prefetch nor the FHIR server (412)
   WriteBackError  a save the FHIR server did not complete: `resource`, `status`, `written`
+    UpdateNotGrantedError  a save that would update resources the token may only create: `resources`
 ```
 
 A search that fails inside a usable source is not an exception: it comes back as `Fetched.error`, so
@@ -123,3 +124,18 @@ class WriteBackError(CdsError):
         if written:
             message += f"; already written: {', '.join(written)} (saving again completes the rest)"
         super().__init__(message)
+
+
+class UpdateNotGrantedError(WriteBackError):
+    """A save whose plan updates resources of a type the caller may only create (a SMART grant
+    without `u`): refused before anything is written. `resources` names each one."""
+
+    def __init__(self, resources: tuple[str, ...]) -> None:
+        self.resources = resources
+        super().__init__(
+            "nothing written: saving would update "
+            + ", ".join(resources)
+            + ", and the EHR granted create only (no update scope)",
+            resource=resources[0] if resources else None,
+            status=403,
+        )

@@ -29,7 +29,7 @@ from cds.app.pages import error_page
 from cds.app.token import TokenResponse, exchange, expires_at, refresh
 from cds.app.vault import Vault, fernet_for
 from cds.app.view import Form, live_score, load, record_request, render, review_page, typed_inputs
-from cds.errors import InputError, WriteBackError
+from cds.errors import InputError, UpdateNotGrantedError, WriteBackError
 from cds.http.state import ServiceState
 from cds.pipeline import policy_of
 from cds.scoring.engine import score_all
@@ -388,7 +388,11 @@ async def _save(
             entered,
             user=save_form.performer(row.context.get("fhirUser")),
             now=_now().replace(microsecond=0),
+            updatable=scopes.may_update(str(row.context.get("scope") or "")),
         )
+    except UpdateNotGrantedError as exc:
+        refused = Form(posted=posted, notice=save_form.update_refused_html(exc), report=report)
+        return render(service, row, loaded, csrf=csrf, form=refused, status=403)
     except (WriteBackError, InputError) as exc:
         log.info("app save refused by the FHIR server: %s", type(exc).__name__)
         failed = save_form.notice_html("save-error", f"Not saved: {exc}")

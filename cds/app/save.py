@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from html import escape
 from urllib.parse import parse_qs
 
-from cds.errors import InputError
+from cds.errors import InputError, UpdateNotGrantedError
 from cds.mapping.findings import LESION_INPUTS
 from cds.mapping.provenance import MappedInput
 from cds.scoring.inputs import INPUT_SPECS, InputValue
@@ -151,6 +151,17 @@ def result_html(result: SaveResult) -> str:
             f'<h3>{action.capitalize()} ({len(refs)})</h3><ul class="{action}">{items}</ul>'
         )
     return "".join(parts) + "</section>"
+
+
+def update_refused_html(error: UpdateNotGrantedError) -> str:
+    """The create-only refusal: which saved resources the change would have to update."""
+    items = "".join(f"<li><code>{escape(ref)}</code></li>" for ref in error.resources)
+    return (
+        '<section id="save-result" role="alert"><p class="save-error">Not saved, nothing '
+        "written: these resources saved before would need an update, and the EHR granted create "
+        f'only (ask for the update scope, e.g. patient/Observation.cu):</p><ul class="needs-update">'
+        f"{items}</ul></section>"
+    )
 
 
 def notice_html(kind: str, text: str) -> str:

@@ -2,7 +2,12 @@
 
 v2 syntax by default; the v1 equivalents only when the server advertises only `permission-v1`
 (`.read` ≈ `.rs`, `.write` ≈ `.cud`). The token response's `scope` may differ from the request: the
-page is read-only unless every write scope was granted, in either syntax.
+page is read-only unless every type Save writes may be created, in either syntax.
+
+Save updates a finding, score or estimate saved before in place (same write-back identifier, PUT;
+docs/write-back.md), so the app asks `.cu` for Observation and RiskAssessment; a Provenance is
+always new (`.c`). A grant without `u` leaves Save create-only: `may_update` tells the write path
+which types it may update, and a plan that would update another is refused before any write.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ READ_V2 = (
     # Save first searches what the server already holds (idempotence): RiskAssessment too.
     "patient/RiskAssessment.rs",
 )
-WRITE_V2 = ("patient/Observation.c", "patient/RiskAssessment.c", "patient/Provenance.c")
+WRITE_V2 = ("patient/Observation.cu", "patient/RiskAssessment.cu", "patient/Provenance.c")
 READ_V1 = tuple(s.split(".")[0] + ".read" for s in READ_V2)
 WRITE_V1 = tuple(s.split(".")[0] + ".write" for s in WRITE_V2)
 IDENTITY = ("openid", "fhirUser")
@@ -47,17 +52,29 @@ def _grants(granted: set[str], resource_scope: str) -> bool:
         if where not in compartments or what not in (kind, "*"):
             continue
         have = have.split("?", 1)[0]
-        if have in ("*", "write" if perm in ("c", "write") else "read"):
+        if have in ("*", "read" if perm in ("r", "s", "rs", "read") else "write"):
             return True
         if set(have) <= set("cruds") and set(perm) <= set(have):
             return True
     return False
 
 
+def _types(scopes: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(s.split(".")[0] for s in scopes)
+
+
 def can_write(granted_scope: str) -> bool:
-    """True when every write scope the Save button needs was granted (SM-04: else read-only)."""
+    """True when every type Save writes may be created (SM-04: else the page is read-only)."""
     granted = set(granted_scope.split())
-    return all(_grants(granted, scope) for scope in WRITE_V2)
+    return all(_grants(granted, f"{scope}.c") for scope in _types(WRITE_V2))
+
+
+def may_update(granted_scope: str) -> frozenset[str]:
+    """The resource types Save writes that the grant also lets it update (`u`, v1 `.write`)."""
+    granted = set(granted_scope.split())
+    return frozenset(
+        scope.split("/", 1)[1] for scope in _types(WRITE_V2) if _grants(granted, f"{scope}.u")
+    )
 
 
 def can_read(granted_scope: str) -> bool:

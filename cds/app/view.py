@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse, Response
 
+from cds.app import scopes
 from cds.app.card_context import card_state
 from cds.app.chart import band_chart
 from cds.app.errors import SmartError
@@ -323,8 +324,24 @@ def _save_controls(row: AppSessionRow, csrf: str | None) -> str:
         f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
         '<p class="save"><button type="submit" id="save">Save findings to the EHR</button> '
         '<span class="save-note">Saves the lesion findings and the scores; patient history and '
-        "the operator what-if stay on this page.</span></p>"
+        "the operator what-if stay on this page.</span></p>" + _create_only_note(row)
     )
+
+
+def _create_only_note(row: AppSessionRow) -> str:
+    """Said up front: with a create-only grant, changing a finding saved before is refused."""
+    missing = [t for t in ("Observation", "RiskAssessment") if t not in _updatable(row)]
+    if not missing:
+        return ""
+    return (
+        '<p class="create-only">Create only: the EHR did not grant updates of '
+        f"{escape(' or '.join(missing))}, so a finding or score saved before cannot be changed "
+        "from here.</p>"
+    )
+
+
+def _updatable(row: AppSessionRow) -> frozenset[str]:
+    return scopes.may_update(str(row.context.get("scope") or ""))
 
 
 def render(

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from cds.errors import WriteBackError
+from cds.errors import UpdateNotGrantedError, WriteBackError
 from cds.mapping.order import find_order
 from cds.mapping.tables import MappingTables
 from cds.scoring.inputs import InputValue
@@ -341,8 +341,13 @@ async def save(
     user: str | None,
     now: datetime,
     dry_run: bool = False,
+    updatable: frozenset[str] | None = None,
 ) -> SaveResult:
-    """Read the record, build what the server should hold, and write what differs."""
+    """Read the record, build what the server should hold, and write what differs.
+
+    `updatable`: the resource types this save may update (None: any). A plan that would update
+    another type raises UpdateNotGrantedError before anything is written (a create-only SMART grant).
+    """
     record = await read_record(source, request, lambda rec: find_order(rec, tables)[0])
     if record.patient is None:
         why = record.incomplete.get("patient", "not on the server")
@@ -364,6 +369,14 @@ async def save(
         capabilities = await writer.read_capabilities()
         plan = plan_writes(planned, await writer.held(planned), ctx)
         _validate(plan)
+        if updatable is not None:
+            blocked = tuple(
+                s.label
+                for s in plan.writes
+                if s.action == "update" and s.planned.resource_type not in updatable
+            )
+            if blocked:
+                raise UpdateNotGrantedError(blocked)
         labels = {s.planned.full_url: s.planned.what for s in plan.steps}
         if dry_run:
             bundle = transaction(plan, capabilities.identifier_types)

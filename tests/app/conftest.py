@@ -30,9 +30,11 @@ ACCESS_TOKEN = "at-secret-0123456789"
 REFRESH_TOKEN = "rt-secret-9876543210"
 FULL_SCOPE = (
     "launch openid fhirUser patient/Patient.r patient/Condition.rs patient/Procedure.rs "
-    "patient/Observation.rs patient/ServiceRequest.rs patient/Observation.c "
-    "patient/RiskAssessment.c patient/Provenance.c"
+    "patient/Observation.rs patient/ServiceRequest.rs patient/Observation.cu "
+    "patient/RiskAssessment.cu patient/Provenance.c"
 )
+CREATE_ONLY_SCOPE = FULL_SCOPE.replace(".cu", ".c")
+"""What an EHR that grants no update gives: Save may create, never change what it saved."""
 AUTH_ISSUER = "https://auth.example"
 JWKS_URL = "https://auth.example/jwks"
 SIGNING_KEY = EhrKeys.generate("RS384", kid="as-key-1")

@@ -60,7 +60,7 @@ def test_ehr_launch_redirects_with_pkce_state_aud_and_v2_scopes(
     assert len(sent["state"]) >= 43  # 256 bits, URL-safe base64
     scopes = sent["scope"].split()
     assert scopes[0] == "launch"
-    assert "patient/Observation.c" in scopes
+    assert "patient/Observation.cu" in scopes
     assert "patient/Observation.read" not in scopes
     assert ehr.discovery.call_count == 1  # the second launch used the cache
 

@@ -22,7 +22,15 @@ from cds.demo.ehr import cto_pci_order
 from cds.mapping.provenance import MappedInput
 from cds.scoring.inputs import InputValue
 from cds.writeback.identity import IDENTIFIER_SYSTEM
-from tests.app.conftest import ISS, PATIENT, Ehr, id_token, signed_in, token_body
+from tests.app.conftest import (
+    CREATE_ONLY_SCOPE,
+    ISS,
+    PATIENT,
+    Ehr,
+    id_token,
+    signed_in,
+    token_body,
+)
 
 ORDER = cto_pci_order(order_id="o1", patient_id="p1")
 PRACTITIONER = "Practitioner/dr-7"
@@ -50,6 +58,11 @@ class FhirStore:
             ref = f"{body['resourceType']}/{body['id']}"
             self.held[ref] = body
             return httpx.Response(201, json=body, headers={"Location": f"{ISS}/{ref}/_history/1"})
+        if request.method == "PUT" and path in self.held:
+            self.writes.append(request)
+            body = dict(httpx.Response(200, content=request.content).json())
+            self.held[path] = body
+            return httpx.Response(200, json=body)
         if request.method != "GET":
             self.writes.append(request)
             return httpx.Response(405)
@@ -278,3 +291,57 @@ def test_a_finding_saved_before_is_sent_again_even_when_an_older_report_disagree
     }
     assert save_form.findings_to_save(values, mapped) == {}
     assert save_form.findings_to_save({"stump": "tapered"}, mapped) == {"stump": "tapered"}
+
+
+def _stump_ref(store: FhirStore) -> str:
+    return next(
+        ref
+        for ref, r in store.held.items()
+        if ref.startswith("Observation/") and "stump" in str(r["code"])
+    )
+
+
+def test_create_only_grant_refuses_a_change_before_writing_and_lists_what_needs_update(
+    client: TestClient, ehr: Ehr, store: FhirStore
+) -> None:
+    ehr.token.respond(
+        200,
+        json=token_body(scope=CREATE_ONLY_SCOPE, fhirContext=[{"reference": "ServiceRequest/o1"}]),
+    )
+    signed_in(client)
+    form = _page_form(client) | FINDINGS
+    page = client.get("/app/")
+    assert "Create only" in page.text
+    assert _save(client, form).status_code == 200  # creating needs no update scope
+    stump = _stump_ref(store)
+    writes, held = len(store.writes), dict(store.held)
+
+    changed = _save(client, form | {"stump": "tapered"})
+    assert changed.status_code == 403
+    needs = re.search(r'<ul class="needs-update">(.*?)</ul>', changed.text)
+    assert needs is not None, changed.text
+    assert f"{stump} (finding stump)" in needs.group(1)
+    assert "score operator_cto" in needs.group(1)
+    assert "create" in changed.text
+    assert len(store.writes) == writes, "nothing written, not even the findings it could create"
+    assert store.held == held
+    assert re.search(r'<option value="tapered" selected>', changed.text), "the form is kept"
+    assert CSRF.search(changed.text)
+
+
+def test_update_scope_lets_a_changed_finding_update_in_place(
+    client: TestClient, store: FhirStore
+) -> None:
+    signed_in(client)
+    page = client.get("/app/")
+    assert "Create only" not in page.text
+    form = _page_form(client) | FINDINGS
+    assert _save(client, form).status_code == 200
+    stump = _stump_ref(store)
+    changed = _save(client, form | {"stump": "tapered"})
+    assert changed.status_code == 200, changed.text
+    updated = re.search(r'<ul class="updated">(.*?)</ul>', changed.text)
+    assert updated is not None, changed.text
+    assert stump in updated.group(1)
+    assert "tapered" in str(store.held[stump])
+    assert [r.method for r in store.writes].count("PUT") >= 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds.app.scopes import can_write, requested
+from cds.app.scopes import can_write, may_update, requested
 
 
 def test_requested_v2_and_v1() -> None:
@@ -12,6 +12,7 @@ def test_requested_v2_and_v1() -> None:
     assert v2[:3] == ["launch", "openid", "fhirUser"]
     assert "patient/ServiceRequest.rs" in v2
     assert "patient/Provenance.c" in v2
+    assert {"patient/Observation.cu", "patient/RiskAssessment.cu"} <= set(v2)
     v1 = requested(ehr_launch=False, v1_only=True).split()
     assert v1[0] == "launch/patient"
     assert "patient/Condition.read" in v1
@@ -47,3 +48,28 @@ def test_the_app_asks_for_every_read_of_the_fetch_path() -> None:
     } <= set(asked)
     v1 = requested(ehr_launch=True, v1_only=True).split()
     assert {"patient/DiagnosticReport.read", "user/Practitioner.read"} <= set(v1)
+
+
+@pytest.mark.parametrize(
+    ("granted", "updatable"),
+    [
+        ("patient/Observation.cu patient/RiskAssessment.cu patient/Provenance.c", {"O", "R"}),
+        ("patient/Observation.c patient/RiskAssessment.c patient/Provenance.c", set()),
+        ("patient/Observation.cu patient/RiskAssessment.c patient/Provenance.c", {"O"}),
+        ("patient/*.cruds", {"O", "R", "P"}),
+        ("patient/*.write", {"O", "R", "P"}),  # v1: write = create, update, delete
+        ("user/Observation.u", {"O"}),
+        ("patient/*.rs", set()),
+        ("patient/*.read", set()),
+        ("system/*.cu", set()),
+    ],
+)
+def test_may_update(granted: str, updatable: set[str]) -> None:
+    names = {"O": "Observation", "R": "RiskAssessment", "P": "Provenance"}
+    assert may_update(granted) == {names[n] for n in updatable}
+
+
+def test_a_create_only_grant_still_writes() -> None:
+    """Without `u` Save stays available (create only); the write path refuses updates."""
+    assert can_write("patient/Observation.c patient/RiskAssessment.c patient/Provenance.c")
+    assert not can_write("patient/Observation.u patient/RiskAssessment.u patient/Provenance.u")

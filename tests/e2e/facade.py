@@ -5,10 +5,13 @@ EHR's FHIR endpoint: it serves `.well-known/smart-configuration` (pointing at th
 authorization server), verifies each request's bearer JWT against the AS's JWKS (RS256, `aud` = this
 FHIR base, `iss` = the AS), enforces v2 scopes (`.r`/`.s` to read, `.c` to create) and the token's
 patient on patient-scoped searches, then forwards to sekmet and rewrites sekmet's base in answers.
+A transaction or batch Bundle is checked entry by entry (POST needs `c`, PUT `u`, a conditional PUT
+both): one entry the token does not allow refuses the whole Bundle, as an EHR enforcing scopes would.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,6 +41,30 @@ def _allowed(scopes: set[str], kind: str, action: str) -> bool:
         if where in ("patient", "user") and what in (kind, "*") and action in perms:
             return True
     return False
+
+
+_ENTRY_ACTIONS = {"POST": "c", "PUT": "u", "PATCH": "u", "DELETE": "d"}
+
+
+def denied_entries(scopes: set[str], bundle: object) -> list[str]:
+    """`METHOD url` of each transaction/batch entry the scopes do not allow (empty: all allowed)."""
+    entries = bundle.get("entry") if isinstance(bundle, dict) else None
+    denied: list[str] = []
+    for entry in entries if isinstance(entries, list) else []:
+        request = entry.get("request") if isinstance(entry, dict) else None
+        if not isinstance(request, dict):
+            denied.append("an entry without request")
+            continue
+        method, url = str(request.get("method", "")), str(request.get("url", ""))
+        kind, conditional = url.split("?", 1)[0].split("/", 1)[0], "?" in url
+        if method == "GET":
+            needed = "r" if "/" in url.split("?", 1)[0] else "s"
+        else:
+            needed = _ENTRY_ACTIONS.get(method, "?")
+            needed += "c" if method == "PUT" and conditional else ""
+        if not all(_allowed(scopes, kind, action) for action in needed):
+            denied.append(f"{method} {url}")
+    return denied
 
 
 def facade(public_base: str, sekmet_base: str, auth_server: str) -> Starlette:
@@ -85,18 +112,23 @@ def facade(public_base: str, sekmet_base: str, auth_server: str) -> Starlette:
         claims = claims_of(request)
         if isinstance(claims, Response):
             return claims
+        granted = set(str(claims.get("scope", "")).split())
         path = request.path_params.get("path", "")
         kind = path.split("/", 1)[0]
         action = "c" if request.method == "POST" and kind else "u"
         if request.method == "GET":
             action = "r" if "/" in path else "s"
         # The CapabilityStatement is public on a SMART server (the write path reads it).
-        if (
-            kind
-            and kind != "metadata"
-            and not _allowed(set(str(claims.get("scope", "")).split()), kind, action)
-        ):
+        if kind and kind != "metadata" and not _allowed(granted, kind, action):
             return _outcome(403, f"scope does not allow {kind}.{action}")
+        if request.method == "POST" and not kind:
+            try:
+                bundle = json.loads(await request.body())
+            except ValueError:
+                return _outcome(400, "body is not JSON")
+            denied = denied_entries(granted, bundle)
+            if denied:
+                return _outcome(403, "scope does not allow " + "; ".join(denied))
         patient = claims.get("patient")
         for name in ("patient", "subject"):
             wanted = request.query_params.get(name)

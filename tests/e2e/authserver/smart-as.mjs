@@ -8,7 +8,8 @@
 // The test EHR mints `launch` as base64url JSON {patient, order, appContext, need_patient_banner}:
 // opaque to the app, readable here. Standalone launches get DEFAULT_PATIENT.
 // Env: PORT, HOST, ISSUER, FHIR_BASE, CLIENTS (JSON list of oidc-provider client metadata), FHIR_USER,
-// DEFAULT_PATIENT, GRANT_WRITE ("0" drops the .c scopes: the app must go read-only).
+// DEFAULT_PATIENT, GRANT_WRITE ("0" drops the write scopes: the app must go read-only), GRANT_UPDATE
+// ("0" grants `.c` where `.cu` was asked: Save is create-only; also per launch: `grant_update: false`).
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
 
@@ -18,12 +19,14 @@ const CLIENTS = JSON.parse(process.env.CLIENTS || '[]');
 const FHIR_USER = process.env.FHIR_USER || 'Practitioner/prac-1';
 const DEFAULT_PATIENT = process.env.DEFAULT_PATIENT || '';
 const GRANT_WRITE = process.env.GRANT_WRITE !== '0';
+const GRANT_UPDATE = process.env.GRANT_UPDATE !== '0';
 // HOST/ISSUER: deploy/compose.yaml runs it in a container (listen on all interfaces, public URL).
 const HOST = process.env.HOST || '127.0.0.1';
 const ISSUER = process.env.ISSUER || `http://127.0.0.1:${PORT}`;
 const RESOURCE_SCOPES = [
   'patient/Patient.r', 'patient/Condition.rs', 'patient/Procedure.rs', 'patient/Observation.rs',
-  'patient/ServiceRequest.rs', 'patient/Observation.c', 'patient/RiskAssessment.c',
+  'patient/ServiceRequest.rs', 'patient/Observation.cu', 'patient/RiskAssessment.cu',
+  'patient/Observation.c', 'patient/RiskAssessment.c',
   'patient/Provenance.c', 'patient/DiagnosticReport.rs', 'user/Practitioner.r',
   'patient/RiskAssessment.rs',
 ];
@@ -81,6 +84,12 @@ provider.use(async (ctx, next) => {
     ctx.body = { error: 'invalid_request', error_description: 'aud must be the FHIR base' };
     return;
   }
+  // An EHR that grants no update: `.cu` becomes `.c` before oidc-provider reads the request (it
+  // filters the token's scope by what was asked, so the downgrade must happen here).
+  if (ctx.path === '/auth' && ctx.method === 'GET' && typeof ctx.query.scope === 'string') {
+    const noUpdate = !GRANT_UPDATE || decodeLaunch(ctx.query.launch).grant_update === false;
+    if (noUpdate) ctx.query = { ...ctx.query, scope: ctx.query.scope.replace(/\.cu\b/g, '.c') };
+  }
   // The test EHR signs the user in and approves what the app asked for (within what is allowed).
   const match = ctx.path.match(/^\/interaction\/([^/]+)$/);
   if (match) {
@@ -92,7 +101,7 @@ provider.use(async (ctx, next) => {
     const grant = new provider.Grant({ accountId, clientId: params.client_id });
     grant.addOIDCScope(asked.filter((s) => !/^(patient|user)\//.test(s)).join(' '));
     const resource = asked.filter(
-      (s) => RESOURCE_SCOPES.includes(s) && (GRANT_WRITE || !s.endsWith('.c')),
+      (s) => RESOURCE_SCOPES.includes(s) && (GRANT_WRITE || !/\.cu?$/.test(s)),
     );
     grant.addResourceScope(FHIR_BASE, resource.join(' '));
     const grantId = await grant.save();
