@@ -2,18 +2,24 @@
 
 It answers the same planned searches (`cds/sources/searches.py`) as the prefetch, REST and file
 sources, so `read_record` and the mapping see exactly what they would see from a FHIR server. An
-operator's history is the same for every patient that operator treats: it is read from the spool once
-and kept in a small LRU cache (a handful of operators, so memory stays bounded).
+operator's history is the same for every patient that operator treats: it is read from the spool and
+parsed into the lean models once, and kept in a small LRU cache (a handful of operators, so memory
+stays bounded); a patient's own resources are parsed once however many orders the patient has. The
+parsed resources go to `read_record` as `Fetched.parsed`; one that does not parse is handed on as its
+JSON (`Fetched.resources`), so `assemble` reports it, or skips a type the mapping does not read,
+exactly as for any other source.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
 from cds.batch.spool import Spool
 from cds.sources.record import Fetched
+from cds.sources.resources import Resource, parse_resource
 from cds.sources.searches import Search
 
 _PATIENT_LISTS = {
@@ -26,18 +32,56 @@ _PATIENT_LISTS = {
 _OPERATOR_CACHE = 16
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """Resources read once: the lean models of those that parse, the JSON of the others."""
+
+    items: tuple[Resource | Mapping[str, object], ...] = ()
+    """Each resource, parsed or not, in the export's order."""
+    models: tuple[Resource, ...] = ()
+    raw: tuple[Mapping[str, object], ...] = ()
+
+    @classmethod
+    def of(cls, resources: Iterable[Mapping[str, object]]) -> Parsed:
+        items: list[Resource | Mapping[str, object]] = []
+        models: list[Resource] = []
+        raw: list[Mapping[str, object]] = []
+        for resource in resources:
+            model = parse_resource(resource)
+            if isinstance(model, Resource):
+                items.append(model)
+                models.append(model)
+            else:
+                items.append(resource)
+                raw.append(resource)
+        return cls(tuple(items), tuple(models), tuple(raw))
+
+    def fetched(self, key: str) -> Fetched:
+        return Fetched(key, self.raw, parsed=self.models)
+
+    def read(self, key: str, rid: str) -> Fetched | None:
+        """The first resource with this id, None when there is none."""
+        for item in self.items:
+            if isinstance(item, Resource):
+                if item.id == rid:
+                    return Fetched(key, parsed=(item,))
+            elif item.get("id") == rid:
+                return Fetched(key, (item,))
+        return None
+
+
 class OperatorCache:
-    """Operator histories by (practitioner id, search key), least recently used evicted."""
+    """Parsed operator histories by (practitioner id, search key), least recently used evicted."""
 
     def __init__(self, spool: Spool, size: int = _OPERATOR_CACHE) -> None:
         self._spool = spool
         self._size = size
-        self._items: OrderedDict[tuple[str, str], tuple[Mapping[str, object], ...]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], Parsed] = OrderedDict()
 
-    def get(self, practitioner: str, key: str) -> tuple[Mapping[str, object], ...]:
+    def get(self, practitioner: str, key: str) -> Parsed:
         found = self._items.get((practitioner, key))
         if found is None:
-            found = tuple(self._spool.practitioner_resources(practitioner, key))
+            found = Parsed.of(self._spool.practitioner_resources(practitioner, key))
             self._items[(practitioner, key)] = found
             if len(self._items) > self._size:
                 self._items.popitem(last=False)
@@ -57,9 +101,10 @@ class SpoolPatientSource:
     ) -> None:
         self._spool = spool
         self._operators = operators
-        self._by_type: dict[str, list[Mapping[str, object]]] = {}
+        by_type: dict[str, list[Mapping[str, object]]] = {}
         for resource in resources:
-            self._by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
+            by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
+        self._by_type = {kind: Parsed.of(items) for kind, items in by_type.items()}
 
     async def fetch(self, searches: Sequence[Search]) -> dict[str, Fetched]:
         return {search.key: self.answer(search) for search in searches}
@@ -68,16 +113,16 @@ class SpoolPatientSource:
         kind, is_search, query = search.path.partition("?")
         params = dict(parse_qsl(query))
         if search.key in _PATIENT_LISTS:
-            return Fetched(search.key, tuple(self._by_type.get(search.resource_type, ())))
+            return self._by_type.get(search.resource_type, Parsed()).fetched(search.key)
         if search.key in ("operator_procedures", "operator_observations"):
             ref = params.get("performer") or params.get("focus") or ""
             practitioner = ref.rpartition("/")[2]
-            return Fetched(search.key, self._operators.get(practitioner, search.key))
+            return self._operators.get(practitioner, search.key).fetched(search.key)
         if not is_search:
             rtype, _, rid = unquote(kind).partition("/")
-            for resource in self._by_type.get(rtype, ()):
-                if resource.get("id") == rid:
-                    return Fetched(search.key, (resource,))
+            found = self._by_type.get(rtype, Parsed()).read(search.key, rid)
+            if found is not None:
+                return found
             shared = self._spool.shared_resource(rtype, rid)
             if shared is not None:
                 return Fetched(search.key, (shared,))
