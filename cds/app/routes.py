@@ -334,7 +334,7 @@ async def save_findings(request: Request) -> Response:
             403, "Read-only", "the EHR did not grant the write scopes needed to save"
         )
         return error_page(read_only, row.iss)
-    with save_form.one_save_per_session(row.session_hash) as mine:
+    async with save_form.one_save_per_session(service.store, row.session_hash) as mine:
         if not mine:
             busy = SmartError(409, "Save in progress", "a save from this session is still running")
             return error_page(busy, row.iss)

@@ -15,16 +15,20 @@ Why it is built this way:
   session's access token, sent only to `iss` (the session's allowlisted FHIR base, SM-07); the
   write path writes with the same token and the user from `fhirUser` as performer.
 * **Double submission.** The script disables the button while a save is in flight; a per-session
-  lock here answers a second concurrent POST with 409 (in-process, like the write path's own
-  per-order lock, which alone already makes a repeat write nothing).
+  lock in the database (`app_save_lock`, so it holds across replicas) answers a second concurrent
+  POST with 409. It expires after SAVE_LOCK_TTL (longer than a save's 60 s record deadline plus its
+  writes), so a process that dies mid-save does not block the session for good, and it is released
+  by its holder id only. The write path's idempotence still makes a repeat write nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import secrets
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from html import escape
 from urllib.parse import parse_qs
 
@@ -34,13 +38,14 @@ from cds.mapping.provenance import MappedInput
 from cds.scoring.inputs import INPUT_SPECS, InputValue
 from cds.sources.record import PatientRecord
 from cds.sources.searches import valid_id
+from cds.store import Store
 from cds.writeback.identity import IDENTIFIER_SYSTEM
 from cds.writeback.send import SaveResult
 
 MAX_FORM_BYTES = 64 * 1024
 CSRF_FIELD = "csrf"
 _USER_TYPES = ("Practitioner", "PractitionerRole")
-_in_flight: set[str] = set()
+SAVE_LOCK_TTL = timedelta(minutes=3)
 
 
 def csrf_token(secret: str, session_id: str) -> str:
@@ -116,17 +121,18 @@ def findings_to_save(
     return entered
 
 
-@contextmanager
-def one_save_per_session(session_key: str) -> Iterator[bool]:
-    """True when this session had no save running (then it holds the slot until the end)."""
-    if session_key in _in_flight:
+@asynccontextmanager
+async def one_save_per_session(store: Store, session_key: str) -> AsyncIterator[bool]:
+    """True when no replica had a save of this session running (then this one holds the slot
+    until the end); False when another save holds it."""
+    holder = secrets.token_hex(16)
+    if not await store.acquire_save_lock(session_key, holder, SAVE_LOCK_TTL):
         yield False
         return
-    _in_flight.add(session_key)
     try:
         yield True
     finally:
-        _in_flight.discard(session_key)
+        await store.release_save_lock(session_key, holder)
 
 
 def result_html(result: SaveResult) -> str:

@@ -10,6 +10,7 @@ keeps the two in step.
   mappings version, enough to reproduce it.
 - `Feedback` (CH-22): accepted/overridden outcomes, idempotent on (card, outcome, timestamp).
 - `AppContextHandle` (SM-08): the server-side state an opaque appContext handle points to.
+- `AppSession`, `AppSaveLock`: the SMART app's sessions and its one-save-at-a-time slot.
 """
 
 from __future__ import annotations
@@ -193,3 +194,24 @@ class AppSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     context: Mapped[dict[str, Any]] = mapped_column(JSON())
     secret: Mapped[str] = mapped_column(Text())
+
+
+class AppSaveLock(Base):
+    """The app's Save slot of one session, in the database so it holds across replicas.
+
+    One row per session while a save runs: taken by an INSERT that only overwrites an expired row,
+    released by DELETE naming the holder (a slow save whose lock expired and was taken over cannot
+    release the new holder's). `expires_at` bounds a lock left by a process that died mid-save.
+    """
+
+    __tablename__ = "app_save_lock"
+    __table_args__ = (
+        UniqueConstraint("session_hash"),
+        Index(None, "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(HANDLE_MAX))
+    holder: Mapped[str] = mapped_column(String(HANDLE_MAX))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

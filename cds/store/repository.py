@@ -32,6 +32,7 @@ from cds.store.models import (
     ISS_MAX,
     JTI_MAX,
     AppContextHandle,
+    AppSaveLock,
     AppSession,
     Base,
     CardAudit,
@@ -370,11 +371,53 @@ class Store:
             await session.execute(stmt)
 
     async def prune_app_sessions(self, now: datetime | None = None) -> int:
-        """Delete expired app sessions (their encrypted tokens with them); the count deleted."""
+        """Delete expired app sessions (their encrypted tokens with them) and expired Save locks
+        (left by a process that stopped mid-save); the count of sessions deleted."""
         at = _aware(now or self._clock(), "now")
         async with self._sessions.begin() as session:
             result = await session.execute(delete(AppSession).where(AppSession.expires_at <= at))
+            await session.execute(delete(AppSaveLock).where(AppSaveLock.expires_at <= at))
         return int(cast(CursorResult[Any], result).rowcount or 0)
+
+    async def acquire_save_lock(
+        self, session_hash: str, holder: str, ttl: timedelta, now: datetime | None = None
+    ) -> bool:
+        """True when `holder` now holds the session's Save slot (until released or `ttl` passed).
+
+        One statement, atomic on both backends and across replicas: insert the row, or take over
+        one whose holder let it expire; a live lock held by anyone (`holder` included) → False.
+        """
+        if ttl <= timedelta(0):
+            raise ValueError(f"ttl must be positive, got {ttl}")
+        at = _aware(now or self._clock(), "now")
+        row = {
+            "session_hash": session_hash,
+            "holder": holder,
+            "acquired_at": at,
+            "expires_at": at + ttl,
+        }
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        stmt = (
+            dialect.insert(AppSaveLock)
+            .values(row)
+            .on_conflict_do_update(
+                index_elements=["session_hash"],
+                set_={k: v for k, v in row.items() if k != "session_hash"},
+                where=AppSaveLock.expires_at <= at,
+            )
+            .returning(AppSaveLock.id)
+        )
+        async with self._sessions.begin() as session:
+            return (await session.execute(stmt)).first() is not None
+
+    async def release_save_lock(self, session_hash: str, holder: str) -> bool:
+        """Release the slot if `holder` still holds it (not when it expired and was taken over)."""
+        stmt = delete(AppSaveLock).where(
+            AppSaveLock.session_hash == session_hash, AppSaveLock.holder == holder
+        )
+        async with self._sessions.begin() as session:
+            result = await session.execute(stmt)
+        return bool(cast(CursorResult[Any], result).rowcount)
 
     async def app_session(self, session_hash: str) -> AppSessionRow | None:
         """The session row, expired or not (the app says "expired" rather than "unknown")."""

@@ -8,29 +8,42 @@ end to end in tests/e2e/test_browser.py.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from cds.app import save as save_form
-from cds.app.session import session_hash
 from cds.demo.ehr import cto_pci_order
+from cds.main import create_app
 from cds.mapping.provenance import MappedInput
 from cds.scoring.inputs import InputValue
 from cds.writeback.identity import IDENTIFIER_SYSTEM
 from tests.app.conftest import (
+    BASE,
     CREATE_ONLY_SCOPE,
     ISS,
     PATIENT,
     Ehr,
     id_token,
+    settings,
     signed_in,
     token_body,
 )
+from tests.store.conftest import PG_ENV
 
 ORDER = cto_pci_order(order_id="o1", patient_id="p1")
 PRACTITIONER = "Practitioner/dr-7"
@@ -243,17 +256,73 @@ def test_nothing_entered_saves_nothing(client: TestClient, store: FhirStore) -> 
     assert store.writes == []
 
 
-def test_a_save_already_running_in_the_session_is_refused(
-    client: TestClient, store: FhirStore
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgresql",
+            marks=pytest.mark.skipif(not os.environ.get(PG_ENV), reason=f"set {PG_ENV}"),
+        ),
+    ]
+)
+def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """One database for two app instances (two replicas): SQLite, and PostgreSQL when set."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+        return
+    admin_url = make_url(os.environ[PG_ENV])
+    name = f"cds_app_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_a_save_running_on_another_replica_gets_409_until_it_ends(
+    tmp_path: Path, ehr: Ehr, store: FhirStore, shared_database: str
 ) -> None:
-    signed_in(client)
-    form = _page_form(client) | FINDINGS
-    session_row = client.cookies["cto_cds_app"]
-    with save_form.one_save_per_session(session_hash(session_row)) as mine:
-        assert mine
-        response = _save(client, form)
-    assert response.status_code == 409
-    assert store.writes == []
+    """Two app instances on one database: while replica one's save waits on the FHIR server, the
+    same session's save on replica two is refused with 409 and sends nothing; then it is free."""
+    shared = settings(tmp_path, database_url=shared_database)
+    started, release = threading.Event(), threading.Event()
+
+    def slow_writes(request: httpx.Request) -> httpx.Response:
+        if request.method in ("POST", "PUT"):
+            started.set()
+            release.wait(30)
+        return store.answer(request)
+
+    with (
+        TestClient(create_app(shared), base_url=BASE, follow_redirects=False) as one,
+        TestClient(create_app(shared), base_url=BASE, follow_redirects=False) as two,
+    ):
+        signed_in(one)
+        form = _page_form(one) | FINDINGS
+        cookie = {"Cookie": f"cto_cds_app={one.cookies['cto_cds_app']}"}
+        ehr.anything.mock(side_effect=slow_writes)
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(one.post, "/app/save", data=form)
+            assert started.wait(30), "replica one reached the FHIR server"
+            busy = two.post("/app/save", data=form, headers=cookie)
+            assert store.writes == [], "the refused save sent nothing (and one is still held)"
+            release.set()
+            assert first.result(timeout=60).status_code == 200
+        assert busy.status_code == 409, busy.text
+        assert "Save in progress" in busy.text
+
+        again = two.post("/app/save", data=form, headers=cookie)
+        assert again.status_code == 200, "the slot was released"
+        assert "nothing was written" in again.text
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ TABLES = {
     "feedback",
     "app_context_handle",
     "app_session",
+    "app_save_lock",
     "alembic_version",
 }
 
@@ -48,7 +49,7 @@ async def test_migrate_creates_exactly_the_models_schema(database_url: str) -> N
     await migrate(database_url)
     tables, heads, diff = await _inspect(database_url)
     assert tables == TABLES
-    assert heads == {"0002"}
+    assert heads == {"0003"}
     assert diff == []  # models and migration agree, column types included
 
 
@@ -61,12 +62,12 @@ async def test_migrate_twice_is_a_no_op_and_keeps_data(database_url: str) -> Non
     async with await Store.open(database_url) as store:  # open() migrates a third time
         assert await store.card("card-kept") is not None
         assert await store.remember("iss", "jti-kept", T0 + timedelta(days=3650)) is False
-    assert (await _inspect(database_url))[1] == {"0002"}
+    assert (await _inspect(database_url))[1] == {"0003"}
 
 
 async def test_replicas_migrating_at_once(database_url: str) -> None:
     await asyncio.gather(*(migrate(database_url) for _ in range(4)))
-    assert (await _inspect(database_url))[1] == {"0002"}
+    assert (await _inspect(database_url))[1] == {"0003"}
 
 
 async def test_open_without_migrating_refuses_an_old_schema(database_url: str) -> None:
