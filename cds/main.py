@@ -7,6 +7,7 @@ only.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,11 +17,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from cds import __version__
 from cds.app.routes import mount as mount_app
 from cds.auth.trust import TrustedClient
-from cds.http import errors
+from cds.http import errors, observe
 from cds.http.edge_guard import EdgeGuard
 from cds.http.routes import router
 from cds.http.state import build_state, load_static
 from cds.settings import Settings, get_settings
+
+log = logging.getLogger("cds.http")
 
 
 def create_app(
@@ -59,7 +62,12 @@ def create_app(
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    # Outermost: counts what clients get, refusals by the inner middleware included.
+    app.add_middleware(observe.Observe)
     errors.install(app)
     app.include_router(router)
+    app.include_router(observe.router)
+    if settings.metrics_token is None and settings.environment != "development":
+        log.warning("/metrics is disabled: set CTO_CDS_METRICS_TOKEN to let Prometheus scrape it")
     mount_app(app, settings)  # the SMART app under /app/ (docs/smart-app.md)
     return app

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     """Fernet key encrypting the app's stored tokens; derived from the appContext secret if unset."""
     app_session_minutes: int = Field(60, ge=1, le=24 * 60)
     """Lifetime of an app session (the cookie and the tokens behind it)."""
+    metrics_token: SecretStr | None = Field(None, min_length=16)
+    """Bearer token Prometheus must send to read `/metrics`. Unset: `/metrics` is served without
+    one in development only, and is disabled (404, with a warning at start-up) elsewhere."""
     migrate_on_start: bool = True
     """Upgrade the database schema at start-up (single node). False when a one-shot job runs
     `cto-cds db upgrade` first (Kubernetes): replicas then only check the schema is at head."""

@@ -39,6 +39,7 @@ from typing import Any
 import jwt
 from pydantic import BaseModel, ConfigDict
 
+from cds import metrics
 from cds.auth.jwks import JwksCache
 from cds.auth.keys import ALLOWED_ALGS, key_fits
 from cds.auth.replay import ReplayStore
@@ -107,6 +108,7 @@ class ClientJwtVerifier:
         try:
             client = await self._verify(authorization, audience, seen)
         except AuthError as exc:
+            metrics.JWT_REFUSALS.labels(exc.reason).inc()
             logger.warning(
                 "client JWT refused: %s iss=%s jti=%s", exc.reason, _show(seen.iss), _show(seen.jti)
             )

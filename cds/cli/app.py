@@ -291,15 +291,21 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
-    """Run the CDS Hooks service (configuration: CTO_CDS_* variables, see the README)."""
+    """Run the CDS Hooks service (configuration: CTO_CDS_* variables, see the README).
+
+    Logs are JSON lines on stderr, free of patient data (cds/logs.py, docs/operations.md)."""
+    import logging.config
+
     import uvicorn
 
     from cds.auth.trust import load_trusted_clients
     from cds.cli.db import require_head
+    from cds.logs import log_config
     from cds.main import create_app
     from cds.settings import load_settings
     from cds.store.engine import prepare
 
+    logging.config.dictConfig(log_config())  # before anything logs: start-up warnings too
     try:
         settings = load_settings()
         path = settings.trusted_clients
@@ -320,7 +326,8 @@ def serve(
             file=sys.stderr,
             flush=True,
         )
-    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+    # No access log: query strings carry `iss` and `launch`; the metrics count requests instead.
+    uvicorn.run(application, host=host, port=port, log_config=log_config(), access_log=False)
 
 
 app.add_typer(demo_app, name="demo")

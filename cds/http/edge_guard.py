@@ -80,7 +80,7 @@ class EdgeGuard:
             await unauthorized()(scope, receive, send)
             return False
         except DATABASE_ERRORS as exc:
-            await database_unavailable(exc, "jti replay check")(scope, receive, send)
+            await database_unavailable(exc, "jti replay check", "jti")(scope, receive, send)
             return False
         scope.setdefault("state", {})[CLIENT_KEY] = client
         return True

@@ -14,7 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from cds import metrics
 from cds.errors import AuthError, ContextError, DataUnavailableError, InputError
+from cds.logs import exception_fields
 from cds.store.engine import DATABASE_ERRORS
 
 log = logging.getLogger("cds.http")
@@ -40,8 +42,10 @@ def unauthorized() -> Response:
     return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
-def database_unavailable(exc: BaseException, during: str) -> JSONResponse:
-    """503 + Retry-After; logs one line with the exception class only (never its text: PHI)."""
+def database_unavailable(exc: BaseException, during: str, kind: str = "request") -> JSONResponse:
+    """503 + Retry-After; logs one line with the exception class only (never its text: PHI) and
+    counts it under `kind` (`cto_cds_database_errors{during}`)."""
+    metrics.DATABASE_ERRORS.labels(kind).inc()
     log.error("database unavailable during %s: %s", during, type(exc).__name__)
     response = operation_outcome(503, "transient", "the service's database is unavailable; retry")
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -92,5 +96,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        # Class and frames only, never the message or locals (any formatter): see cds/logs.py.
+        log.error(
+            "unexpected error on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            extra={"fields": exception_fields(exc)},
+        )
         return operation_outcome(500, "exception", "internal error")

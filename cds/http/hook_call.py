@@ -21,6 +21,7 @@ from cds.context.order import cto_pci_order, patient_id
 from cds.context.services import ServiceDefinition
 from cds.errors import ContextError, DataUnavailableError
 from cds.http import about_page, app_context
+from cds.http.observe import HookCall, band_of
 from cds.http.state import ServiceState
 from cds.output.cards import CardContext, build_card
 from cds.pipeline import score_patient
@@ -73,7 +74,11 @@ def _fallback(state: ServiceState, request: HookRequest, notes: list[str]) -> Re
 
 
 async def answer(
-    state: ServiceState, service: ServiceDefinition, request: HookRequest, today: date | None = None
+    state: ServiceState,
+    service: ServiceDefinition,
+    request: HookRequest,
+    today: date | None = None,
+    observed: HookCall | None = None,
 ) -> CdsResponse:
     order = cto_pci_order(request.hook, request.context, state.is_cto_pci)
     if order is None:
@@ -95,6 +100,8 @@ async def answer(
             "prefetch.patient",
             f"the Patient could not be read: {why}; {' '.join(notes)}".strip("; "),
         )
+    if observed is not None:
+        observed.band = band_of(case)
     unread = notes + list(record.incomplete.values())  # each names its search and its cause
     card_uuid = str(uuid.uuid4())
     contract = case.contract()

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Body, HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from cds import metrics
 from cds.cdshooks.feedback import FeedbackIn
 from cds.cdshooks.request import HookRequest
 from cds.cdshooks.response import dump
@@ -18,6 +19,7 @@ from cds.errors import ContextError
 from cds.http import about_page, hook_call
 from cds.http.deps import Client, State
 from cds.http.errors import operation_outcome
+from cds.http.observe import HookCall
 from cds.http.request_checks import check_hook_request
 
 router = APIRouter()
@@ -41,8 +43,10 @@ async def call_service(
     service = state.service(service_id, request.hook)
     if service is None:
         raise ContextError("hook", f"service {service_id!r} does not answer {request.hook!r}")
-    check_hook_request(request)
-    response = await hook_call.answer(state, service, request)
+    with HookCall(service.hook, request.hookInstance) as call:
+        check_hook_request(request)
+        response = await hook_call.answer(state, service, request, observed=call)
+        call.cards = len(response.cards)
     return JSONResponse(dump(response))
 
 
@@ -63,6 +67,8 @@ async def feedback(
     if items is None:
         raise ContextError("feedback", "is required")
     result = await state.store.save_feedback(service_id, items)
+    for item in items:
+        metrics.FEEDBACK.labels(item.outcome).inc()
     return JSONResponse(result.model_dump(mode="json"))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from cds import metrics
 from cds.auth.client_jwt import ClientJwtVerifier
 from cds.auth.jwks import JwksCache
 from cds.auth.trust import TrustedClient, load_trusted_clients
@@ -48,6 +49,7 @@ class ServiceState:
     def audit_failed(self, what: str, exc: BaseException) -> None:
         """Count and log a failed audit write: one line, the exception class only (no PHI)."""
         self.audit_failures += 1
+        metrics.DATABASE_ERRORS.labels("audit").inc()
         log.error(
             "audit write %s failed (%s); card still returned; %d so far",
             what,

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -32,6 +33,7 @@ from urllib.parse import parse_qsl, unquote
 import httpx
 from pydantic import ValidationError
 
+from cds import metrics
 from cds.errors import SourceError
 from cds.sources.reasons import Problem, reason, status_problem
 from cds.sources.record import Fetched
@@ -281,6 +283,25 @@ class FhirRestSource:
         return results
 
     async def _run(
+        self, search: Search, stop_at: float, into: _Found, start: Continuation | None
+    ) -> Fetched:
+        """`_search`, timed and counted per resource type (cto_cds_fhir_read_*, cds/metrics.py)."""
+        started = time.perf_counter()
+        problem: Problem | None = Problem.TIMEOUT  # cancelled at the call's deadline
+        try:
+            fetched = await self._search(search, stop_at, into, start)
+            problem = fetched.problem
+            return fetched
+        except Exception:
+            problem = Problem.INTERNAL
+            raise
+        finally:
+            kind = search.resource_type
+            metrics.FHIR_READ_DURATION.labels(kind).observe(time.perf_counter() - started)
+            if problem is not None:
+                metrics.FHIR_READ_ERRORS.labels(kind, problem.name.lower()).inc()
+
+    async def _search(
         self, search: Search, stop_at: float, into: _Found, start: Continuation | None
     ) -> Fetched:
         """One search to completion; what was read before a failure is kept next to the error."""

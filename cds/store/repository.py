@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from cds import metrics
 from cds.errors import AuthError, ConfigError
 from cds.store.app_sessions import AppSessionRow
 from cds.store.engine import DATABASE_ERRORS, check_head, create_engine, sqlite_path, upgrade
@@ -174,8 +175,10 @@ class Store:
         self._next_prune = now + self._prune_interval  # before awaiting: one pruner per interval
         try:
             await self.prune(now)
-        except SQLAlchemyError:  # pruning is housekeeping: never fail an authenticated call
-            log.warning("store: pruning expired rows failed; will retry", exc_info=True)
+        except SQLAlchemyError as exc:  # pruning is housekeeping: never fail an authenticated call
+            metrics.DATABASE_ERRORS.labels("prune").inc()
+            # The class only: the message can carry bound values.
+            log.warning("store: pruning expired rows failed (%s); will retry", type(exc).__name__)
 
     async def prune(self, now: datetime | None = None) -> dict[str, int]:
         """Delete expired jti rows and appContext handles; the counts deleted, by table."""

@@ -551,3 +551,43 @@ def test_a_large_page_is_parsed_the_same(server: respx.MockRouter) -> None:
     assert len(results["conditions"].resources) == 3000
     assert results["conditions"].complete
     assert results["procedures"].problem is Problem.MALFORMED
+
+
+def test_reads_are_timed_and_failures_counted_per_resource_type(server: respx.MockRouter) -> None:
+    from cds.metrics import REGISTRY
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    server.get("/Condition").mock(return_value=httpx.Response(404, json=outcome("gone")))
+    server.get("/Procedure").mock(side_effect=Sleeping(30))
+    serve_defaults(server)
+    kinds = ["Patient", "Condition", "Procedure", "Observation"]
+    before = {k: value("cto_cds_fhir_read_duration_seconds_count", resource_type=k) for k in kinds}
+    not_found = value(
+        "cto_cds_fhir_read_errors_total", resource_type="Condition", problem="not_found"
+    )
+    late = value("cto_cds_fhir_read_errors_total", resource_type="Procedure", problem="timeout")
+    patient_errors = sum(
+        value("cto_cds_fhir_read_errors_total", resource_type="Patient", problem=p.name.lower())
+        for p in Problem
+    )
+    results = fetch(limits=FetchLimits(timeout=0.5, deadline=0.5, retries=0, backoff=0.01))
+    assert results["conditions"].problem is Problem.NOT_FOUND
+    assert results["procedures"].problem is Problem.TIMEOUT
+    for kind in kinds:  # every planned search once, failed or not
+        now = value("cto_cds_fhir_read_duration_seconds_count", resource_type=kind)
+        assert now - before[kind] >= 1, kind
+    assert (
+        value("cto_cds_fhir_read_errors_total", resource_type="Condition", problem="not_found")
+        - not_found
+        == 1
+    )
+    assert (
+        value("cto_cds_fhir_read_errors_total", resource_type="Procedure", problem="timeout") - late
+        == 1
+    )
+    assert patient_errors == sum(
+        value("cto_cds_fhir_read_errors_total", resource_type="Patient", problem=p.name.lower())
+        for p in Problem
+    )
