@@ -72,3 +72,15 @@ async def test_prepare_names_the_setting_in_one_line(url: str) -> None:
     assert message.startswith("CTO_CDS_DATABASE_URL: ")
     assert "\n" not in message
     assert "s3cret" not in message
+
+
+async def test_sqlite_connections_commit_without_waiting_for_fsync(tmp_path: Path) -> None:
+    # WAL + synchronous=NORMAL: the jti insert and the audit no longer wait for the disk.
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 's.db'}")
+    try:
+        async with engine.connect() as connection:
+            mode = (await connection.execute(text("PRAGMA synchronous"))).scalar()
+            journal = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
+    finally:
+        await engine.dispose()
+    assert (mode, journal) == (1, "wal")  # 1 = NORMAL (2 = FULL, the default)
