@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from cds.mapping.operator import OperatorHistories
 from cds.mapping.order import find_order
 from cds.mapping.record_inputs import map_record
 from cds.mapping.tables import MappingTables
@@ -25,8 +26,13 @@ def policy_of(tables: MappingTables) -> ScoringPolicy:
     )
 
 
-def score_record(record: PatientRecord, tables: MappingTables, today: date) -> ScoredCase:
-    mapping = map_record(record, tables, today)
+def score_record(
+    record: PatientRecord,
+    tables: MappingTables,
+    today: date,
+    histories: OperatorHistories | None = None,
+) -> ScoredCase:
+    mapping = map_record(record, tables, today, histories)
     # The mapping only produces valid values; parse_inputs re-checks the contract on the way in.
     report = score_all(parse_inputs(mapping.values()), policy_of(tables))
     return ScoredCase(report=report, mapping=mapping)

@@ -31,6 +31,7 @@ from cds.batch.source import OperatorCache, SpoolPatientSource
 from cds.batch.spool import Spool
 from cds.errors import CdsError
 from cds.mapping.matching import counts, is_cto_pci
+from cds.mapping.operator import OperatorHistories
 from cds.mapping.tables import MappingTables, load_tables
 from cds.pipeline import score_record
 from cds.scoring.engine import score_all
@@ -98,11 +99,13 @@ _state: dict[str, object] = {}
 
 def init_export_worker(spool_path: str, mappings: str | None, today: str) -> None:
     spool = Spool(Path(spool_path))
+    tables = load_tables(Path(mappings) if mappings else None)
     _state.update(
         spool=spool,
-        tables=load_tables(Path(mappings) if mappings else None),
+        tables=tables,
         today=date.fromisoformat(today),
         operators=OperatorCache(spool),
+        histories=OperatorHistories(tables),
     )
 
 
@@ -129,6 +132,8 @@ async def _score_patients(patients: list[str]) -> ChunkResult:
     assert isinstance(tables, MappingTables)
     assert isinstance(today, date)
     assert isinstance(operators, OperatorCache)
+    histories = _state["histories"]
+    assert isinstance(histories, OperatorHistories)
     lines: list[str] = []
     errors: list[str] = []
     for patient in patients:
@@ -142,7 +147,7 @@ async def _score_patients(patients: list[str]) -> ChunkResult:
             try:
                 request = RecordRequest(patient_id=patient, order=order)
                 record = await read_record(source, request)
-                case = score_record(record, tables, today)
+                case = score_record(record, tables, today, histories)
             except (CdsError, ValueError) as exc:
                 errors.append(_error(where, str(exc)))
                 continue

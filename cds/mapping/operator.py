@@ -10,10 +10,18 @@ An incomplete history (timed out, truncated at the resource cap, a server that d
 query) gives no derived value at all: a count of what was read is not the operator's volume, and
 "no CTO-PCI in the last year" may only mean the read stopped early. A high-volume operator hits the
 cap without any slowness, so the site registry (mappings operators.csv) is the first source.
+
+Reading the history (which Procedures are this operator's primary CTO-PCIs, when, with what outcome)
+does not depend on the patient or the order date; only the counting does. A batch run maps thousands
+of records against the same few histories, so it keeps the reading per operator (`OperatorHistories`)
+and counts per order: the count is linear in the history, the reading costs table look-ups.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from cds.mapping.codes import NPI
@@ -73,23 +81,92 @@ def _is_primary(tables: MappingTables, proc: Procedure, operator_id: str) -> boo
     return False
 
 
+@dataclass(frozen=True)
+class Case:
+    """One dated primary CTO-PCI of the operator, as the derivation counts it."""
+
+    day: date
+    ref: str
+    outcomes: frozenset[str]
+    """Outcome meanings its outcome code maps to (empty: no recorded outcome)."""
+
+
+def history_cases(
+    tables: MappingTables, procedures: Sequence[Procedure], operator_id: str
+) -> tuple[Case, ...]:
+    """The operator's dated primary CTO-PCIs in record order (independent of the order date)."""
+    cases = []
+    for p in procedures:
+        if not (
+            counts(p)
+            and p.status in (None, "completed", "stopped", "unknown")
+            and is_cto_pci(tables, "Procedure", p.code)
+            and _is_primary(tables, p, operator_id)
+        ):
+            continue
+        day = day_of(p)
+        if day is None:
+            continue
+        outcomes = frozenset(
+            r.meaning
+            for r in rows_for(tables, "Procedure", "outcome", [p.outcome])
+            if r.concept == "outcome"
+        )
+        cases.append(Case(day, p.ref, outcomes))
+    return tuple(cases)
+
+
+@dataclass(frozen=True)
+class _Read:
+    procedures: tuple[Procedure, ...]
+    cases: tuple[Case, ...]
+
+
+class OperatorHistories:
+    """`history_cases` of the last few operators read, for one set of mapping tables.
+
+    An entry is reused only for a record holding the very same parsed Procedure objects (the batch
+    source hands every patient of an operator the same parsed history), so a reading kept here can
+    never stand for another history. Bounded: `size` operators, least recently used evicted."""
+
+    def __init__(self, tables: MappingTables, size: int = 16) -> None:
+        self.tables = tables
+        self._size = size
+        self._items: OrderedDict[str, _Read] = OrderedDict()
+
+    def cases(self, procedures: Sequence[Procedure], operator_id: str) -> tuple[Case, ...]:
+        kept = self._items.get(operator_id)
+        if (
+            kept is not None
+            and len(kept.procedures) == len(procedures)
+            and all(a is b for a, b in zip(kept.procedures, procedures, strict=True))
+        ):
+            self._items.move_to_end(operator_id)
+            return kept.cases
+        read = _Read(tuple(procedures), history_cases(self.tables, procedures, operator_id))
+        self._items[operator_id] = read
+        self._items.move_to_end(operator_id)
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+        return read.cases
+
+
 def derived(
-    record: PatientRecord, tables: MappingTables, index_date: date
+    record: PatientRecord,
+    tables: MappingTables,
+    index_date: date,
+    histories: OperatorHistories | None = None,
 ) -> dict[str, MappedInput]:
     """Experience derived from the operator's CTO-PCI Procedures in the FHIR record."""
     operator_id = record.operator_id
     rule = "operator.derived"
     if operator_id is None:
         return {}
-    cases = [
-        p
-        for p in record.operator_procedures
-        if counts(p)
-        and p.status in (None, "completed", "stopped", "unknown")
-        and is_cto_pci(tables, "Procedure", p.code)
-        and _is_primary(tables, p, operator_id)
-    ]
-    dated = [(d, p) for p in cases if (d := day_of(p)) is not None and d < index_date]
+    if histories is not None and histories.tables is tables:
+        cases = histories.cases(record.operator_procedures, operator_id)
+    else:
+        cases = history_cases(tables, record.operator_procedures, operator_id)
+    dated = [c for c in cases if c.day < index_date]
     failure = record.incomplete.get("operator_procedures")
     if failure:
         why = f"the operator's procedure history was not read completely ({failure})"
@@ -98,10 +175,10 @@ def derived(
         why = "no CTO-PCI by this operator in the record"
         return {name: unknown(rule, why) for name in OPERATOR_INPUTS}
     lower_bound = "the EHR history may be incomplete: a lower bound"
-    first = min(d for d, _ in dated)
+    first = min(c.day for c in dated)
     rules = tables.rules.operator
     years = practice_years(first, index_date, rules.round_up_after_months)
-    refs = [p.ref for _, p in dated]
+    refs = [c.ref for c in dated]
     out = {
         "operator_cto_years": MappedInput(
             value=years,
@@ -119,32 +196,24 @@ def derived(
         ),
     }
     start = index_date - timedelta(days=rules.last_year_days)
-    last_year = [p for d, p in dated if d >= start]
+    last_year = [c for c in dated if c.day >= start]
     good = {"success", "partial"} if tables.rules.success.partial_counts_as_success else {"success"}
-    outcomes = [
-        {
-            r.meaning
-            for r in rows_for(tables, "Procedure", "outcome", [p.outcome])
-            if r.concept == "outcome"
-        }
-        for p in last_year
-    ]
     if not last_year:
         out["operator_last_year_success_rate"] = unknown(
             rule, "no CTO-PCI by this operator in the last year"
         )
-    elif any(not o for o in outcomes):
-        missing = sum(1 for o in outcomes if not o)
+    elif any(not c.outcomes for c in last_year):
+        missing = sum(1 for c in last_year if not c.outcomes)
         out["operator_last_year_success_rate"] = unknown(
             rule,
             f"{missing} of {len(last_year)} last-year CTO-PCIs have no recorded outcome",
-            [p.ref for p in last_year][:20],
+            [c.ref for c in last_year][:20],
         )
     else:
-        successes = sum(1 for o in outcomes if o & good)
+        successes = sum(1 for c in last_year if c.outcomes & good)
         out["operator_last_year_success_rate"] = MappedInput(
             value=successes / len(last_year),
-            sources=[p.ref for p in last_year][:20],
+            sources=[c.ref for c in last_year][:20],
             rule=rule,
             evidence="patient",
             note=f"{successes} of {len(last_year)} successful in the last year",
@@ -153,7 +222,10 @@ def derived(
 
 
 def operator_inputs(
-    record: PatientRecord, tables: MappingTables, index_date: date
+    record: PatientRecord,
+    tables: MappingTables,
+    index_date: date,
+    histories: OperatorHistories | None = None,
 ) -> dict[str, MappedInput]:
     """The three experience inputs, each from the first path that has it."""
     if record.operator_id is None:
@@ -188,7 +260,7 @@ def operator_inputs(
                 result[name] = found
     missing = [n for n in OPERATOR_INPUTS if n not in result]
     if missing:
-        derivation = derived(record, tables, index_date)
+        derivation = derived(record, tables, index_date, histories)
         for name in missing:
             result[name] = derivation.get(name) or unknown(
                 "operator.derived", "no operator history"

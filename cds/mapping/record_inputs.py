@@ -17,7 +17,7 @@ from cds.mapping.findings import (
     typed_value,
 )
 from cds.mapping.matching import counts, day_of, rows_for
-from cds.mapping.operator import operator_inputs
+from cds.mapping.operator import OperatorHistories, operator_inputs
 from cds.mapping.order import order_context
 from cds.mapping.provenance import MappedInput, unknown
 from cds.mapping.tables import MappingTables
@@ -71,8 +71,14 @@ def _condition_candidates(
     return found
 
 
-def map_record(record: PatientRecord, tables: MappingTables, today: date) -> MappingResult:
-    """Map a record to canonical inputs; `today` is used only when the order has no date."""
+def map_record(
+    record: PatientRecord,
+    tables: MappingTables,
+    today: date,
+    histories: OperatorHistories | None = None,
+) -> MappingResult:
+    """Map a record to canonical inputs; `today` is used only when the order has no date.
+    `histories`: operator histories already read, when many records share them (batch)."""
     ctx = order_context(record, tables, today)
     index = ctx.index_date
     notes = [f"order: {ctx.note}"] if ctx.note else []
@@ -125,7 +131,7 @@ def map_record(record: PatientRecord, tables: MappingTables, today: date) -> Map
             )
         else:
             inputs[name] = unknown(f"{name}.finding", "no finding recorded for the target lesion")
-    inputs.update(operator_inputs(record, tables, index))
+    inputs.update(operator_inputs(record, tables, index, histories))
     diagnostics = []
     for key, count in record.ignored.items():
         diagnostics.append(

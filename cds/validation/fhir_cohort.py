@@ -23,6 +23,7 @@ from cds.batch.source import OperatorCache, SpoolPatientSource
 from cds.batch.spool import Spool
 from cds.errors import CdsError
 from cds.mapping.matching import counts, day_of, is_cto_pci, rows_for
+from cds.mapping.operator import OperatorHistories
 from cds.mapping.tables import MappingTables, load_tables
 from cds.pipeline import score_record
 from cds.sources.record import RecordRequest, read_record
@@ -66,6 +67,7 @@ def _outcome(tables: MappingTables, procedure: Procedure) -> int | None:
 
 async def _lesions(spool: Spool, tables: MappingTables, cohort: Cohort) -> None:
     operators = OperatorCache(spool)
+    histories = OperatorHistories(tables)
     for patient in spool.iter_patients_with("Procedure"):
         resources = spool.patient_resources(patient)
         source = SpoolPatientSource(spool, resources, operators)
@@ -100,7 +102,7 @@ async def _lesions(spool: Spool, tables: MappingTables, cohort: Cohort) -> None:
             try:
                 request = RecordRequest(patient_id=patient, order=_as_order(raw, procedure))
                 record = await read_record(source, request)
-                case = score_record(record, tables, day)
+                case = score_record(record, tables, day, histories)
             except (CdsError, ValueError) as exc:
                 cohort.errors.append(RowError(0, "record", "", str(exc), where))
                 continue

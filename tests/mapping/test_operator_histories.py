@@ -1,0 +1,98 @@
+"""A batch run reads each operator's history once (`OperatorHistories`) and counts it per order.
+
+The kept reading must give exactly what reading the record afresh gives, and must never be reused for
+a different history (other Procedure objects, another length, other tables)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from cds.mapping.operator import OperatorHistories, derived, history_cases
+from cds.mapping.tables import MappingTables, load_tables
+from cds.sources.record import Fetched, PatientRecord, assemble
+from cds.sources.resources import Procedure, parse_resource
+from tests.mapping.fhir import CPT, FAILURE, SUCCESS, procedure
+
+TABLES = load_tables()
+
+
+def _history(outcome: str = SUCCESS) -> tuple[Procedure, ...]:
+    raws = [
+        procedure("h1", CPT, "92943", when="2019-03-01", outcome=SUCCESS, performer="dr1"),
+        procedure("h2", CPT, "92943", when="2026-02-01", outcome=outcome, performer="dr1"),
+        procedure("h3", CPT, "92943", when="2026-05-01", outcome=None, performer="dr1"),
+        procedure("h4", CPT, "92943", when="2026-11-01", outcome=FAILURE, performer="dr1"),
+        procedure("x1", CPT, "92943", when="2026-03-01", outcome=SUCCESS, performer="dr2"),
+        procedure("h5", CPT, "92943", when=None, outcome=SUCCESS, performer="dr1"),
+    ]
+    parsed = [parse_resource(r) for r in raws]
+    assert all(isinstance(p, Procedure) for p in parsed)
+    return tuple(p for p in parsed if isinstance(p, Procedure))
+
+
+def _record(history: tuple[Procedure, ...]) -> PatientRecord:
+    # exhaustive: dr2's Procedure is a stray the server returned, filtered out (not "incomplete").
+    fetched = Fetched("operator_procedures", parsed=history, exhaustive=True)
+    record = assemble(
+        {"operator_procedures": fetched}, PatientRecord(patient_id="p1", operator_id="dr1")
+    )
+    assert record.complete("operator_procedures")
+    assert len(record.operator_procedures) == 5
+    return record
+
+
+def test_history_cases_keep_the_operators_dated_primary_cto_pcis_in_order() -> None:
+    cases = history_cases(TABLES, _history(), "dr1")
+    assert [c.ref for c in cases] == [f"Procedure/h{i}" for i in (1, 2, 3, 4)]
+    assert [sorted(c.outcomes) for c in cases] == [["success"], ["success"], [], ["failure"]]
+
+
+def test_a_kept_reading_gives_what_a_fresh_one_gives_for_every_index_date() -> None:
+    histories = OperatorHistories(TABLES)
+    record = _record(_history())
+    seen = []
+    for index in (date(2026, 4, 1), date(2026, 6, 1), date(2026, 12, 1), date(2019, 1, 1)):
+        kept = derived(record, TABLES, index, histories)
+        assert kept == derived(record, TABLES, index)
+        seen.append(tuple(kept[n].value for n in sorted(kept)))  # volume, years, last-year rate
+    assert seen == [
+        (2 / 7, 7, 1.0),  # h1, h2 over 7 years (and a month); the last year holds h2, a success
+        (3 / 7, 7, None),  # + h3, without an outcome: the rate is unknown
+        (4 / 8, 8, None),  # + h4; 7 years and 9 months count as 8
+        (None, None, None),  # nothing before h1
+    ], seen
+
+
+def test_a_reading_is_reused_only_for_the_same_procedure_objects() -> None:
+    histories = OperatorHistories(TABLES)
+    history = _history()
+    first = histories.cases(history, "dr1")
+    assert histories.cases(list(history), "dr1") is first  # same objects, new list: reused
+    # Equal content but other objects (another parse), shorter, or changed: read again.
+    assert histories.cases(_history(), "dr1") is not first
+    changed = histories.cases(_history(outcome=FAILURE), "dr1")
+    assert [sorted(c.outcomes) for c in changed][1] == ["failure"]
+    assert len(histories.cases(history[:3], "dr1")) == 3
+
+
+def test_other_tables_do_not_use_the_kept_reading() -> None:
+    histories = OperatorHistories(TABLES)
+    record = _record(_history())
+    index = date(2026, 12, 1)
+    assert derived(record, TABLES, index, histories)["operator_cto_years"].value == 8
+    # Tables without their code index read no CTO-PCI at all: `derived` with tables the cache was
+    # not built for reads the history itself instead of reusing the kept reading.
+    other = MappingTables(TABLES.rows, TABLES.operators, TABLES.rules, TABLES.sources)
+    assert derived(record, other, index, histories)["operator_cto_years"].value is None
+
+
+def test_the_cache_is_bounded_least_recently_used_first() -> None:
+    histories = OperatorHistories(TABLES, size=2)
+    history = _history()
+    a = histories.cases(history, "a")
+    histories.cases(history, "b")
+    assert histories.cases(history, "a") is a  # refreshes a
+    histories.cases(history, "c")  # evicts b, the least recently used
+    assert histories.cases(history, "a") is a
+    assert len(histories._items) == 2
+    assert "b" not in histories._items
