@@ -6,6 +6,7 @@ one-shot job runs against HAPI: wait for the server, load what is missing, say w
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import Annotated
 
@@ -52,13 +53,25 @@ def demo(
     from cds.demo.fhir_server import FhirServerError
     from cds.demo.run import DEFAULT_PATIENTS, UnknownPatientError, run_demo
 
+    # A plain `kill` (SIGTERM) unwinds like Ctrl-C: every context manager stops its server, so no
+    # sekmet or node process outlives the demo.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         raise typer.Exit(run_demo(patient or DEFAULT_PATIENTS, make_console(), keep=keep))
+    except KeyboardInterrupt:
+        print("cto-cds demo: interrupted; servers stopped", file=sys.stderr)
+        raise typer.Exit(130) from None
     except UnknownPatientError as exc:
         fail(str(exc))
     except FhirServerError as exc:
         print(f"cto-cds: error: {exc}", file=sys.stderr)
         raise typer.Exit(1) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @demo_app.command("load")

@@ -5,16 +5,22 @@ loopback port; an EHR-like client that signs ES384 client JWTs, discovers the se
 order-select hook for a few CTO-PCI orders (the patient prefetched, the rest read by the service from
 the FHIR server); each whole card printed (detail, suggestions, links, override reasons) as a
 clinician would see it; one feedback sent. With `keep`, the stack stays up with its URLs printed
-until Ctrl-C, so a person can try `cto-cds score --fhir`, a browser or a CDS Hooks sandbox.
+until Ctrl-C, so a person can try `cto-cds score --fhir`, a browser or a CDS Hooks sandbox, and it
+also runs the local SMART EHR (cds/demo/smart.py: a real authorization server and a SMART facade
+over the same FHIR server) and prints an EHR-launch URL of the SMART app: launch → page → Save in a
+browser. Only with `keep`: the default run stays short and ends by itself, and a URL printed by a
+run that has already stopped would lead nowhere. Without node/npm, one line says why there is no
+app URL and the rest runs as usual.
 """
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +37,7 @@ from cds.demo.cohort_data import COHORT_NDJSON, Resource, load_ndjson
 from cds.demo.ehr import EhrKeys, order_select_request, sign_client_jwt
 from cds.demo.fhir_server import load_cohort, running_fhir_server
 from cds.demo.ports import free_port
+from cds.demo.smart import CLIENT_ID, SmartEhr, SmartUnavailableError, running_smart_ehr
 from cds.main import create_app
 from cds.settings import Settings
 
@@ -133,7 +140,7 @@ def _load_with_progress(console: Console, fhir: str, resources: Sequence[Resourc
 def wait_for_ctrl_c(console: Console, urls: dict[str, str]) -> None:
     """Print where everything runs, then keep it running until Ctrl-C."""
     for name, url in urls.items():
-        console.print(f"{name}: {url}")
+        console.print(f"{name}: {url}", soft_wrap=True, markup=False, highlight=False)
     console.print("the stack keeps running: press Ctrl-C to stop it")
     try:
         while True:
@@ -157,12 +164,17 @@ def run_demo(
         with running_fhir_server(Path(workdir)) as fhir:
             loaded = _load_with_progress(console, fhir, resources)
             console.print(f"FHIR server {fhir}: loaded {loaded} resources")
-            settings = Settings(
-                public_base_url=f"http://127.0.0.1:{free_port()}",
-                database_url=f"sqlite+aiosqlite:///{Path(workdir) / 'cds.db'}",
-                allowed_fhir_servers=[fhir],
-            )
-            with running_service(settings, trusted) as base, httpx.Client(timeout=30) as ehr:
+            app = f"http://127.0.0.1:{free_port()}"
+            with ExitStack() as stack:
+                smart = _smart_ehr(console, stack, Path(workdir), fhir, app) if keep else None
+                settings = Settings(
+                    public_base_url=app,
+                    database_url=f"sqlite+aiosqlite:///{Path(workdir) / 'cds.db'}",
+                    allowed_fhir_servers=[fhir] + ([smart.fhir] if smart else []),
+                    smart_client_id=CLIENT_ID,
+                )
+                base = stack.enter_context(running_service(settings, trusted))
+                ehr = stack.enter_context(httpx.Client(timeout=30))
 
                 def signed(path: str) -> dict[str, str]:
                     return {
@@ -222,8 +234,35 @@ def run_demo(
                         {
                             "FHIR base": fhir,
                             "CDS service discovery": f"{base}/cds-services",
-                            "SMART app": f"{base}/app/launch",
+                            **_app_urls(smart, base, patients[0]),
                             "try": f"cto-cds score --fhir {fhir} --patient {patients[0]}",
                         },
                     )
+                else:
+                    console.print("SMART app: ./scripts/demo --keep prints a URL to open it")
     return 0
+
+
+def _smart_ehr(
+    console: Console, stack: ExitStack, workdir: Path, fhir: str, app: str
+) -> SmartEhr | None:
+    """The local SMART EHR, or None with one line saying why (the demo goes on without it)."""
+    console.print("starting the local SMART authorization server (oidc-provider) …")
+    try:
+        return stack.enter_context(running_smart_ehr(workdir, fhir, app))
+    except (SmartUnavailableError, OSError, subprocess.CalledProcessError) as exc:
+        console.print(f"SMART app: no launch URL: {exc}", markup=False, highlight=False)
+        return None
+
+
+def _app_urls(smart: SmartEhr | None, app: str, patient: str) -> dict[str, str]:
+    if smart is None:
+        return {"SMART app launch": f"{app}/app/launch (needs an EHR; none is running)"}
+    return {
+        "SMART EHR (FHIR facade over the server above)": smart.fhir,
+        "SMART authorization server": smart.auth_server,
+        f"SMART app, EHR launch of {patient}: open in a browser": smart.launch_url(
+            app, patient, f"ServiceRequest/{patient}-order"
+        ),
+        "SMART app, standalone launch": smart.standalone_url(app),
+    }

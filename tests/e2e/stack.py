@@ -1,43 +1,35 @@
-"""The end-to-end stack, all on free loopback ports: sekmet-fhir with the cohort, the SMART facade in
-front of it, the oidc-provider authorization server (node) and cto-cds itself (uvicorn threads).
+"""The end-to-end stack, all on free loopback ports: sekmet-fhir with the cohort, the local SMART
+EHR of cds/demo/smart.py (oidc-provider and the SMART facade) and cto-cds itself (uvicorn thread).
 
 `python -m tests.e2e.stack` (what `./scripts/demo app` runs) starts it and prints the URLs a person
-opens to click through the launch and the page; Ctrl-C stops everything.
+opens to click through the launch and the page; Ctrl-C (or a plain kill) stops everything.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import os
-import shutil
-import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
-import uvicorn
 
 from cds.demo.cohort_data import COHORT_NDJSON, load_ndjson
 from cds.demo.fhir_server import load_cohort, running_fhir_server
 from cds.demo.ports import free_port
+from cds.demo.smart import (
+    AUTHSERVER,
+    CLIENT_ID,
+    DEMO_PATIENT,
+    SmartEhr,
+    running_smart_ehr,
+    thread_server,
+)
 from cds.main import create_app
 from cds.settings import Settings
-from tests.e2e.facade import facade
 
-AUTHSERVER = Path(__file__).parent / "authserver"
-CLIENT_ID = "cto-cds"
-DEMO_PATIENT = "pt02"
-
-
-class StackError(RuntimeError):
-    """A component of the stack could not be started (the message says which and why)."""
+__all__ = ["AUTHSERVER", "DEMO_PATIENT", "Stack", "running_stack"]
 
 
 @dataclass(frozen=True)
@@ -50,82 +42,8 @@ class Stack:
 
     def launch_url(self, patient: str, order: str | None = None, **extra: Any) -> str:
         """What the test EHR opens: an EHR launch with an opaque `launch` it minted."""
-        context = {"patient": patient, "order": order, "need_patient_banner": True} | extra
-        launch = base64.urlsafe_b64encode(json.dumps(context).encode()).decode().rstrip("=")
-        return f"{self.app}/app/launch?" + urlencode({"iss": self.fhir, "launch": launch})
-
-
-def node_modules() -> None:
-    """`npm ci` once, from the committed package-lock.json."""
-    if (AUTHSERVER / "node_modules" / "oidc-provider").is_dir():
-        return
-    npm = shutil.which("npm")
-    if npm is None:
-        raise StackError("npm not found: install Node.js 20+ (apt-get install nodejs npm)")
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=AUTHSERVER, check=True)
-
-
-@contextmanager
-def _thread_server(app: Any, port: int) -> Iterator[None]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise StackError(f"uvicorn on port {port} did not start")
-        time.sleep(0.05)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-@contextmanager
-def _auth_server(port: int, fhir: str, app: str, workdir: Path) -> Iterator[str]:
-    node = shutil.which("node")
-    if node is None:
-        raise StackError("node not found: install Node.js 20+")
-    node_modules()
-    clients = [
-        {
-            "client_id": CLIENT_ID,
-            "token_endpoint_auth_method": "none",
-            "redirect_uris": [app + "/app/callback"],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-        }
-    ]
-    env = os.environ | {
-        "PORT": str(port),
-        "FHIR_BASE": fhir,
-        "CLIENTS": json.dumps(clients),
-        "DEFAULT_PATIENT": DEMO_PATIENT,  # standalone launches (no launch context)
-    }
-    base = f"http://127.0.0.1:{port}"
-    log_path = workdir / "smart-as.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [node, str(AUTHSERVER / "smart-as.mjs")], env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            deadline = time.monotonic() + 20
-            while True:
-                if proc.poll() is not None:
-                    raise StackError(f"smart-as exited: {log_path.read_text()[-2000:]}")
-                try:
-                    if httpx.get(base + "/jwks", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise StackError("smart-as not ready after 20 s")
-                time.sleep(0.1)
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+        ehr = SmartEhr(fhir=self.fhir, auth_server=self.auth_server)
+        return ehr.launch_url(self.app, patient, order, **extra)
 
 
 @contextmanager
@@ -134,20 +52,18 @@ def running_stack(workdir: Path) -> Iterator[Stack]:
         sekmet = stack.enter_context(running_fhir_server(workdir))
         with httpx.Client(timeout=60.0) as client:
             load_cohort(sekmet, load_ndjson(COHORT_NDJSON), client)
-        fhir_port, as_port, app_port = free_port(), free_port(), free_port()
-        fhir = f"http://127.0.0.1:{fhir_port}/fhir"
+        app_port = free_port()
         app = f"http://127.0.0.1:{app_port}"
-        auth = stack.enter_context(_auth_server(as_port, fhir, app, workdir))
-        stack.enter_context(_thread_server(facade(fhir, sekmet, auth), fhir_port))
+        ehr = stack.enter_context(running_smart_ehr(workdir, sekmet, app))
         settings = Settings(
             public_base_url=app,
-            allowed_fhir_servers=[fhir],
+            allowed_fhir_servers=[ehr.fhir],
             database_url=f"sqlite+aiosqlite:///{workdir / 'app.db'}",
             smart_client_id=CLIENT_ID,
             fhir_deadline=20.0,
         )
-        stack.enter_context(_thread_server(create_app(settings), app_port))
-        yield Stack(fhir=fhir, sekmet=sekmet, auth_server=auth, app=app)
+        stack.enter_context(thread_server(create_app(settings), app_port))
+        yield Stack(fhir=ehr.fhir, sekmet=sekmet, auth_server=ehr.auth_server, app=app)
 
 
 def _interrupt(*_: object) -> None:
@@ -157,6 +73,7 @@ def _interrupt(*_: object) -> None:
 def main() -> None:
     import signal
     import tempfile
+    import threading
 
     signal.signal(signal.SIGTERM, _interrupt)  # a plain kill also stops node and sekmet
 
@@ -170,7 +87,8 @@ def main() -> None:
         print(
             f"EHR launch, patient {DEMO_PATIENT}, open in a browser:\n  {s.launch_url(DEMO_PATIENT, order)}"
         )
-        print(f"Standalone launch:\n  {s.app}/app/launch?{urlencode({'iss': s.fhir})}")
+        ehr = SmartEhr(fhir=s.fhir, auth_server=s.auth_server)
+        print(f"Standalone launch:\n  {ehr.standalone_url(s.app)}")
         print("Ctrl-C stops the servers.", flush=True)
         with suppress(KeyboardInterrupt):
             threading.Event().wait()

@@ -13,8 +13,8 @@ import re
 import httpx
 import pytest
 
+from cds.demo.smart_facade import denied_entries
 from cds.writeback.identity import IDENTIFIER_SYSTEM
-from tests.e2e.facade import denied_entries
 from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.integration

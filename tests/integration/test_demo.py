@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from rich.console import Console
 
 from cds.demo.run import run_demo
@@ -36,37 +37,103 @@ def test_demo_sends_hooks_and_prints_whole_cards() -> None:
     assert "Override reasons: Angiographic findings incorrect or incomplete" in text
     assert "single-centre" in text
     assert "feedback on the first card: HTTP 200" in text
+    assert "SMART app: ./scripts/demo --keep prints a URL to open it" in text
 
 
-def test_keep_leaves_the_stack_running_until_ctrl_c() -> None:
+def _children(pid: int) -> set[int]:
+    """The child processes of `pid` (Linux /proc): sekmet and the authorization server's node."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by a parent that is gone) is not running.
+    return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+
+
+def _keep_running(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """`cto-cds demo --keep` started and read until it says it keeps running."""
     proc = subprocess.Popen(
         [str(CLI), "demo", "--patient", "pt01", "--keep"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200"} | env,
     )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "press Ctrl-C" in line:
+            break
+    return proc, "".join(lines)
+
+
+def _stops_cleanly(proc: subprocess.Popen[str], how: signal.Signals) -> None:
+    """The signal ends the demo with status 0, and no child (sekmet, node) outlives it."""
+    children = _children(proc.pid)
+    assert children, "sekmet (and node) run as children"
+    proc.send_signal(how)
+    assert proc.wait(timeout=180) == 0
+    assert [pid for pid in children if _alive(pid)] == []
+
+
+def test_keep_prints_an_app_url_that_launches_and_saves_and_sigterm_stops_everything() -> None:
+    proc, text = _keep_running({})
     try:
-        assert proc.stdout is not None
-        lines: list[str] = []
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "press Ctrl-C" in line:
-                break
-        text = "".join(lines)
         fhir = re.search(r"FHIR base: (\S+)", text)
         service = re.search(r"CDS service discovery: (\S+)", text)
+        launch = re.search(r"EHR launch of pt01: open in a browser: (\S+)", text)
         assert fhir, text
         assert service, text
-        assert "SMART app: " in text
+        assert launch, text
+        assert re.search(r"SMART app, standalone launch: \S+/app/launch\?iss=", text)
         # still running after the cards: the FHIR server answers
         assert httpx.get(f"{fhir.group(1)}/metadata", timeout=10).status_code == 200
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=180) == 0
+        # The printed URL: EHR launch → the authorization server → the page → Save.
+        with httpx.Client(follow_redirects=True, timeout=60) as browser:
+            page = browser.get(launch.group(1))
+            assert page.status_code == 200, page.text
+            assert "Patient pt01" in page.text
+            csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page.text)
+            assert csrf, "Save is offered: the write scopes were granted"
+            saved = browser.post(
+                str(page.url) + "save", data={"csrf": csrf.group(1), "ostial_location": "true"}
+            )
+            assert saved.status_code == 200, saved.text
+            assert "finding ostial_location" in saved.text
+        _stops_cleanly(proc, signal.SIGTERM)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(launch.group(1), timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_without_node_the_demo_says_why_in_one_line_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    proc, text = _keep_running({"PATH": str(tmp_path)})  # no node, no npm
+    try:
+        why = [line for line in text.splitlines() if line.startswith("SMART app")]
+        assert why == [
+            "SMART app: no launch URL: node not found: install Node.js 20+ (apt-get install "
+            "nodejs npm)",
+            "SMART app launch: "
+            + re.findall(r"(http\S+/app/launch)", text)[0]
+            + " (needs an EHR; none is running)",
+        ], text
+        assert "pt01: Operator-CTO" in text, "the cards are printed all the same"
+        _stops_cleanly(proc, signal.SIGINT)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -1,4 +1,4 @@
-"""A SMART resource server in front of sekmet-fhir, for the end-to-end tests.
+"""A SMART resource server in front of sekmet-fhir, for the demo and the end-to-end tests.
 
 sekmet has no SMART EHR launch (docs/spec/test-servers.md §1.1), so this small ASGI app plays the
 EHR's FHIR endpoint: it serves `.well-known/smart-configuration` (pointing at the oidc-provider
