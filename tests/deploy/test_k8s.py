@@ -96,6 +96,7 @@ def test_no_secret_values_only_references() -> None:
         "CTO_CDS_DATABASE_URL",
         "CTO_CDS_APP_CONTEXT_SECRET",
         "CTO_CDS_SMART_TOKEN_KEY",
+        "CTO_CDS_METRICS_TOKEN",
     }
     assert not {e["name"] for e in CONTAINER["env"] if "value" in e}
     # The trusted clients' keys: a Secret mounted where CTO_CDS_TRUSTED_CLIENTS points.
@@ -210,5 +211,28 @@ def test_egress_is_only_dns_the_database_and_the_fhir_side() -> None:
     assert ports == {(53, "UDP"), (53, "TCP"), (5432, "TCP"), (443, "TCP")}
     for rule in policy["egress"]:
         assert rule["to"], "an egress rule without `to` allows every destination"
-    (ingress,) = policy["ingress"]
-    assert [p["port"] for p in ingress["ports"]] == [8000]
+    sources = []
+    for ingress in policy["ingress"]:
+        assert [p["port"] for p in ingress["ports"]] == [8000]
+        (source,) = ingress["from"]
+        sources.append(source["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"])
+    assert sources == ["ingress-nginx", "monitoring"]  # the EHRs' traffic and Prometheus
+
+
+def test_prometheus_scrapes_metrics_with_the_token_from_a_secret(tmp_path: Path) -> None:
+    annotations = DEPLOYMENT["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    served = {p["containerPort"] for p in CONTAINER["ports"]}
+    assert int(annotations["prometheus.io/port"]) in served
+    token = next(e for e in CONTAINER["env"] if e["name"] == "CTO_CDS_METRICS_TOKEN")
+    assert token["valueFrom"]["secretKeyRef"]["optional"] is True  # unset: /metrics disabled
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'cds.db'}",
+        metrics_token="scrape-token-0123456789",
+    )
+    with TestClient(create_app(settings)) as client:  # the real app serves the annotated path
+        path = annotations["prometheus.io/path"]
+        assert client.get(path).status_code == 401
+        scraped = client.get(path, headers={"Authorization": "Bearer scrape-token-0123456789"})
+    assert scraped.status_code == 200
+    assert 'cto_cds_http_requests_total{method="GET",route="/metrics",status="401"}' in scraped.text
