@@ -165,14 +165,12 @@ def assemble(fetched: Mapping[str, Fetched], record: PatientRecord | None = None
         elif result.truncated:
             record.fail(key, Problem.TRUNCATED, f"{key}: {Problem.TRUNCATED.value} (result cut)")
         dropped = record.ignored.get(key, 0)
-        for raw in (*result.parsed, *result.resources):
-            parsed = raw if isinstance(raw, Resource) else parse_resource(raw)
-            if isinstance(parsed, ResourceProblem):
-                record.problems.append(parsed)
-                record.fail(key, Problem.MALFORMED, f"{key}: {Problem.MALFORMED.value}: {parsed}")
-                continue
-            if parsed is not None:
-                _place(record, key, parsed)
+        resources = _parsed(record, key, result)
+        if key in _LISTS:
+            _place_list(record, key, resources)
+        else:
+            for resource in resources:
+                _place(record, key, resource)
         dropped = record.ignored.get(key, 0) - dropped
         if dropped and not result.exhaustive:
             # Results that do not answer the search (another patient's, another type): the
@@ -185,28 +183,76 @@ def assemble(fetched: Mapping[str, Fetched], record: PatientRecord | None = None
     return record
 
 
-def _refers(ref: Reference | None, target: str) -> bool:
-    return (
-        ref is not None
-        and ref.reference is not None
-        and (ref.reference == target or ref.reference.endswith(f"/{target}"))
-    )
+def _parsed(record: PatientRecord, key: str, result: Fetched) -> list[Resource]:
+    """The result's lean models (those the source parsed first); malformed ones are recorded."""
+    resources = list(result.parsed)
+    for raw in result.resources:
+        parsed = parse_resource(raw)
+        if isinstance(parsed, ResourceProblem):
+            record.problems.append(parsed)
+            record.fail(key, Problem.MALFORMED, f"{key}: {Problem.MALFORMED.value}: {parsed}")
+        elif parsed is not None:
+            resources.append(parsed)
+    return resources
 
 
-def _belongs(record: PatientRecord, key: str, resource: Resource) -> bool:
+def _refers(ref: Reference | None, target: str, tail: str) -> bool:
+    """`ref` points to `target` ("Patient/p1"), relative or absolute (`tail` = "/" + target)."""
+    if ref is None or ref.reference is None:
+        return False
+    return ref.reference == target or ref.reference.endswith(tail)
+
+
+def _belongs(record: PatientRecord, key: str) -> Callable[[Resource], bool]:
     """Whether a search result really answers the search: a server that ignores a parameter
-    (sekmet 0.1.1 ignores Observation?focus) must not put other people's data in the record."""
+    (sekmet 0.1.1 ignores Observation?focus) must not put other people's data in the record.
+    Built once per search: an operator's history is hundreds of resources."""
     if key.startswith("operator_"):
         who = f"Practitioner/{record.operator_id}"
-        if isinstance(resource, Observation):
-            return any(_refers(f, who) for f in resource.focus)
-        if isinstance(resource, Procedure):
-            return any(_refers(p.actor, who) for p in resource.performer)
-        return False
+        tail = f"/{who}"
+
+        def operators(resource: Resource) -> bool:
+            # Plain loops: this runs for every resource of the history.
+            if isinstance(resource, Procedure):
+                for performer in resource.performer:
+                    if _refers(performer.actor, who, tail):
+                        return True
+            elif isinstance(resource, Observation):
+                for focus in resource.focus:
+                    if _refers(focus, who, tail):
+                        return True
+            return False
+
+        return operators
     if record.patient_id is None:
-        return True
-    subject = getattr(resource, "subject", None)
-    return _refers(subject, f"Patient/{record.patient_id}")
+        return lambda resource: True
+    target = f"Patient/{record.patient_id}"
+    tail = f"/{target}"
+    return lambda resource: _refers(getattr(resource, "subject", None), target, tail)
+
+
+def _place_list(record: PatientRecord, key: str, resources: list[Resource]) -> None:
+    """Add what answers the search to its list, once per id; count what does not (`ignored`)."""
+    attr, kind = _LISTS[key]
+    target: list[Resource] = getattr(record, attr)
+    belongs = _belongs(record, key)
+    seen = record._seen.get(key)
+    ignored = 0
+    for resource in resources:
+        if not isinstance(resource, kind) or not belongs(resource):
+            ignored += 1
+            continue
+        rid = resource.id
+        if rid is None:
+            target.append(resource)
+            continue
+        if seen is None:
+            seen = record._seen[key] = set()
+        if rid not in seen:
+            seen.add(rid)
+            target.append(resource)
+    if ignored:
+        record.ignored[key] = record.ignored.get(key, 0) + ignored
 
 
 def _place(record: PatientRecord, key: str, resource: Resource) -> None:
@@ -218,19 +264,6 @@ def _place(record: PatientRecord, key: str, resource: Resource) -> None:
         record.operator = resource
     elif isinstance(resource, PractitionerRole) and key == "operator_role":
         record.operator_roles.append(resource)
-    elif key in _LISTS:
-        attr, kind = _LISTS[key]
-        if not isinstance(resource, kind) or not _belongs(record, key, resource):
-            record.ignored[key] = record.ignored.get(key, 0) + 1
-            return
-        target: list[Resource] = getattr(record, attr)
-        if resource.id is None:
-            target.append(resource)
-            return
-        seen = record._seen.setdefault(key, set())
-        if resource.id not in seen:
-            seen.add(resource.id)
-            target.append(resource)
 
 
 OrderChooser = Callable[[PatientRecord], ServiceRequest | None]
