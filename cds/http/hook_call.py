@@ -136,23 +136,21 @@ async def answer(
         ),
     )
     response = CdsResponse(cards=[card])
-    try:
-        await state.store.save_card(
-            CardAuditIn(
-                card_uuid=card_uuid,
-                service_id=service.id,
-                hook=request.hook,
-                hook_instance=request.hookInstance,
-                patient_ref=f"Patient/{pid}",
-                order_ref=case.mapping.order,
-                operator_ref=case.mapping.operator,
-                index_date=case.mapping.index_date,
-                inputs=contract["inputs"],
-                scores=contract["scores"],
-                card=dump(card),
-                mappings_version=",".join(state.tables.sources),
-            )
+    # Written behind the response, in batches; never lost (cds/store/audit_queue.py).
+    await state.audit.submit(
+        CardAuditIn(
+            card_uuid=card_uuid,
+            service_id=service.id,
+            hook=request.hook,
+            hook_instance=request.hookInstance,
+            patient_ref=f"Patient/{pid}",
+            order_ref=case.mapping.order,
+            operator_ref=case.mapping.operator,
+            index_date=case.mapping.index_date,
+            inputs=contract["inputs"],
+            scores=contract["scores"],
+            card=dump(card),
+            mappings_version=",".join(state.tables.sources),
         )
-    except DATABASE_ERRORS as exc:
-        state.audit_failed("save_card", exc)
+    )
     return response

@@ -66,6 +66,7 @@ async def feedback(
     items = body.get("feedback")
     if items is None:
         raise ContextError("feedback", "is required")
+    await state.audit.flush()  # feedback on a card just sent finds its audit row
     result = await state.store.save_feedback(service_id, items)
     for item in items:
         metrics.FEEDBACK.labels(item.outcome).inc()

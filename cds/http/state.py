@@ -7,7 +7,7 @@ the first request.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -21,7 +21,9 @@ from cds.mapping.matching import is_cto_pci
 from cds.mapping.tables import MappingTables, load_tables
 from cds.settings import Settings
 from cds.sources.resources import ServiceRequest
+from cds.store.audit_queue import AuditQueue
 from cds.store.repository import Store
+from cds.store.schemas import CardAuditIn
 
 log = logging.getLogger("cds.http")
 
@@ -45,11 +47,23 @@ class ServiceState:
     http: httpx.AsyncClient
     audit_failures: int = 0
     """Cards answered whose audit row or appContext handle could not be written (see /readyz)."""
+    audit: AuditQueue = field(init=False)
+    """Card audit rows, written behind the response (cds/store/audit_queue.py)."""
 
-    def audit_failed(self, what: str, exc: BaseException) -> None:
+    def __post_init__(self) -> None:
+        # Through `self.store` at write time: tests swap the store under a running service.
+        self.audit = AuditQueue(self._save_cards, self._audit_batch_failed)
+
+    async def _save_cards(self, rows: list[CardAuditIn]) -> None:
+        await self.store.save_cards(rows)
+
+    def _audit_batch_failed(self, rows: int, exc: BaseException) -> None:
+        self.audit_failed("save_card", exc, rows)
+
+    def audit_failed(self, what: str, exc: BaseException, rows: int = 1) -> None:
         """Count and log a failed audit write: one line, the exception class only (no PHI)."""
-        self.audit_failures += 1
-        metrics.DATABASE_ERRORS.labels("audit").inc()
+        self.audit_failures += rows
+        metrics.DATABASE_ERRORS.labels("audit").inc(rows)
         log.error(
             "audit write %s failed (%s); card still returned; %d so far",
             what,
@@ -67,6 +81,7 @@ class ServiceState:
         return None
 
     async def close(self) -> None:
+        await self.audit.close()  # the queued audit rows are written before the store closes
         await self.http.aclose()
         await self.store.close()
 
@@ -93,4 +108,6 @@ async def build_state(settings: Settings, static: StaticConfig) -> ServiceState:
     verifier = ClientJwtVerifier(
         static.trusted, JwksCache(http), store, leeway=settings.jwt_leeway_seconds
     )
-    return ServiceState(settings, static.tables, static.services, verifier, store, http)
+    state = ServiceState(settings, static.tables, static.services, verifier, store, http)
+    state.audit.start()
+    return state

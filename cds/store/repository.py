@@ -134,16 +134,18 @@ class Store:
     ) -> None:
         await self.close()
 
-    def _insert_new(self, model: type[Base], *unique: str) -> Insert:
-        """`INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id` for this dialect."""
+    def _insert_or_skip(self, model: type[Base], *unique: str) -> Insert:
+        """`INSERT ... ON CONFLICT (unique) DO NOTHING` for this dialect."""
         name = self._engine.dialect.name
         if name == "postgresql":
-            stmt: Insert = postgresql.insert(model).on_conflict_do_nothing(index_elements=unique)
-        elif name == "sqlite":
-            stmt = sqlite.insert(model).on_conflict_do_nothing(index_elements=unique)
-        else:  # pragma: no cover - create_engine admits only these two
-            raise NotImplementedError(name)
-        return stmt.returning(model.__table__.c.id)
+            return postgresql.insert(model).on_conflict_do_nothing(index_elements=unique)
+        if name == "sqlite":
+            return sqlite.insert(model).on_conflict_do_nothing(index_elements=unique)
+        raise NotImplementedError(name)  # pragma: no cover - create_engine admits only these two
+
+    def _insert_new(self, model: type[Base], *unique: str) -> Insert:
+        """`INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id`: a row back when it was new."""
+        return self._insert_or_skip(model, *unique).returning(model.__table__.c.id)
 
     async def _insert(self, session: AsyncSession, stmt: Insert, values: dict[str, Any]) -> bool:
         """True when the row was inserted, False when the unique constraint already held it."""
@@ -194,10 +196,20 @@ class Store:
 
     async def save_card(self, audit: CardAuditIn) -> None:
         """Record a card as sent. The first write of a card_uuid wins: a retried save is a no-op."""
-        row = audit.model_dump()
-        row["created_at"] = _aware(audit.created_at or self._clock(), "created_at")
-        async with self._sessions.begin() as session:
-            await self._insert(session, self._insert_new(CardAudit, "card_uuid"), row)
+        await self.save_cards([audit])
+
+    async def save_cards(self, audits: list[CardAuditIn]) -> None:
+        """Record cards as sent, in one transaction (the write-behind queue's batches)."""
+        if not audits:
+            return
+        now = self._clock()
+        rows = []
+        for audit in audits:
+            row = audit.model_dump()
+            row["created_at"] = _aware(audit.created_at or now, "created_at")
+            rows.append(row)
+        async with self._engine.begin() as connection:  # one executemany, no ORM unit of work
+            await connection.execute(self._insert_or_skip(CardAudit, "card_uuid"), rows)
 
     async def card(self, card_uuid: str) -> CardAuditOut | None:
         async with self._sessions() as session:

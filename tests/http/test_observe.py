@@ -231,7 +231,7 @@ async def test_a_failed_audit_write_is_a_database_error(tmp_path: Path) -> None:
         async def down(*args: object, **kwargs: object) -> None:
             raise ConnectionRefusedError("database down")
 
-        store.save_card = down
+        store.save_cards = down  # the write-behind queue writes in batches
         response = await client.post(SERVICE, json=cto_body("pt05"), headers=auth(SERVICE))
     assert response.status_code == 200  # the card still goes out
     assert sample("cto_cds_database_errors_total", during="audit") - before == 1
