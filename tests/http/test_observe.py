@@ -264,3 +264,35 @@ async def _text() -> str:
     from cds.metrics import exposition
 
     return exposition()[0].decode()
+
+
+async def test_non_http_scopes_pass_through_uncounted() -> None:
+    from starlette.types import Message, Receive, Send
+
+    from cds.http.observe import Observe
+
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["type"])
+
+    async def receive() -> Message:
+        return {"type": "lifespan.startup"}
+
+    async def send(message: Message) -> None:
+        return None
+
+    before = _text_count()
+    await Observe(app)({"type": "lifespan"}, receive, send)
+    assert seen == ["lifespan"]
+    assert _text_count() == before
+
+
+def _text_count() -> float:
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "cto_cds_http_requests"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )

@@ -591,3 +591,20 @@ def test_reads_are_timed_and_failures_counted_per_resource_type(server: respx.Mo
         value("cto_cds_fhir_read_errors_total", resource_type="Patient", problem=p.name.lower())
         for p in Problem
     )
+
+
+def test_a_bug_in_a_search_is_counted_as_internal(
+    server: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cds.metrics import REGISTRY
+
+    async def broken(*args: object) -> Fetched:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(FhirRestSource, "_search", broken)
+    labels = {"resource_type": "Patient", "problem": "internal"}
+    before = REGISTRY.get_sample_value("cto_cds_fhir_read_errors_total", labels) or 0.0
+    results = fetch(patient_searches(PID)[:1])
+    assert results["patient"].problem is Problem.INTERNAL
+    after = REGISTRY.get_sample_value("cto_cds_fhir_read_errors_total", labels) or 0.0
+    assert after - before == 1
