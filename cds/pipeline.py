@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from cds.mapping.operator import OperatorHistories
+from cds.mapping.operator import OperatorHistories, history_planner
 from cds.mapping.order import find_order
 from cds.mapping.record_inputs import map_record
 from cds.mapping.tables import MappingTables
@@ -41,5 +41,7 @@ def score_record(
 async def score_patient(
     source: RecordSource, request: RecordRequest, tables: MappingTables, today: date
 ) -> tuple[ScoredCase, PatientRecord]:
-    record = await read_record(source, request, lambda rec: find_order(rec, tables)[0])
+    record = await read_record(
+        source, request, lambda rec: find_order(rec, tables)[0], history_planner(tables, today)
+    )
     return score_record(record, tables, today), record

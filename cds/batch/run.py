@@ -31,7 +31,7 @@ from cds.batch.source import OperatorCache, SpoolPatientSource
 from cds.batch.spool import Spool
 from cds.errors import CdsError
 from cds.mapping.matching import counts, is_cto_pci
-from cds.mapping.operator import OperatorHistories
+from cds.mapping.operator import OperatorHistories, history_planner
 from cds.mapping.tables import MappingTables, load_tables
 from cds.pipeline import score_record
 from cds.scoring.engine import score_all
@@ -146,7 +146,7 @@ async def _score_patients(patients: list[str]) -> ChunkResult:
             }
             try:
                 request = RecordRequest(patient_id=patient, order=order)
-                record = await read_record(source, request)
+                record = await read_record(source, request, None, history_planner(tables, today))
                 case = score_record(record, tables, today, histories)
             except (CdsError, ValueError) as exc:
                 errors.append(_error(where, str(exc)))

@@ -48,6 +48,11 @@ def normalize_system(system: str) -> str:
     return ALIASES.get(system, ALIASES.get(system.lower(), system))
 
 
+def is_dotless(system: str) -> bool:
+    """Whether codes of this (normalised) system are compared without dots (ICD-9/10-CM)."""
+    return system in _DOTLESS
+
+
 def normalize_code(system: str, code: str) -> str:
     """ICD codes compare without dots and in upper case; other codes as written."""
     code = code.strip()

@@ -15,22 +15,34 @@ Reading the history (which Procedures are this operator's primary CTO-PCIs, when
 does not depend on the patient or the order date; only the counting does. A batch run maps thousands
 of records against the same few histories, so it keeps the reading per operator (`OperatorHistories`)
 and counts per order: the count is linear in the history, the reading costs table look-ups.
+
+The history is read so that it scales to a 20-year career (`history_planner`): the career search asks
+only for this operator's CTO-PCIs (the `cto_pci` codes of the tables, every spelling of their system)
+performed before the order date + 2 days (a margin for time zones: the day itself is re-checked
+here), trimmed to the elements read below. When the tables hold a code a token search cannot express
+(a prefix row, an ICD-CM code compared without its dot), the code filter is dropped: the server
+returns every Procedure of the operator and the tables decide, as before.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from cds.mapping.codes import NPI
+from cds.mapping.codes import ALIASES, NPI, is_dotless
 from cds.mapping.findings import OPERATOR_INPUTS, observation_candidates, resolve
 from cds.mapping.matching import counts, day_of, is_cto_pci, rows_for
+from cds.mapping.order import index_day
 from cds.mapping.provenance import MappedInput, unknown
 from cds.mapping.tables import MappingTables
 from cds.sources.record import PatientRecord
-from cds.sources.resources import Procedure
+from cds.sources.resources import Procedure, ServiceRequest
+from cds.sources.searches import HistoryFilter
+
+HISTORY_MARGIN_DAYS = 2
+"""Days past the order date the career search reaches (time zones; the day is re-checked here)."""
 
 _REGISTRY_FIELDS = {
     "operator_annual_cto_volume": "annual_cto_volume",
@@ -56,6 +68,41 @@ def practice_years(first: date, index: date, round_up_after_months: int = 6) -> 
     if _add_months(first, 12 * years + round_up_after_months) < index:
         years += 1
     return max(years, 0)
+
+
+def career_codes(tables: MappingTables) -> tuple[tuple[str, str], ...]:
+    """(system, code) of every enabled CTO-PCI Procedure code, each system in every spelling the
+    tables accept (URI and urn:oid); empty when one cannot be a token (prefix or dotless ICD-CM)."""
+    rows = [
+        r
+        for r in tables.rows
+        if r.enabled and r.concept == "cto_pci" and r.element == "code"
+        if r.resource in ("Procedure", "*")
+    ]
+    if any(r.match != "exact" or is_dotless(r.system) for r in rows):
+        return ()
+    spellings = {r.system: [r.system] for r in rows}
+    for alias, system in ALIASES.items():
+        if system in spellings:
+            spellings[system].append(alias)
+    return tuple(
+        dict.fromkeys((spelling, r.code) for r in rows for spelling in spellings[r.system])
+    )
+
+
+def history_planner(
+    tables: MappingTables, today: date
+) -> Callable[[ServiceRequest | None], HistoryFilter]:
+    """The career search's filter for an order; with no order known yet, codes only."""
+    codes = career_codes(tables)
+
+    def plan(order: ServiceRequest | None) -> HistoryFilter:
+        if order is None:
+            return HistoryFilter(codes)
+        before = index_day(order, today) + timedelta(days=HISTORY_MARGIN_DAYS)
+        return HistoryFilter(codes, before)
+
+    return plan
 
 
 def _npi(record: PatientRecord) -> str | None:

@@ -47,6 +47,12 @@ def find_order(
     return candidates[0], "most recent open CTO-PCI order"
 
 
+def index_day(order: ServiceRequest | None, today: date) -> date:
+    """The order date the scores are computed for (authored, else planned), else today."""
+    when = (order.authoredOn or order.occurrenceDateTime) if order else None
+    return instant_day(when) if when else today
+
+
 def order_context(record: PatientRecord, tables: MappingTables, today: date) -> OrderContext:
     order, how = find_order(record, tables)
     if order is None:
@@ -59,8 +65,7 @@ def order_context(record: PatientRecord, tables: MappingTables, today: date) -> 
             ostial=None,
             note=how,
         )
-    when = order.authoredOn or order.occurrenceDateTime
-    index_date = instant_day(when) if when else today
+    index_date = index_day(order, today)
     source = [order.ref]
     rows = [
         r

@@ -10,6 +10,9 @@ Why it is built this way:
 * A body is streamed and abandoned past `max_bytes`: a hostile or broken server cannot make the
   service buffer hundreds of megabytes until the timeout.
 * A searchset whose `total` is not reached once its pages run out is incomplete, not "all there is".
+* A search may carry its own caps (the operator's career: many 1,000-resource pages) and a plainer
+  fallback, sent when the server refuses the search with HTTP 400 (a code or date filter, or
+  `_elements`, it does not support); the fallback's broader answer is filtered by `record.assemble`.
 * Only idempotent GETs are sent, so transient failures (connect errors, read timeouts, 429/502/503/504)
   are retried with exponential backoff, and never past the deadline.
 * The bearer token goes to the configured FHIR base only: `next` links are followed only under it
@@ -38,7 +41,7 @@ from cds.errors import SourceError
 from cds.sources.reasons import Problem, reason, status_problem
 from cds.sources.record import Fetched
 from cds.sources.resources import OperationOutcome
-from cds.sources.searches import Search
+from cds.sources.searches import FILTER_PARAMETERS, Caps, Search
 from cds.urls import UrlError, is_under, parse_url
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -175,7 +178,7 @@ def search_values(search: Search) -> list[str]:
     path, _, query = search.path.partition("?")
     values = [] if query else [unquote(path.rpartition("/")[2])]
     for name, value in parse_qsl(query):
-        if not name.startswith("_"):
+        if not name.startswith("_") and name not in FILTER_PARAMETERS:
             for part in value.split(","):
                 values += [part, part.rpartition("/")[2]]
     return values
@@ -206,10 +209,14 @@ def _redacted(value: object, ids: Sequence[str], token: str | None) -> object:
 class _SearchError(Exception):
     """One search failed; raised inside it, turned into `Fetched.error` and `Fetched.problem`."""
 
-    def __init__(self, problem: Problem, detail: str | None = None) -> None:
+    def __init__(
+        self, problem: Problem, detail: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(detail or problem.value)
         self.problem = problem
         self.detail = detail
+        self.status = status
+        """The HTTP status behind it, when the server answered."""
 
 
 class FhirRestSource:
@@ -313,7 +320,7 @@ class FhirRestSource:
                     raise _SearchError(Problem.NOT_ALLOWED, "next link outside the FHIR base")
                 truncated = await self._pages(search, start.next_url, start.pages, stop_at, into)
             elif "?" in search.path:
-                truncated = await self._pages(search, self._url(search), 0, stop_at, into)
+                truncated = await self._first_pages(search, stop_at, into)
             else:
                 await self._read(search, stop_at, into)
         except _SearchError as failed:
@@ -323,8 +330,22 @@ class FhirRestSource:
             return Fetched(search.key, tuple(into), truncated=True, problem=Problem.TRUNCATED)
         return Fetched(search.key, tuple(into), exhaustive=True)
 
+    async def _first_pages(self, search: Search, stop_at: float, into: _Found) -> bool:
+        """A search from its first page; refused with HTTP 400, its fallback instead."""
+        try:
+            return await self._pages(search, self._url(search), 0, stop_at, into)
+        except _SearchError as failed:
+            if failed.status != 400 or search.fallback is None or into:
+                raise
+        return await self._pages(search.fallback, self._url(search.fallback), 0, stop_at, into)
+
+    def _caps(self, search: Search) -> Caps:
+        limits = self.limits  # no byte cap of its own beyond max_bytes per page
+        pages_bytes = limits.max_pages * limits.max_bytes
+        return search.caps or Caps(limits.max_resources, limits.max_pages, pages_bytes)
+
     def _url(self, search: Search) -> str:
-        if search.path.startswith("/") or "://" in search.path:
+        if search.path.startswith("/") or "://" in search.path.partition("?")[0]:
             raise _SearchError(Problem.INTERNAL, "planned path is not relative")
         return f"{self.base.url}/{search.path}"
 
@@ -341,14 +362,16 @@ class FhirRestSource:
         self, search: Search, url: str, pages: int, stop_at: float, into: _Found
     ) -> bool:
         """Read pages from `url` on into `into`; True when a cap cut the result short."""
-        limits = self.limits
+        caps = self._caps(search)
         visited: set[str] = set()
-        capped = len(into) >= limits.max_resources or pages >= limits.max_pages
+        capped = len(into) >= caps.resources or pages >= caps.pages
         total: int | None = None
+        size = 0
         while not capped:
             visited.add(url)
-            body = await self._body(url, search, stop_at)
+            body, read = await self._body_sized(url, search, stop_at)
             pages += 1
+            size += read
             try:
                 resources, next_url, total, _ = read_searchset(body)
             except ValueError as exc:
@@ -361,9 +384,9 @@ class FhirRestSource:
             if next_url in visited:
                 raise _SearchError(Problem.MALFORMED, "paging loop")
             url = next_url
-            capped = len(into) >= limits.max_resources or pages >= limits.max_pages
-        if len(into) > limits.max_resources:
-            del into[limits.max_resources :]
+            capped = len(into) >= caps.resources or pages >= caps.pages or size >= caps.bytes
+        if len(into) > caps.resources:
+            del into[caps.resources :]
             capped = True
         if not capped and total is not None and total > len(into):
             # The last page says there is more, but links to none: never "that is all".
@@ -372,7 +395,11 @@ class FhirRestSource:
         return capped
 
     async def _body(self, url: str, search: Search, stop_at: float) -> object:
-        """The JSON of a 2xx answer; anything else (status, OperationOutcome, bad JSON) fails."""
+        return (await self._body_sized(url, search, stop_at))[0]
+
+    async def _body_sized(self, url: str, search: Search, stop_at: float) -> tuple[object, int]:
+        """The JSON of a 2xx answer and its size in bytes; anything else (status,
+        OperationOutcome, bad JSON) fails."""
         status, content = await self._get(url, stop_at)
         try:
             if len(content) > THREAD_BYTES:  # a large page: parse it without stalling other calls
@@ -386,12 +413,13 @@ class FhirRestSource:
             summary = outcome_summary(body, search_values(search), self._token)
             if ok:
                 raise _SearchError(Problem.SERVER_ERROR, f"OperationOutcome: {summary}")
-            raise _SearchError(status_problem(status), f"{_status_text(status)}: {summary}")
+            detail = f"{_status_text(status)}: {summary}"
+            raise _SearchError(status_problem(status), detail, status)
         if not ok:
-            raise _SearchError(status_problem(status), _status_text(status))
+            raise _SearchError(status_problem(status), _status_text(status), status)
         if body is _MALFORMED:
             raise _SearchError(Problem.MALFORMED, "malformed JSON")
-        return body
+        return body, len(content)
 
     async def _get(self, url: str, stop_at: float) -> tuple[int, bytes]:
         """One GET (status, body) with the per-request timeout, body included, and the byte cap;

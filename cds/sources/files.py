@@ -5,8 +5,10 @@ Why it is built this way:
 * The CLI and the tests need a record without a FHIR server, read through the same planned searches
   (`searches.py`) as the prefetch and REST sources, so all three give the mapping the same shape.
 * Searches are evaluated with a FHIR server's meaning, for the parameters the planner uses only
-  (`patient`, `Procedure.performer`, `Observation.focus`; `_count` is ignored). Any other parameter is
-  an error for that search: a planner change cannot silently match every resource.
+  (`patient`, `Procedure.performer`, `Observation.focus`, and the career's `Procedure.code` tokens and
+  `date=lt`, through the same `searches.within` every source's career goes through; `_count` and
+  `_elements` are ignored: a file's resources are whole). Any other parameter is an error for that
+  search: a planner change cannot silently match every resource.
 * References are matched by what they point to: `Patient/ID`, an absolute URL ending in `/Patient/ID`,
   or another entry's `urn:uuid:` fullUrl (transaction Bundles), resolved through the file's entries.
 * A file that is not FHIR fails at load with `SourceError` naming the file and the entry or line, so a
@@ -26,7 +28,7 @@ from urllib.parse import parse_qsl, unquote
 from cds.errors import SourceError
 from cds.sources.reasons import Problem, reason
 from cds.sources.record import Fetched
-from cds.sources.searches import Search, valid_id
+from cds.sources.searches import Search, valid_id, within
 
 NDJSON_SUFFIXES = (".ndjson", ".jsonl")
 _TYPE = re.compile(r"^[A-Z][A-Za-z]{0,63}$")
@@ -69,7 +71,9 @@ _PARAMETERS: dict[tuple[str, str], Callable[[Mapping[str, object]], list[object]
 }
 """(resource type or "*", search parameter) → the References it matches on."""
 
-_IGNORED_PARAMETERS = frozenset({"_count"})
+_IGNORED_PARAMETERS = frozenset({"_count", "_elements"})
+_FILTERS = {("Procedure", "code"), ("Procedure", "date")}
+"""Content filters evaluated by `searches.within` (the career search's)."""
 
 
 class FileSource:
@@ -250,7 +254,7 @@ class FileSource:
             return self._error(search, Problem.INTERNAL, "search path and resource type disagree")
         criteria: list[tuple[Callable[[Mapping[str, object]], list[object]], set[str]]] = []
         for name, value in parse_qsl(query, keep_blank_values=True):
-            if name in _IGNORED_PARAMETERS:
+            if name in _IGNORED_PARAMETERS or (kind, name) in _FILTERS:
                 continue
             extract = _PARAMETERS.get((kind, name)) or _PARAMETERS.get(("*", name))
             if extract is None:
@@ -262,6 +266,7 @@ class FileSource:
             for resource in self._resources
             if resource.get("resourceType") == kind
             and all(self._refers_to(extract(resource), targets) for extract, targets in criteria)
+            and within(search, resource) is not False
         )
         return Fetched(search.key, matches)
 

@@ -15,8 +15,11 @@ Why it is built this way (cds-hooks-smart.md CH-12, CH-13):
   patient's: the EHR filled the template wrongly), or whose `total` exceeds its entries with no `next`
   link, is re-read from the server; without one, the search is incomplete and the inputs that depend
   on it stay unknown. A patient WITH a CABG must never read as "prior CABG: not documented".
-* Each search keeps at most `max_resources` (as the REST source does): beyond it the result is
-  truncated, hence incomplete, so a huge prefetch costs bounded work.
+* Each search keeps at most `max_resources` (as the REST source does), or its own cap when it has
+  one (the operator's career, `searches.CAREER_CAPS`, as for the REST source): beyond it the result
+  is truncated, hence incomplete, so a huge prefetch costs bounded work.
+* A prefetched career may answer a broader template (every Procedure of the performer): only the
+  performer must match here; `record.assemble` applies the career's code/date filter.
 """
 
 from __future__ import annotations
@@ -92,13 +95,16 @@ class PrefetchSource:
             elif self.fallback is not None:  # cannot page: the fallback runs the whole search
                 missing[search.key] = (search, _Missing("prefetch paginated", Problem.TRUNCATED))
             else:
-                kept = found.resources[: self.max_resources]
+                kept = found.resources[: self._cap(search)]
                 results[search.key] = Fetched(
                     search.key, kept, truncated=True, problem=Problem.TRUNCATED
                 )
         if missing or continuations:
             results |= await self._ask_fallback(missing, continuations)
         return results
+
+    def _cap(self, search: Search) -> int:
+        return search.caps.resources if search.caps is not None else self.max_resources
 
     def _lookup(self, search: Search) -> Fetched | _Missing | Continuation:
         """What the prefetch holds for `search`, or why it must be fetched."""
@@ -136,8 +142,8 @@ class PrefetchSource:
             why = f"prefetch holds {len(resources)} of {total} results, no next link"
             return _Missing(why, Problem.INCOMPLETE)
         if next_url is None:
-            if len(resources) > self.max_resources:
-                kept = tuple(resources[: self.max_resources])
+            if len(resources) > self._cap(search):
+                kept = tuple(resources[: self._cap(search)])
                 return Fetched(search.key, kept, truncated=True, problem=Problem.TRUNCATED)
             return Fetched(search.key, tuple(resources))
         return Continuation(search, next_url, tuple(resources))

@@ -10,6 +10,11 @@ query asked, so what it left out is unknown; unless the source read everything t
 the query (`Fetched.exhaustive`): then the strays are a superset, filtered out, and reported as
 diagnostics only.
 
+The operator's career search carries a content filter (CTO-PCI codes, a date before the order;
+`searches.career_search`): `assemble` re-applies it to what every source returned (`within`), so a
+server that ignored it, a prefetch from a broader template and a file give the same history; a
+resource the server trimmed of what the filter needs makes the search incomplete.
+
 Parsing is linear (set-based de-duplication) and a large round is parsed in a worker thread, so a
 6,000-resource prefetch does not stall other calls on the event loop (bench/bench_record.py). A source
 may hand over resources it has already parsed into the lean models (`Fetched.parsed`: the batch source
@@ -40,12 +45,14 @@ from cds.sources.resources import (
     parse_resource,
 )
 from cds.sources.searches import (
+    HistoryFilter,
     Search,
     operator_searches,
     order_search,
     patient_searches,
     role_search,
     valid_id,
+    within,
 )
 
 
@@ -112,6 +119,10 @@ class PatientRecord:
     why: dict[str, Problem] = field(default_factory=dict)
     """Search key → the kind of failure behind `incomplete[key]`."""
     problems: list[ResourceProblem] = field(default_factory=list)
+    filtered: dict[str, int] = field(default_factory=dict)
+    """Search key → results outside the search's content filter (a broader answer, dropped)."""
+    plans: dict[str, Search] = field(default_factory=dict, repr=False)
+    """Search key → the planned search whose content filter `assemble` re-applies."""
     _seen: dict[str, set[str]] = field(default_factory=dict, repr=False)
     """Search key → ids already placed (de-duplication in O(1) per resource)."""
 
@@ -186,7 +197,11 @@ def assemble(fetched: Mapping[str, Fetched], record: PatientRecord | None = None
 def _parsed(record: PatientRecord, key: str, result: Fetched) -> list[Resource]:
     """The result's lean models (those the source parsed first); malformed ones are recorded."""
     resources = list(result.parsed)
+    plan = record.plans.get(key)
     for raw in result.resources:
+        # `parsed` ones (a batch export's whole resources) skip it: the mapping re-checks both.
+        if plan is not None and not _passes(record, plan, raw):
+            continue
         parsed = parse_resource(raw)
         if isinstance(parsed, ResourceProblem):
             record.problems.append(parsed)
@@ -194,6 +209,23 @@ def _parsed(record: PatientRecord, key: str, result: Fetched) -> list[Resource]:
         elif parsed is not None:
             resources.append(parsed)
     return resources
+
+
+def _passes(record: PatientRecord, plan: Search, raw: Mapping[str, object]) -> bool:
+    """Whether a raw result passes its search's content filter; a trimmed one that cannot be told
+    makes the search incomplete (never a history silently short of its undated cases)."""
+    verdict = within(plan, raw)
+    if verdict is None:
+        record.fail(
+            plan.key,
+            Problem.INCOMPLETE,
+            f"{plan.key}: {Problem.INCOMPLETE.value} (the server trimmed a date, code, status or"
+            " performer the history needs)",
+        )
+        return False
+    if not verdict:
+        record.filtered[plan.key] = record.filtered.get(plan.key, 0) + 1
+    return verdict
 
 
 def _refers(ref: Reference | None, target: str, tail: str) -> bool:
@@ -267,6 +299,8 @@ def _place(record: PatientRecord, key: str, resource: Resource) -> None:
 
 
 OrderChooser = Callable[[PatientRecord], ServiceRequest | None]
+HistoryPlanner = Callable[[ServiceRequest | None], HistoryFilter]
+"""The career search's filter for the order (None: not known yet); from the mapping tables."""
 
 THREAD_ABOVE = 300
 """Resources to parse in one round above which parsing moves off the event loop."""
@@ -279,10 +313,27 @@ async def _assemble(fetched: Mapping[str, Fetched], record: PatientRecord) -> No
         assemble(fetched, record)
 
 
+def _operator_searches(
+    record: PatientRecord,
+    operator_id: str,
+    order: ServiceRequest | None,
+    plan: HistoryPlanner | None,
+) -> list[Search]:
+    searches = operator_searches(operator_id, plan(order) if plan else HistoryFilter())
+    record.plans |= {s.key: s for s in searches if s.caps is not None}
+    return searches
+
+
 async def read_record(
-    source: RecordSource, request: RecordRequest, choose_order: OrderChooser | None = None
+    source: RecordSource,
+    request: RecordRequest,
+    choose_order: OrderChooser | None = None,
+    history: HistoryPlanner | None = None,
 ) -> PatientRecord:
-    """Read the record for scoring: one concurrent round, a second only for a late-known operator."""
+    """Read the record for scoring: one concurrent round, a second only for a late-known operator.
+
+    `history` bounds the operator's career search by the order (its codes and date); without it
+    the career is read unfiltered (still trimmed and under its own caps)."""
     searches = patient_searches(request.patient_id)
     record = PatientRecord(operator_id=request.operator_id, patient_id=request.patient_id)
     if request.order is not None:
@@ -296,7 +347,7 @@ async def read_record(
     record.operator_id = record.operator_id or _performer(record.order, "Practitioner")
     role_id = _performer(record.order, "PractitionerRole")
     if record.operator_id is not None:
-        searches += operator_searches(record.operator_id)
+        searches += _operator_searches(record, record.operator_id, record.order, history)
     elif role_id is not None:
         searches.append(role_search(role_id))
     await _assemble(await source.fetch(searches), record)
@@ -314,5 +365,6 @@ async def read_record(
                 await _assemble(await source.fetch([role_search(role_id)]), record)
             record.operator_id = _practitioner_of_role(record, role_id)
         if record.operator_id is not None:
-            await _assemble(await source.fetch(operator_searches(record.operator_id)), record)
+            operator = _operator_searches(record, record.operator_id, order, history)
+            await _assemble(await source.fetch(operator), record)
     return record

@@ -3,6 +3,14 @@
 Every source answers the same `Search` list: the REST source sends them, the prefetch source looks
 them up among the prefetched keys (hooks/ templates use the same keys), the file source evaluates them
 in memory. Keys are stable names; paths are relative FHIR URLs.
+
+The operator's career (`operator_procedures`) is the one search that can be large: a 20-year,
+high-volume operator has thousands of Procedures. It is bounded on the server (performer, a date
+before the order, the CTO-PCI codes of the mapping tables, `_elements`-trimmed, 1,000 a page) and has
+its own caps; a server that refuses it (HTTP 400) is asked the plain performer search instead. Its
+code/date filter is re-applied to whatever any source returns (`within`), so a server that ignored
+a parameter, a prefetch filled from a broader template and a file all give the mapping the same
+history. docs/performance.md, "Operator history".
 """
 
 from __future__ import annotations
@@ -10,12 +18,49 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from urllib.parse import parse_qsl, quote, unquote
+
+from cds.sources.resources import earliest_day
 
 # FHIR id: 1–64 of [A-Za-z0-9-.] (http://hl7.org/fhir/R4/datatypes.html#id).
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 PAGE_SIZE = 100
+CAREER_PAGE_SIZE = 1000
+"""A page of the career search: the most sekmet (and HAPI's default maximum) return at once."""
+CAREER_ELEMENTS = "code,status,performer,outcome,performed,performedDateTime,performedPeriod"
+"""What the mapping reads of a career Procedure. `performedDateTime`/`performedPeriod` are named
+besides `performed`: sekmet 0.1.1 matches `_elements` on JSON keys and drops performed[x] otherwise."""
+SUBSETTED = "SUBSETTED"
+"""meta.tag code (v3-ObservationValue) of a resource the server trimmed (`_elements`, `_summary`)."""
+_HISTORY_NEEDS = ("code", "status", "performer")
+_PERFORMED = ("performedDateTime", "performedPeriod")
+FILTER_PARAMETERS = frozenset({"code", "date"})
+"""Parameters that narrow a search by content, re-applied locally by `within` (not references)."""
+
+
+@dataclass(frozen=True)
+class Caps:
+    """How much one search may read: resources, pages, and bytes over all its pages."""
+
+    resources: int
+    pages: int
+    bytes: int
+
+
+CAREER_CAPS = Caps(resources=12_000, pages=120, bytes=16_000_000)
+"""The career search: 12,000 CTO-PCIs is 600 a year for 20 years (the busiest operators of Xiao
+2021's cohort did about 100 a year); beyond it the history is truncated, hence unknown."""
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """What narrows the operator's career search: CTO-PCI codes (`(system, code)`, empty = any
+    code) and an exclusive upper date bound (None = any date)."""
+
+    codes: tuple[tuple[str, str], ...] = ()
+    before: date | None = None
 
 
 @dataclass(frozen=True)
@@ -25,6 +70,10 @@ class Search:
     key: str
     path: str
     resource_type: str
+    caps: Caps | None = None
+    """Own caps instead of the source's defaults (the career search)."""
+    fallback: Search | None = None
+    """The plainer search to send when the server refuses this one with HTTP 400."""
 
 
 def valid_id(value: str) -> bool:
@@ -50,13 +99,67 @@ def patient_searches(patient_id: str) -> list[Search]:
     ]
 
 
-def operator_searches(practitioner_id: str) -> list[Search]:
-    """Searches for the operator: identity, CTO-PCI history as performer, override Observations."""
+def _escape(value: str) -> str:
+    """A FHIR search value with its separators escaped (http://hl7.org/fhir/R4/search.html#escaping)."""
+    for char in "\\,|$":
+        value = value.replace(char, "\\" + char)
+    return value
+
+
+def split_unescaped(value: str, separator: str) -> list[str]:
+    """Split a FHIR search value on `separator` where it is not escaped; escapes are kept, so a
+    part can be split again on another separator (`unescape` the last level)."""
+    parts: list[str] = []
+    start = 0
+    index = 0
+    while index < len(value):
+        if value[index] == "\\":
+            index += 2
+            continue
+        if value[index] == separator:
+            parts.append(value[start:index])
+            start = index + 1
+        index += 1
+    parts.append(value[start:])
+    return parts
+
+
+def unescape(value: str) -> str:
+    """A FHIR search value part with its `\\` escapes removed."""
+    return re.sub(r"\\(.)", r"\1", value)
+
+
+def career_search(practitioner_id: str, history: HistoryFilter = HistoryFilter()) -> Search:
+    """The operator's CTO-PCI career as performer, bounded as `history` says, with the plain
+    performer search as its fallback."""
+    ref = f"Practitioner/{_id(practitioner_id, 'practitioner id')}"
+    query = f"performer={ref}"
+    if history.before is not None:
+        query += f"&date=lt{history.before.isoformat()}"
+    if history.codes:
+        tokens = ",".join(f"{_escape(system)}|{_escape(code)}" for system, code in history.codes)
+        query += f"&code={quote(tokens, safe='')}"
+    query += f"&_elements={CAREER_ELEMENTS}&_count={CAREER_PAGE_SIZE}"
+    plain = Search(
+        "operator_procedures",
+        f"Procedure?performer={ref}&_count={PAGE_SIZE}",
+        "Procedure",
+        caps=CAREER_CAPS,
+    )
+    return Search(
+        "operator_procedures", f"Procedure?{query}", "Procedure", caps=CAREER_CAPS, fallback=plain
+    )
+
+
+def operator_searches(
+    practitioner_id: str, history: HistoryFilter = HistoryFilter()
+) -> list[Search]:
+    """Searches for the operator: identity, CTO-PCI career as performer, override Observations."""
     oid = _id(practitioner_id, "practitioner id")
     ref = f"Practitioner/{oid}"
     return [
         Search("operator", ref, "Practitioner"),
-        Search("operator_procedures", f"Procedure?performer={ref}&_count={PAGE_SIZE}", "Procedure"),
+        career_search(practitioner_id, history),
         Search(
             "operator_observations", f"Observation?focus={ref}&_count={PAGE_SIZE}", "Observation"
         ),
@@ -103,9 +206,69 @@ def answers(search: Search, resource: Mapping[str, object]) -> bool:
     if not query:
         return resource.get("id") == unquote(path.rpartition("/")[2])
     for name, value in parse_qsl(query):
-        if name.startswith("_"):
+        if name.startswith("_") or name in FILTER_PARAMETERS:
             continue
         target = unquote(value) if "/" in value else f"Patient/{unquote(value)}"
         if not any(_points_to(ref, target) for ref in _references(resource, name)):
             return False
+    return True
+
+
+def _subsetted(resource: Mapping[str, object]) -> bool:
+    meta = resource.get("meta")
+    tags = meta.get("tag") if isinstance(meta, Mapping) else None
+    return isinstance(tags, list) and any(
+        isinstance(t, Mapping) and t.get("code") == SUBSETTED for t in tags
+    )
+
+
+def _performed_day(resource: Mapping[str, object]) -> date | None:
+    value = resource.get("performedDateTime")
+    if value is None:
+        period = resource.get("performedPeriod")
+        value = period.get("start") if isinstance(period, Mapping) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return earliest_day(value)
+    except ValueError:
+        return None
+
+
+def _has_code(resource: Mapping[str, object], tokens: list[str]) -> bool:
+    concept = resource.get("code")
+    codings = concept.get("coding") if isinstance(concept, Mapping) else None
+    wanted = {tuple(unescape(part) for part in split_unescaped(t, "|")[:2]) for t in tokens}
+    return isinstance(codings, list) and any(
+        isinstance(c, Mapping) and (c.get("system"), c.get("code")) in wanted for c in codings
+    )
+
+
+def within(search: Search, resource: Mapping[str, object]) -> bool | None:
+    """Whether a raw resource passes the search's content filter (`code` tokens, `date=lt`), as a
+    FHIR server evaluates it; None when it cannot be told: the server trimmed (SUBSETTED) an element
+    the history needs, so a missing date or code may be the server's doing, not the record's.
+
+    Matching is exact on system and code, as a token search is; the mapping tables' aliases are
+    sent as separate tokens (`career_search`).
+    """
+    query = search.path.partition("?")[2]
+    params = [(n, v) for n, v in parse_qsl(query) if n in FILTER_PARAMETERS]
+    trimmed = _subsetted(resource)
+    tokens = [t for n, v in params if n == "code" for t in split_unescaped(v, ",")]
+    if tokens:
+        if resource.get("code") is None:
+            return None if trimmed else False
+        if not _has_code(resource, tokens):
+            return False
+    if trimmed and any(resource.get(name) is None for name in _HISTORY_NEEDS):
+        return None
+    day = _performed_day(resource)
+    if day is None and trimmed and all(resource.get(n) is None for n in _PERFORMED):
+        return None
+    for name, value in params:
+        if name == "date":
+            bound = date.fromisoformat(value.removeprefix("lt"))
+            if day is None or day >= bound:
+                return False
     return True

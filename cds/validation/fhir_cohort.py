@@ -23,7 +23,7 @@ from cds.batch.source import OperatorCache, SpoolPatientSource
 from cds.batch.spool import Spool
 from cds.errors import CdsError
 from cds.mapping.matching import counts, day_of, is_cto_pci, rows_for
-from cds.mapping.operator import OperatorHistories
+from cds.mapping.operator import OperatorHistories, history_planner
 from cds.mapping.tables import MappingTables, load_tables
 from cds.pipeline import score_record
 from cds.sources.record import RecordRequest, read_record
@@ -101,7 +101,7 @@ async def _lesions(spool: Spool, tables: MappingTables, cohort: Cohort) -> None:
                 continue
             try:
                 request = RecordRequest(patient_id=patient, order=_as_order(raw, procedure))
-                record = await read_record(source, request)
+                record = await read_record(source, request, None, history_planner(tables, day))
                 case = score_record(record, tables, day, histories)
             except (CdsError, ValueError) as exc:
                 cohort.errors.append(RowError(0, "record", "", str(exc), where))

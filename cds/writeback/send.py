@@ -31,6 +31,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from cds.errors import UpdateNotGrantedError, WriteBackError
+from cds.mapping.operator import history_planner
 from cds.mapping.order import find_order
 from cds.mapping.tables import MappingTables
 from cds.scoring.inputs import InputValue
@@ -348,7 +349,8 @@ async def save(
     `updatable`: the resource types this save may update (None: any). A plan that would update
     another type raises UpdateNotGrantedError before anything is written (a create-only SMART grant).
     """
-    record = await read_record(source, request, lambda rec: find_order(rec, tables)[0])
+    history = history_planner(tables, now.date())
+    record = await read_record(source, request, lambda rec: find_order(rec, tables)[0], history)
     if record.patient is None:
         why = record.incomplete.get("patient", "not on the server")
         raise WriteBackError(f"Patient/{request.patient_id}: cannot be read ({why})")
