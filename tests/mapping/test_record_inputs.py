@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Any
 
 import pytest
 
-from cds.mapping.operator import practice_years
+from cds.mapping.operator import history_planner, practice_years
 from cds.mapping.record_inputs import MappingResult, map_record
 from cds.mapping.tables import MappingTables, load_tables
+from cds.sources.files import FileSource
 from cds.sources.reasons import Problem
-from cds.sources.record import Fetched, PatientRecord, assemble
+from cds.sources.record import Fetched, PatientRecord, RecordRequest, assemble, read_record
 from tests.mapping.fhir import (
     CABG_SCT,
     CPT,
@@ -410,11 +412,6 @@ def test_operator_registry_wins_and_says_so(tables: MappingTables, tmp_path: Any
 
 
 def test_operator_from_a_practitioner_role_performer() -> None:
-    import asyncio
-
-    from cds.sources.files import FileSource
-    from cds.sources.record import RecordRequest, read_record
-
     the_order = order(performer=None)
     the_order["performer"] = [{"reference": "PractitionerRole/r1"}]
     source = FileSource(
@@ -480,3 +477,28 @@ def test_incomplete_operator_history_is_never_a_definite_answer(
         assert found.value is None, name
         assert found.evidence == "unknown"
         assert why in (found.note or ""), name
+
+
+def test_a_history_trimmed_of_its_dates_is_never_a_definite_answer(tables: MappingTables) -> None:
+    """A server that honoured `_elements` but dropped performed[x] (sekmet 0.1.1 when asked for
+    `performed` only): undated cases would silently not count, so the inputs stay unknown."""
+    trimmed = []
+    for i in range(80):
+        proc = procedure(
+            f"h{i}", CPT, "92943", when=None, outcome=SUCCESS, performer="dr1", pid="other"
+        )
+        proc["meta"] = {"tag": [{"code": "SUBSETTED"}]}
+        trimmed.append(proc)
+    source = FileSource([patient(), {"resourceType": "Practitioner", "id": "dr1"}, *trimmed])
+    request = RecordRequest("p1", order=order())
+    rec = asyncio.run(read_record(source, request, None, history_planner(tables, TODAY)))
+    assert rec.why["operator_procedures"] is Problem.INCOMPLETE
+    result = map_record(rec, tables, TODAY)
+    for name in (
+        "operator_annual_cto_volume",
+        "operator_cto_years",
+        "operator_last_year_success_rate",
+    ):
+        found = result.inputs[name]
+        assert found.value is None, name
+        assert "trimmed" in (found.note or ""), name
