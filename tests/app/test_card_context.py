@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cds.app.view import operator_choice
+from cds.app.inputs_html import operator_choice
 from cds.http.app_context import sign, verify
 from cds.mapping.tables import OperatorEntry, load_tables
 from cds.settings import DEV_SECRET, Settings

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from cds.app import routes
+from cds.app import app_state, signin_routes
 from cds.app.session import COOKIE
 from cds.main import create_app
 from cds.store import Store
@@ -239,7 +239,7 @@ def test_expired_session_and_token_offer_a_relaunch(
 ) -> None:
     signed_in(client)
     later = datetime.now(UTC) + timedelta(hours=2)
-    monkeypatch.setattr(routes, "_now", lambda: later)
+    monkeypatch.setattr(app_state, "utc_now", lambda: later)
     page = client.get("/app/")
     assert page.status_code == 401
     assert "Session expired" in page.text
@@ -254,7 +254,7 @@ def test_expired_token_in_a_live_session(
     ehr.token.respond(200, json=body)
     signed_in(client)
     later = datetime.now(UTC) + timedelta(minutes=5)
-    monkeypatch.setattr(routes, "_now", lambda: later)
+    monkeypatch.setattr(app_state, "utc_now", lambda: later)
     page = client.get("/app/")
     assert page.status_code == 401
     assert "access token has expired" in page.text
@@ -270,7 +270,7 @@ def test_expired_token_is_refreshed_and_scope_may_shrink(
     fresh = token_body(access_token="at-fresh-42", scope="launch patient/*.rs", expires_in=600)
     ehr.token.respond(200, json=fresh)
     later = datetime.now(UTC) + timedelta(minutes=5)
-    monkeypatch.setattr(routes, "_now", lambda: later)
+    monkeypatch.setattr(app_state, "utc_now", lambda: later)
     page = client.get("/app/")
     assert page.status_code == 200
     assert "Read-only" in page.text
@@ -289,7 +289,7 @@ def test_failed_refresh_offers_a_relaunch(
     signed_in(client)
     ehr.token.respond(400, json={"error": "invalid_grant"})
     later = datetime.now(UTC) + timedelta(minutes=5)
-    monkeypatch.setattr(routes, "_now", lambda: later)
+    monkeypatch.setattr(app_state, "utc_now", lambda: later)
     page = client.get("/app/")
     assert page.status_code == 401
     assert "could not be renewed" in page.text
@@ -300,8 +300,8 @@ def test_slow_sign_in_expires_the_launch(
     client: TestClient, ehr: Ehr, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent = launch(client)
-    later = datetime.now(UTC) + timedelta(minutes=routes.AUTHORIZE_MINUTES + 1)
-    monkeypatch.setattr(routes, "_now", lambda: later)
+    later = datetime.now(UTC) + timedelta(minutes=signin_routes.AUTHORIZE_MINUTES + 1)
+    monkeypatch.setattr(app_state, "utc_now", lambda: later)
     response = client.get("/app/callback", params={"code": "c", "state": sent["state"]})
     assert response.status_code == 401
     assert "took too long" in response.text

@@ -1,0 +1,170 @@
+"""Sign-in: the launch (EHR or standalone, SM-09) and the OAuth callback.
+
+The launch checks `iss` against `CTO_CDS_ALLOWED_FHIR_SERVERS` before anything else: a refused iss
+gets a 400 page and is never contacted (SM-01). The callback claims the state once, exchanges the
+code server-side and stores the tokens encrypted (docs/smart-app.md "The flow").
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from cds.app import app_state, errors, scopes, session
+from cds.app.app_state import service_of, smart_of
+from cds.app.authorize import authorization_url, new_pkce, new_state
+from cds.app.errors import SmartError
+from cds.app.id_token import verified_fhir_user
+from cds.app.pages import error_page
+from cds.app.token import exchange, expires_at
+from cds.settings import Settings
+from cds.store.app_sessions import AppSessionRow
+
+log = logging.getLogger(__name__)
+
+AUTHORIZE_MINUTES = 10  # time to sign in at the authorization server
+router = APIRouter(prefix="/app", include_in_schema=False)
+
+
+def checked_iss(settings: Settings, iss: str) -> str:
+    """`iss` without a trailing slash, or SmartError when it is off the allowlist (SM-01)."""
+    parts = urlsplit(iss)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+        or not settings.fhir_server_allowed(iss)
+    ):
+        raise errors.not_allowed(iss[:200])
+    return iss.rstrip("/")
+
+
+@router.get("/launch")
+async def launch(
+    request: Request,
+    iss: Annotated[str, Query(max_length=1024)] = "",
+    launch: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Response:
+    """EHR launch (`iss` + `launch`) or standalone launch (`iss` only, SM-09)."""
+    service, smart = service_of(request), smart_of(request)
+    settings = service.settings
+    try:
+        base = checked_iss(settings, iss)
+        config = await smart.discovery.get(service.http, base)
+    except SmartError as exc:
+        return error_page(exc)
+    pkce, state = new_pkce(), new_state()
+    session_id = session.new_session_id()
+    now = app_state.utc_now()
+    await service.store.prune_app_sessions(now)  # expired sessions take their tokens with them
+    await service.store.start_app_session(
+        AppSessionRow(
+            session_hash=session.session_hash(session_id),
+            iss=base,
+            status="authorizing",
+            created_at=now,
+            expires_at=now + timedelta(minutes=AUTHORIZE_MINUTES),
+            secret=smart.vault.seal({"code_verifier": pkce.verifier}),
+            state=state,
+            context={"ehr_launch": launch is not None},
+        )
+    )
+    target = authorization_url(
+        config.authorization_endpoint,
+        client_id=smart.client.client_id,
+        redirect_uri=settings.public_base_url + "/app/callback",
+        scope=scopes.requested(ehr_launch=launch is not None, v1_only=config.v1_only),
+        state=state,
+        aud=base,
+        challenge=pkce.challenge,
+        launch=launch,
+    )
+    response = RedirectResponse(target, status_code=302, headers={"Cache-Control": "no-store"})
+    session.set_cookie(response, settings, session_id, AUTHORIZE_MINUTES * 60)
+    return response
+
+
+@router.get("/callback")
+async def callback(
+    request: Request,
+    state: Annotated[str, Query(max_length=256)] = "",
+    code: Annotated[str | None, Query(max_length=4096)] = None,
+    error: Annotated[str | None, Query(max_length=128)] = None,
+) -> Response:
+    """Claim the state once, exchange the code server-side, store the tokens encrypted."""
+    service, smart = service_of(request), smart_of(request)
+    settings = service.settings
+    key = session.cookie_hash(request)
+    if key is None:
+        return error_page(errors.expired("this browser has no app session (cookie missing)"))
+    now = app_state.utc_now()
+    claimed = await service.store.claim_app_session(key, state, now) if state else None
+    if claimed is None:
+        known = await service.store.app_session(key)
+        if known is not None and known.expires_at <= now:
+            return error_page(errors.expired("the sign-in took too long"), known.iss)
+        refused = SmartError(
+            400,
+            "Sign-in refused",
+            "state does not match this browser's launch, or the sign-in was already completed",
+            relaunch=True,
+        )
+        return error_page(refused, known.iss if known else None)
+    if error is not None or code is None:
+        shown = error if error is not None and error.isascii() and error.isprintable() else None
+        detail = f"the authorization server answered {shown or 'without a code'}"
+        return error_page(
+            SmartError(400, "Sign-in not completed", detail, relaunch=True), claimed.iss
+        )
+    secrets = smart.vault.open(claimed.secret)
+    if secrets is None:
+        return error_page(errors.expired("the session can no longer be read"), claimed.iss)
+    try:
+        config = await smart.discovery.get(service.http, claimed.iss)
+        token = await exchange(
+            service.http,
+            config.token_endpoint,
+            smart.client,
+            code=code,
+            redirect_uri=settings.public_base_url + "/app/callback",
+            verifier=str(secrets["code_verifier"]),
+        )
+        user = await verified_fhir_user(
+            service.http, config, settings.smart_client_id, token.id_token
+        )
+    except SmartError as exc:
+        log.info("smart token exchange failed: %s", exc.title)
+        return error_page(exc, claimed.iss)
+    lifetime = timedelta(minutes=settings.app_session_minutes)
+    context = {
+        "iss": claimed.iss,
+        "scope": token.scope,
+        "can_write": scopes.can_write(token.scope),
+        "patient": token.patient,
+        "encounter": token.encounter,
+        "fhirContext": token.fhirContext,
+        "need_patient_banner": token.need_patient_banner,
+        "appContext": token.appContext,
+        "fhirUser": user,
+        "token_expires_at": expires_at(token, now.timestamp()),
+        "ehr_launch": bool(claimed.context.get("ehr_launch")),
+    }
+    sealed = smart.vault.seal(
+        {
+            "access_token": token.access_token,
+            "refresh_token": token.refresh_token,
+            "id_token": token.id_token,
+        }
+    )
+    await service.store.activate_app_session(key, context, sealed, now + lifetime)
+    response = RedirectResponse("/app/", status_code=303, headers={"Cache-Control": "no-store"})
+    session.set_cookie(
+        response, settings, request.cookies[session.COOKIE], int(lifetime.total_seconds())
+    )
+    return response
