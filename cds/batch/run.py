@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -26,6 +27,8 @@ from datetime import date
 from itertools import islice
 from pathlib import Path
 from typing import TypeVar
+
+import orjson
 
 from cds.batch.source import OperatorCache, SpoolPatientSource
 from cds.batch.spool import Spool
@@ -54,8 +57,23 @@ class ChunkResult:
     """Result lines written (orders or rows)."""
 
 
+_SMALL_FLOAT = re.compile(rb"0\.0000|\de-")
+"""Where orjson's float text can differ from json's: only for 0 < |x| < 1e-4 ("0.00001" and
+"2.5e-7" where json writes "1e-05" and "2.5e-07"; tests/batch/test_dump.py). A match in a string is
+only a false alarm (the line is then written by json)."""
+
+
 def _dump(obj: object) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
+    """One NDJSON line, byte-for-byte what `json.dumps(obj, ensure_ascii=False, separators=(",",
+    ":"))` writes; orjson writes it ~10× faster, json only when a small float could read otherwise.
+    (orjson would write NaN as null where json writes NaN: results hold none, inputs are finite.)"""
+    try:
+        data: bytes | None = orjson.dumps(obj)
+    except orjson.JSONEncodeError:  # e.g. a lone surrogate: json writes it or says what is wrong
+        data = None
+    if data is None or _SMALL_FLOAT.search(data):
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return data.decode() + "\n"
 
 
 def _error(where: dict[str, object], reason: str) -> str:
