@@ -4,11 +4,17 @@ An unknown input is never counted as absent. The engine enumerates the values an
 take (all of them for booleans and enums, one value per interval between thresholds for numbers) and
 collects every total some completion reaches. Items that share an input are evaluated together, so
 the reachable set is exact even when two items read the same input.
+
+What one input's items can add for one value (known, or unknown: every candidate) does not depend on
+the case, and a case evaluates the same items several times (total, each group, each scenario): a
+definition's `_Plan` groups its items by input once and keeps each (input, value) contribution, so
+the enumeration runs once per value seen, not per case (bounded: a few thousand entries).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from itertools import groupby, pairwise
 
 from cds.scoring.estimate import wilson_interval
@@ -50,27 +56,88 @@ def _item_options(item: Item, value: InputValue) -> set[float]:
     return {0.0, item.points} if present is None else {item.points if present else 0.0}
 
 
-def _reachable(items: Iterable[Item], inputs: Inputs) -> set[float]:
+@dataclass(frozen=True)
+class _InputItems:
+    """The items of a definition (or of one of its groups) that read one input, in item order."""
+
+    key: int
+    """Unique within the plan: the memo key of this entry's contributions."""
+    name: str
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    definition: ScoreDefinition
+    by_input: tuple[_InputItems, ...]
+    groups: tuple[tuple[str, tuple[_InputItems, ...]], ...]
+    memo: dict[tuple[int, type, InputValue | None], frozenset[float]] = field(
+        default_factory=dict, compare=False
+    )
+
+
+_MEMO_LIMIT = 4096
+_PLANS: dict[int, _Plan] = {}
+"""id(definition) → its plan; the plan holds the definition, so the id cannot be reused meanwhile."""
+
+
+def _plan(definition: ScoreDefinition) -> _Plan:
+    plan = _PLANS.get(id(definition))
+    if plan is not None and plan.definition is definition:
+        return plan
+    counter = iter(range(1 << 30))
+
+    def by_input(items: Iterable[Item]) -> tuple[_InputItems, ...]:
+        ordered = sorted(items, key=lambda item: item.rule.input)  # stable: item order kept
+        return tuple(
+            _InputItems(next(counter), name, tuple(group))
+            for name, group in groupby(ordered, key=lambda item: item.rule.input)
+        )
+
+    groups = tuple(
+        (group, by_input(members))
+        for group, members in groupby(
+            sorted(definition.items, key=lambda i: i.group), key=lambda i: i.group
+        )
+    )
+    plan = _Plan(definition, by_input(definition.items), groups)
+    if len(_PLANS) >= 64:  # site policies build definitions per call: keep the registry bounded
+        _PLANS.clear()
+    _PLANS[id(definition)] = plan
+    return plan
+
+
+def _contributions(entry: _InputItems, value: InputValue | None) -> frozenset[float]:
+    """Every sum these items (one input) give for this value, or for any value when unknown."""
+    if value is None:
+        spec = INPUT_SPECS[entry.name]
+        thresholds = [
+            float(i.rule.operand) for i in entry.items if isinstance(i.rule.operand, int | float)
+        ]
+        values = candidate_values(spec, thresholds)
+    else:
+        values = [value]
+    contributions: set[float] = set()
+    for candidate in values:
+        partial = {0.0}
+        for item in entry.items:
+            partial = {a + b for a in partial for b in _item_options(item, candidate)}
+        contributions |= partial
+    return frozenset(contributions)
+
+
+def _reachable(plan: _Plan, entries: Iterable[_InputItems], inputs: Inputs) -> set[float]:
     """Every total some completion of the unknown inputs gives these items."""
     totals = {0.0}
-    by_input = sorted(items, key=lambda item: item.rule.input)
-    for name, group in groupby(by_input, key=lambda item: item.rule.input):
-        same_input = list(group)
-        value = inputs.get(name)
-        if value is None:
-            spec = INPUT_SPECS[name]
-            thresholds = [
-                float(i.rule.operand) for i in same_input if isinstance(i.rule.operand, int | float)
-            ]
-            values = candidate_values(spec, thresholds)
-        else:
-            values = [value]
-        contributions: set[float] = set()
-        for candidate in values:
-            partial = {0.0}
-            for item in same_input:
-                partial = {a + b for a in partial for b in _item_options(item, candidate)}
-            contributions |= partial
+    memo = plan.memo
+    for entry in entries:
+        value = inputs.get(entry.name)
+        key = (entry.key, type(value), value)
+        contributions = memo.get(key)
+        if contributions is None:
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            contributions = memo[key] = _contributions(entry, value)
         totals = {a + b for a in totals for b in contributions}
     return totals
 
@@ -79,15 +146,8 @@ def _num(x: float) -> Points:
     return int(x) if float(x).is_integer() else x
 
 
-def _range(
-    definition: ScoreDefinition,
-    items: Iterable[Item],
-    inputs: Inputs,
-    totals: set[float] | None = None,
-) -> Range:
-    """`totals`: the reachable totals when the caller has them already (the set is not cheap)."""
-    if totals is None:
-        totals = _reachable(items, inputs)
+def _range(definition: ScoreDefinition, totals: set[float]) -> Range:
+    """The range and bands of these reachable totals."""
     bands = (
         []
         if not definition.bands
@@ -102,8 +162,8 @@ def _range(
     )
 
 
-def _subtotal(items: Iterable[Item], inputs: Inputs) -> Subtotal:
-    totals = _reachable(items, inputs)
+def _subtotal(plan: _Plan, entries: Iterable[_InputItems], inputs: Inputs) -> Subtotal:
+    totals = _reachable(plan, entries, inputs)
     return Subtotal(
         points=_num(next(iter(totals))) if len(totals) == 1 else None,
         min=_num(min(totals)),
@@ -144,14 +204,13 @@ def _estimate(definition: ScoreDefinition, totals: set[float]) -> EstimateResult
 def evaluate(definition: ScoreDefinition, inputs: Inputs) -> ScoreResult:
     """Score validated inputs (`parse_inputs`) with one definition."""
     items = definition.items
-    totals = _reachable(items, inputs)
-    overall = _range(definition, items, inputs, totals)
-    groups = {
-        group: _subtotal(list(members), inputs)
-        for group, members in groupby(sorted(items, key=lambda i: i.group), key=lambda i: i.group)
-    }
+    plan = _plan(definition)
+    totals = _reachable(plan, plan.by_input, inputs)
+    overall = _range(definition, totals)
+    groups = {group: _subtotal(plan, entries, inputs) for group, entries in plan.groups}
     scenarios = {
-        s.id: _range(definition, items, {**inputs, **s.inputs}) for s in definition.scenarios
+        s.id: _range(definition, _reachable(plan, plan.by_input, {**inputs, **s.inputs}))
+        for s in definition.scenarios
     }
     # Points are known only when no item is open: a point total can be unique by coincidence
     # (e.g. an unknown worth 0 either way), but then the inputs are still missing.
