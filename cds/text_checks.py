@@ -4,10 +4,20 @@ PostgreSQL refuses NUL in text and JSON, and a lone surrogate cannot be encoded 
 used to fail deep in the driver (a 500, and the item lost). Refusing them in the model makes them a
 400 naming the field. `outcomeTimestamp` 9999-12-31T23:30:00-05:00 is valid RFC 3339 but past
 year 9999 in UTC, where Python's datetime overflows: that is refused the same way.
+
+What the service itself stores as JSON (a card's audit row, an appContext handle's state, an app
+session's context) may quote EHR text it did not choose: an OperationOutcome's diagnostics in a
+prefetch, say. Refusing it would lose the audit of a card already sent, so `storable_json` replaces
+NUL and lone surrogates by U+FFFD in every string (and key) instead: the store's JSON serializer
+(cds/store/engine.py) applies it to every JSON column, so no row is refused for them on PostgreSQL
+(`\u0000` cannot become text or jsonb there, so `->>` on it fails; a lone surrogate is not UTF-8)
+nor, in a batch of audit rows, takes the other rows down with it. Other control characters are kept:
+JSON escapes them and both databases read them back.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated
@@ -16,6 +26,26 @@ from pydantic import AfterValidator
 
 # NUL and the other C0 controls except tab, newline, carriage return; DEL; lone surrogates.
 _UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+_UNSTORABLE_IN_JSON = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def storable_json(value: object) -> object:
+    """`value` with NUL and lone surrogates replaced by U+FFFD in every string and key."""
+    if isinstance(value, str):
+        return _UNSTORABLE_IN_JSON.sub(REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {storable_json(k): storable_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_json(item) for item in value]
+    return value
+
+
+def dumps_storable(value: object) -> str:
+    """The store's JSON serializer: `json.dumps` of `storable_json(value)`."""
+    return json.dumps(storable_json(value))
 
 
 def storable_text(value: str) -> str:

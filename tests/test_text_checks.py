@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from cds.store.schemas import FeedbackIn
-from cds.text_checks import storable_text, utc_instant
+from cds.text_checks import dumps_storable, storable_json, storable_text, utc_instant
 from tests.store.conftest import card_audit
 
 
@@ -47,3 +47,13 @@ def test_feedback_model_names_the_field() -> None:
 def test_card_audit_refuses_a_nul_hook_instance() -> None:
     with pytest.raises(ValidationError, match="hook_instance"):
         card_audit(hook_instance="abc\x00")
+
+
+def test_storable_json_replaces_nul_and_lone_surrogates_everywhere() -> None:
+    value = {"a\x00": ["x\ud800y", ("\udfff",), {"n": 1, "t": True, "z": None}], "ok": "Ñ 🫀\x1b"}
+    assert storable_json(value) == {
+        "a\ufffd": ["x\ufffdy", ["\ufffd"], {"n": 1, "t": True, "z": None}],
+        "ok": "Ñ 🫀\x1b",  # other controls are kept: JSON escapes them
+    }
+    assert dumps_storable(value).encode("utf-8")  # encodable, and no \u0000 escape in it
+    assert "\\u0000" not in dumps_storable(value)

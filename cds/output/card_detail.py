@@ -62,7 +62,8 @@ def escape_markdown(text: str) -> str:
     """EHR text made inert as GFM *and* as HTML, safe inside a table cell (CH-21).
 
     Whitespace runs (newlines included) become one space, so the text cannot start a block or break a
-    table row; control and format characters (e.g. bidi overrides) are dropped; `&`, `<`, `>` become
+    table row; control and format characters (e.g. bidi overrides) and lone surrogates (not UTF-8:
+    the response could not be encoded) are dropped; `&`, `<`, `>` become
     entities, so no tag or entity survives even where a renderer passes raw HTML; the other Markdown
     punctuation (backslash, backtick, `*`, `_`, `[`, `]`, `(`, `)`, `#`, `!`, `|`, `~`) is
     backslash-escaped, so no emphasis, code, link, image or table cell can be formed; a leading `-`,
@@ -70,7 +71,7 @@ def escape_markdown(text: str) -> str:
     `a@b.c`), so a URL or address in EHR text is shown, never linked.
     """
     words = (
-        "".join(c for c in word if unicodedata.category(c) not in ("Cc", "Cf"))
+        "".join(c for c in word if unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
         for word in text.split()
     )
     flat = " ".join(word for word in words if word)

@@ -30,6 +30,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cds.errors import ConfigError
+from cds.text_checks import dumps_storable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 ASYNC_DRIVERS = {
@@ -131,6 +132,8 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine for `url`; SQLite files get WAL and a generous busy timeout.
 
     `hide_parameters`: SQLAlchemy errors would otherwise print bound values (patient ids) into logs.
+    `json_serializer`: NUL and lone surrogates in JSON become U+FFFD (cds/text_checks.py), so EHR
+    text quoted in a card never makes its audit row unstorable.
     """
     parsed = database_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -141,6 +144,7 @@ def create_engine(url: str) -> AsyncEngine:
             parsed,
             connect_args={"timeout": SQLITE_BUSY_SECONDS},
             hide_parameters=True,
+            json_serializer=dumps_storable,
             pool_timeout=POOL_TIMEOUT_SECONDS,
         )
         if path is not None:
@@ -151,6 +155,7 @@ def create_engine(url: str) -> AsyncEngine:
         connect_args={"timeout": POOL_TIMEOUT_SECONDS},
         pool_pre_ping=True,
         hide_parameters=True,
+        json_serializer=dumps_storable,
         pool_timeout=POOL_TIMEOUT_SECONDS,
     )
 

@@ -75,3 +75,22 @@ async def test_everything_survives_a_restart(database_url: str, clock: Clock) ->
         assert (await store.save_feedback("operator-cto", [feedback])).duplicate == 1
         assert len(await store.feedback_for(sent.card_uuid)) == 1
         assert await store.resolve_handle(handle) == {"patient": "p-1"}
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"], ids=["nul", "lone-surrogate"])
+async def test_a_card_quoting_unstorable_ehr_text_is_audited_with_it_replaced(
+    store: Store, bad: str
+) -> None:
+    """EHR text in a card (an OperationOutcome's diagnostics) may hold NUL or a lone surrogate:
+    the row is stored (U+FFFD in their place), never refused, on SQLite and PostgreSQL alike."""
+    detail = f"conditions: server error (timeout{bad}x)"
+    sent = card_audit(
+        card={"summary": "s", "detail": detail},
+        inputs={"prior_cabg": {"value": None, "note": detail, f"key{bad}": 1}},
+    )
+    await store.save_card(sent)
+    got = await store.card(sent.card_uuid)
+    assert got is not None
+    assert got.card["detail"] == "conditions: server error (timeout\ufffdx)"
+    assert got.inputs["prior_cabg"]["note"] == got.card["detail"]
+    assert "key\ufffd" in got.inputs["prior_cabg"]
