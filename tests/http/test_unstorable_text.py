@@ -42,8 +42,8 @@ def strings(value: object) -> list[str]:
 @pytest.mark.parametrize("bad", ["\x00", "\ud800"], ids=["nul", "lone-surrogate"])
 async def test_a_card_quoting_unstorable_prefetch_text_is_answered_and_audited(
     tmp_path: Path,
-    database_url: str,
-    bad: str,  # noqa: F811
+    database_url: str,  # noqa: F811 (the imported fixture)
+    bad: str,
 ) -> None:
     cohort = load_ndjson(COHORT_NDJSON)
     prefetch: dict[str, Any] = full_prefetch(PATIENT, cohort)
