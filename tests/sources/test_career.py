@@ -167,6 +167,9 @@ def trimmed(resource: dict[str, Any], *drop: str) -> dict[str, Any]:
         (trimmed(cto(8), "code"), None),
         (trimmed(cto(9, code="92944"), "performedDateTime"), False),  # not a CTO-PCI anyway
         (trimmed(cto(10)), True),
+        ({**cto(11, when=None), "performedPeriod": {"start": "2026-09-01"}}, True),
+        ({**cto(12, when=None), "performedPeriod": {"start": "2026-10-05"}}, False),
+        (cto(13, when="not a date"), False),  # unreadable: no date, the mapping cannot count it
     ],
 )
 def test_within_applies_code_and_date_as_a_server_would(
