@@ -7,6 +7,7 @@ only.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,14 +28,24 @@ log = logging.getLogger("cds.http")
 
 
 def create_app(
-    settings: Settings | None = None, trusted: list[TrustedClient] | None = None
+    settings: Settings | None = None,
+    trusted: list[TrustedClient] | None = None,
+    *,
+    freeze_gc: bool = False,
 ) -> FastAPI:
+    """The service; `freeze_gc` (`cto-cds serve`) freezes the start-up heap out of the garbage
+    collector once the state is built (not for tests, which build many apps in one process)."""
     settings = settings or get_settings()
     static = load_static(settings, trusted)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.cds = await build_state(settings, static)
+        if freeze_gc:
+            # Everything built so far lives as long as the process: move it out of the collector's
+            # reach, so a full collection under load no longer walks it (p99 at one connection).
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:

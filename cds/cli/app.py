@@ -310,7 +310,7 @@ def serve(
         settings = load_settings()
         path = settings.trusted_clients
         trusted = load_trusted_clients(path) if path else []
-        application = create_app(settings, trusted)
+        application = create_app(settings, trusted, freeze_gc=True)
         # Reach and migrate the database now: a bad one is one line and exit 2, not a traceback
         # from inside the server's start-up (and never a 500 at the first request).
         # With CTO_CDS_MIGRATE_ON_START=false a job migrates (`cto-cds db upgrade`): only check.

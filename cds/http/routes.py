@@ -19,10 +19,11 @@ from cds.errors import ContextError
 from cds.http import about_page, hook_call
 from cds.http.deps import Client, State
 from cds.http.errors import operation_outcome
+from cds.http.fast_json import FastJSONResponse, FastRoute
 from cds.http.observe import HookCall
 from cds.http.request_checks import check_hook_request
 
-router = APIRouter()
+router = APIRouter(route_class=FastRoute)  # bodies parsed by orjson (cds/http/fast_json.py)
 
 
 @router.get("/cds-services", summary="Discovery: the services this CDS service offers (CH-03)")
@@ -47,7 +48,7 @@ async def call_service(
         check_hook_request(request)
         response = await hook_call.answer(state, service, request, observed=call)
         call.cards = len(response.cards)
-    return JSONResponse(dump(response))
+    return FastJSONResponse(dump(response))
 
 
 @router.post(
@@ -70,7 +71,7 @@ async def feedback(
     result = await state.store.save_feedback(service_id, items)
     for item in items:
         metrics.FEEDBACK.labels(item.outcome).inc()
-    return JSONResponse(result.model_dump(mode="json"))
+    return FastJSONResponse(result.model_dump(mode="json"))
 
 
 @router.get("/healthz", include_in_schema=False)

@@ -91,3 +91,19 @@ async def test_api_docs_only_in_development(
             assert (response.status_code == 200) is served, path
             if not served:
                 assert response.json()["resourceType"] == "OperationOutcome"
+
+
+async def test_served_apps_freeze_the_start_up_heap_out_of_the_collector(tmp_path: Path) -> None:
+    import gc
+
+    from cds.main import create_app
+    from tests.integration.service_harness import TRUSTED, settings
+
+    gc.unfreeze()
+    app = create_app(settings(tmp_path, None), trusted=TRUSTED, freeze_gc=True)
+    try:
+        async with app.router.lifespan_context(app):
+            frozen = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+    assert frozen > 1000  # the tables, the app, the state: tens of thousands of objects
