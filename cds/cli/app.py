@@ -306,6 +306,7 @@ def serve(
     from cds.store.engine import prepare
 
     logging.config.dictConfig(log_config())  # before anything logs: start-up warnings too
+    logging.captureWarnings(True)  # Python warnings as JSON lines too, not bare stderr text
     try:
         settings = load_settings()
         path = settings.trusted_clients
