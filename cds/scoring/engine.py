@@ -9,10 +9,6 @@ What one input's items can add for one value (known, or unknown: every candidate
 the case, and a case evaluates the same items several times (total, each group, each scenario): a
 definition's `_Plan` groups its items by input once and keeps each (input, value) contribution, so
 the enumeration runs once per value seen, not per case (bounded: a few thousand entries).
-
-The result models are built without validation (`model_construct`): every value comes from inputs
-that `parse_inputs` validated and from definitions checked when they were built, and validating them
-again cost more than evaluating the scores (tests/scoring/test_engine_plan.py validates a copy).
 """
 
 from __future__ import annotations
@@ -157,7 +153,7 @@ def _range(definition: ScoreDefinition, totals: set[float]) -> Range:
         if not definition.bands
         else list(dict.fromkeys(definition.band_of(t).id for t in sorted(totals)))
     )
-    return Range.model_construct(
+    return Range(
         points=_num(next(iter(totals))) if len(totals) == 1 else None,
         min=_num(min(totals)),
         max=_num(max(totals)),
@@ -168,7 +164,7 @@ def _range(definition: ScoreDefinition, totals: set[float]) -> Range:
 
 def _subtotal(plan: _Plan, entries: Iterable[_InputItems], inputs: Inputs) -> Subtotal:
     totals = _reachable(plan, entries, inputs)
-    return Subtotal.model_construct(
+    return Subtotal(
         points=_num(next(iter(totals))) if len(totals) == 1 else None,
         min=_num(min(totals)),
         max=_num(max(totals)),
@@ -195,7 +191,7 @@ def _estimate(definition: ScoreDefinition, totals: set[float]) -> EstimateResult
     ci = None
     if published.successes is not None and published.n is not None:
         ci = wilson_interval(published.successes, published.n)
-    return EstimateResult.model_construct(
+    return EstimateResult(
         proportion=published.proportion,
         successes=published.successes,
         n=published.n,
@@ -219,7 +215,7 @@ def evaluate(definition: ScoreDefinition, inputs: Inputs) -> ScoreResult:
     # Points are known only when no item is open: a point total can be unique by coincidence
     # (e.g. an unknown worth 0 either way), but then the inputs are still missing.
     present = [_present(i, inputs) for i in items]
-    return ScoreResult.model_construct(
+    return ScoreResult(
         name=definition.name,
         points=overall.points if None not in present else None,
         min=overall.min,
@@ -230,7 +226,7 @@ def evaluate(definition: ScoreDefinition, inputs: Inputs) -> ScoreResult:
         outcome_label=definition.outcome_label,
         estimate=_estimate(definition, totals),
         items=[
-            ItemResult.model_construct(
+            ItemResult(
                 id=i.id,
                 points=_num(i.points),
                 present=p,
@@ -251,9 +247,7 @@ def evaluate(definition: ScoreDefinition, inputs: Inputs) -> ScoreResult:
 
 def score_all(inputs: Inputs, policy: ScoringPolicy | None = None) -> ScoreReport:
     """Every declared score for validated inputs."""
-    return ScoreReport.model_construct(
-        scores={d.id: evaluate(d, inputs) for d in definitions(policy)}
-    )
+    return ScoreReport(scores={d.id: evaluate(d, inputs) for d in definitions(policy)})
 
 
 def score_json(raw: Mapping[str, object], policy: ScoringPolicy | None = None) -> dict[str, object]:
