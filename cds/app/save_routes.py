@@ -39,8 +39,9 @@ async def save_findings(request: Request) -> Response:
     """Save: the form's findings and the scores, written back with the session's token (issue 8).
 
     Checks in order, each with its own page: the session (401, relaunch), the anti-forgery token
-    (403), the write scopes (403), one save at a time (409), the inputs (400, typed values kept),
-    the FHIR server (502, the one-line error naming the resource, the form kept).
+    (403), the write scopes (403), one save of the session at a time on any replica (409), the
+    inputs (400, typed values kept), an update the grant does not allow (403, nothing written, the
+    resources listed), the FHIR server (502, the one-line error naming the resource, the form kept).
     """
     service = service_of(request)
     body = await request.body()
