@@ -46,7 +46,7 @@ CHUNK = 64
 """Patients or rows per unit of work: large enough to amortise inter-process overhead."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ChunkResult:
     lines: list[str]
     errors: list[str]
@@ -54,6 +54,11 @@ class ChunkResult:
     """Patients or rows consumed (for the progress bar)."""
     scored: int
     """Result lines written (orders or rows)."""
+
+    def __repr__(self) -> str:
+        # Short: asyncio.run formats the finished task, result included, when it restores the
+        # SIGINT handler; the default repr of ~1 MB of lines cost 15 ms per chunk.
+        return f"ChunkResult(units={self.units}, scored={self.scored}, errors={len(self.errors)})"
 
 
 def _small_float(data: bytes) -> bool:

@@ -75,3 +75,10 @@ def test_ordered_map_keeps_order_over_processes() -> None:
     work = [list(range(i, i + 3)) for i in range(0, 30, 3)]
     out = list(run.ordered_map(sum, work, 2, run.init_csv_worker, ()))
     assert out == [sum(w) for w in work]
+
+
+def test_a_chunk_result_has_a_short_repr() -> None:
+    # asyncio.run formats the finished task with its result (restoring the SIGINT handler):
+    # a repr holding every line cost 15-20 ms per chunk of 64 patients.
+    result = run.ChunkResult(["x" * 16_000] * 64, ["e"], 64, 64)
+    assert repr(result) == "ChunkResult(units=64, scored=64, errors=1)"
