@@ -24,7 +24,7 @@ class ScoredCase(BaseModel):
         """The `cto-cds score --json` object for FHIR-sourced inputs (docs/spec/inputs.md)."""
         return {
             "scores": self.report.model_dump(mode="json")["scores"],
-            "inputs": {k: v.model_dump(mode="json") for k, v in self.mapping.inputs.items()},
+            "inputs": self.mapping.model_dump(mode="json", include={"inputs"})["inputs"],
             "context": {
                 "index_date": self.mapping.index_date.isoformat(),
                 "order": self.mapping.order,

@@ -110,11 +110,11 @@ class SpoolPatientSource:
         return {search.key: self.answer(search) for search in searches}
 
     def answer(self, search: Search) -> Fetched:
-        kind, is_search, query = search.path.partition("?")
-        params = dict(parse_qsl(query))
         if search.key in _PATIENT_LISTS:
             return self._by_type.get(search.resource_type, Parsed()).fetched(search.key)
+        kind, is_search, query = search.path.partition("?")
         if search.key in ("operator_procedures", "operator_observations"):
+            params = dict(parse_qsl(query))
             ref = params.get("performer") or params.get("focus") or ""
             practitioner = ref.rpartition("/")[2]
             return self._operators.get(practitioner, search.key).fetched(search.key)

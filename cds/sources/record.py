@@ -244,10 +244,12 @@ def _belongs(record: PatientRecord, key: str) -> Callable[[Resource], bool]:
         tail = f"/{who}"
 
         def operators(resource: Resource) -> bool:
-            # Plain loops: this runs for every resource of the history.
+            # Plain loops, inlined: this runs for every resource of the history.
             if isinstance(resource, Procedure):
                 for performer in resource.performer:
-                    if _refers(performer.actor, who, tail):
+                    actor = performer.actor
+                    ref = actor.reference if actor is not None else None
+                    if ref is not None and (ref == who or ref.endswith(tail)):
                         return True
             elif isinstance(resource, Observation):
                 for focus in resource.focus:
