@@ -164,6 +164,7 @@ async def _score_patients(patients: list[str]) -> ChunkResult:
     assert isinstance(today, date)
     assert isinstance(operators, OperatorCache)
     histories = _state["histories"]
+    planner = history_planner(tables, today)  # once: it scans the tables for the career codes
     assert isinstance(histories, OperatorHistories)
     lines: list[str] = []
     errors: list[str] = []
@@ -177,7 +178,7 @@ async def _score_patients(patients: list[str]) -> ChunkResult:
             }
             try:
                 request = RecordRequest(patient_id=patient, order=order)
-                record = await read_record(source, request, None, history_planner(tables, today))
+                record = await read_record(source, request, None, planner)
                 case = score_record(record, tables, today, histories)
             except (CdsError, ValueError) as exc:
                 errors.append(_error(where, str(exc)))
