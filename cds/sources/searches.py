@@ -50,8 +50,11 @@ class Caps:
 
 
 CAREER_CAPS = Caps(resources=12_000, pages=120, bytes=16_000_000)
-"""The career search: 12,000 CTO-PCIs is 600 a year for 20 years (the busiest operators of Xiao
-2021's cohort did about 100 a year); beyond it the history is truncated, hence unknown."""
+"""The career search: 12,000 CTO-PCIs is 600 a year for 20 years, ten times the volume the
+Operator-CTO score already counts as high (≥ 60 a year, docs/spec/scores.md §1); beyond it the
+history is truncated, hence unknown. 120 pages of 100 is what the HTTP 400 fallback needs for as
+many; 16 MB holds 12,000 whole (untrimmed) Procedures with room to spare: the bench's are ~0.8 kB
+each (bench/bench_operator_history.py)."""
 
 
 @dataclass(frozen=True)
