@@ -356,3 +356,21 @@ def test_a_prefetched_career_keeps_the_career_cap(tables: MappingTables) -> None
     got = asyncio.run(PrefetchSource(prefetch).fetch([small]))["operator_procedures"]
     assert got.truncated
     assert len(got.resources) == 1200
+
+
+def test_a_paginated_prefetched_career_is_finished_under_the_career_caps(
+    server: respx.MockRouter,
+) -> None:
+    history = [cto(i) for i in range(1500)]
+    server.get("/Procedure").mock(side_effect=paged(history, 500))
+    first = bundle(history[:500], f"{BASE}/Procedure?performer=Practitioner/{OP}&_page=1")
+
+    async def go() -> Fetched:
+        async with httpx.AsyncClient() as client:
+            rest = FhirRestSource(BASE, client, limits=FAST)
+            source = PrefetchSource({"operator_procedures": first}, rest)
+            return (await source.fetch([FILTERED]))["operator_procedures"]
+
+    got = asyncio.run(go())
+    assert got.complete
+    assert len(got.resources) == 1500  # past the 1,000 of other searches
