@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from cds.batch.spool import Spool
 from cds.sources.record import Fetched
@@ -70,6 +70,16 @@ class Parsed:
         return None
 
 
+def _param(query: str, name: str) -> str | None:
+    """One parameter of a query string (unquoted), without decoding the others: the career
+    search carries every CTO-PCI code of the tables."""
+    for part in query.split("&"):
+        key, _, value = part.partition("=")
+        if unquote(key) == name:
+            return unquote(value)
+    return None
+
+
 class OperatorCache:
     """Parsed operator histories by (practitioner id, search key), least recently used evicted."""
 
@@ -114,8 +124,7 @@ class SpoolPatientSource:
             return self._by_type.get(search.resource_type, Parsed()).fetched(search.key)
         kind, is_search, query = search.path.partition("?")
         if search.key in ("operator_procedures", "operator_observations"):
-            params = dict(parse_qsl(query))
-            ref = params.get("performer") or params.get("focus") or ""
+            ref = _param(query, "performer") or _param(query, "focus") or ""
             practitioner = ref.rpartition("/")[2]
             return self._operators.get(practitioner, search.key).fetched(search.key)
         if not is_search:

@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from urllib.parse import parse_qsl, quote, unquote
 
 from cds.sources.resources import earliest_day
@@ -132,6 +133,14 @@ def unescape(value: str) -> str:
     return re.sub(r"\\(.)", r"\1", value)
 
 
+@lru_cache(maxsize=8)
+def _code_tokens(codes: tuple[tuple[str, str], ...]) -> str:
+    """The `code` parameter for these codes, escaped and quoted; the same for every order of a
+    run (batch scoring builds one career search per order)."""
+    tokens = ",".join(f"{_escape(system)}|{_escape(code)}" for system, code in codes)
+    return quote(tokens, safe="")
+
+
 def career_search(practitioner_id: str, history: HistoryFilter = HistoryFilter()) -> Search:
     """The operator's CTO-PCI career as performer, bounded as `history` says, with the plain
     performer search as its fallback."""
@@ -140,8 +149,7 @@ def career_search(practitioner_id: str, history: HistoryFilter = HistoryFilter()
     if history.before is not None:
         query += f"&date=lt{history.before.isoformat()}"
     if history.codes:
-        tokens = ",".join(f"{_escape(system)}|{_escape(code)}" for system, code in history.codes)
-        query += f"&code={quote(tokens, safe='')}"
+        query += f"&code={_code_tokens(history.codes)}"
     query += f"&_elements={CAREER_ELEMENTS}&_count={CAREER_PAGE_SIZE}"
     plain = Search(
         "operator_procedures",
