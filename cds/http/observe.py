@@ -32,6 +32,9 @@ UNMATCHED = "unmatched"
 may hold an identifier)."""
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Method labels; any other token a client sends is `other` (labels stay a bounded set)."""
+
 # The routes EdgeGuard may answer before routing (401, 503 on the jti check, 413).
 _GUARDED = (
     (re.compile(r"/cds-services/?"), "/cds-services"),
@@ -74,7 +77,8 @@ class Observe:
         try:
             await self.app(scope, receive, observed)
         finally:
-            route, method = route_label(scope), scope["method"]
+            route = route_label(scope)
+            method = scope["method"] if scope["method"] in _METHODS else "other"
             metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
             metrics.HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
 

@@ -253,10 +253,16 @@ def test_requests_refused_before_routing_get_a_bounded_route_label(path: str, la
 
 async def test_unknown_paths_are_counted_as_unmatched(tmp_path: Path) -> None:
     before = sample("cto_cds_http_requests_total", route=UNMATCHED, method="GET", status="404")
+    odd = sample("cto_cds_http_requests_total", route=UNMATCHED, method="other", status="404")
     async with running(tmp_path) as (_, client):
         assert (await client.get("/Patient/pt01")).status_code == 404
+        assert (await client.request("XPT01", "/Patient/pt01")).status_code == 404
     after = sample("cto_cds_http_requests_total", route=UNMATCHED, method="GET", status="404")
     assert after - before == 1
+    assert (
+        sample("cto_cds_http_requests_total", route=UNMATCHED, method="other", status="404") - odd
+        == 1
+    )
     assert 'route="/Patient/pt01"' not in (await _text())
 
 
