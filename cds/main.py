@@ -82,3 +82,17 @@ def create_app(
         log.warning("/metrics is disabled: set CTO_CDS_METRICS_TOKEN to let Prometheus scrape it")
     mount_app(app, settings)  # the SMART app under /app/ (docs/smart-app.md)
     return app
+
+
+def served_settings(settings: Settings) -> Settings:
+    """The settings a served app runs with: `cto-cds serve` migrated (or checked) the database
+    before starting, so the app itself (each worker's) only checks that the schema is at head."""
+    return settings.model_copy(update={"migrate_on_start": False})
+
+
+def served_app() -> FastAPI:
+    """`cto-cds serve --workers N`: each worker process builds its app from the same CTO_CDS_*
+    environment (trusted clients read from CTO_CDS_TRUSTED_CLIENTS)."""
+    from cds.settings import load_settings
+
+    return create_app(served_settings(load_settings()), freeze_gc=True)

@@ -290,6 +290,14 @@ app.command()(validate)
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes, one event loop each (sizing: deploy/README.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the CDS Hooks service (configuration: CTO_CDS_* variables, see the README).
 
@@ -301,7 +309,7 @@ def serve(
     from cds.auth.trust import load_trusted_clients
     from cds.cli.db import require_head
     from cds.logs import log_config
-    from cds.main import create_app
+    from cds.main import create_app, served_settings
     from cds.settings import load_settings
     from cds.store.engine import prepare
 
@@ -311,12 +319,13 @@ def serve(
         settings = load_settings()
         path = settings.trusted_clients
         trusted = load_trusted_clients(path) if path else []
-        application = create_app(settings, trusted, freeze_gc=True)
         # Reach and migrate the database now: a bad one is one line and exit 2, not a traceback
         # from inside the server's start-up (and never a 500 at the first request).
         # With CTO_CDS_MIGRATE_ON_START=false a job migrates (`cto-cds db upgrade`): only check.
         check = prepare if settings.migrate_on_start else require_head
         asyncio.run(check(settings.database_url))
+        # Migrated (or checked) once, here: the app, or each worker's, only checks the schema.
+        application = create_app(served_settings(settings), trusted, freeze_gc=True)
     except CdsError as exc:
         fail(str(exc))
     if not trusted:
@@ -328,7 +337,20 @@ def serve(
             flush=True,
         )
     # No access log: query strings carry `iss` and `launch`; the metrics count requests instead.
-    uvicorn.run(application, host=host, port=port, log_config=log_config(), access_log=False)
+    if workers == 1:
+        uvicorn.run(application, host=host, port=port, log_config=log_config(), access_log=False)
+        return
+    # Several processes need an importable factory: each worker builds its own app from the same
+    # CTO_CDS_* environment (sizing: deploy/README.md).
+    uvicorn.run(
+        "cds.main:served_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_config=log_config(),
+        access_log=False,
+    )
 
 
 app.add_typer(demo_app, name="demo")

@@ -40,14 +40,16 @@ def serve_env(**settings: str) -> dict[str, str]:
 
 
 @contextmanager
-def serving(env: dict[str, str], workdir: Path, log: Path) -> Iterator[str]:
-    """`cto-cds serve` on a free port until the block ends; yields its address (not necessarily
-    CTO_CDS_PUBLIC_BASE_URL: replicas behind one balancer share that)."""
+def serving(
+    env: dict[str, str], workdir: Path, log: Path, options: Sequence[str] = ()
+) -> Iterator[str]:
+    """`cto-cds serve [options]` on a free port until the block ends; yields its address (not
+    necessarily CTO_CDS_PUBLIC_BASE_URL: replicas behind one balancer share that)."""
     port = free_port()
     address = f"http://127.0.0.1:{port}"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [*cto_cds(), "serve", "--port", str(port)],
+            [*cto_cds(), "serve", "--port", str(port), *options],
             cwd=workdir,
             env=env,
             stdout=out,

@@ -1,0 +1,77 @@
+"""`cto-cds serve --workers 2`: two worker processes under one port, each answering hook calls with
+the same settings; the database is migrated once, by the parent, before they start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cds.demo.ehr import EhrKeys, hook_request, sign_client_jwt
+from tests.integration.serve_process import ISS, serve_env, serving, trust_file
+from tests.integration.service_harness import full_prefetch
+
+pytestmark = pytest.mark.integration
+SERVICE = "/cds-services/operator-cto"
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def test_two_workers_serve_hook_calls(
+    tmp_path: Path, cohort_resources: list[dict[str, Any]]
+) -> None:
+    keys = EhrKeys.generate("ES384", kid="workers")
+    public = "http://127.0.0.1:8000"
+    env = serve_env(
+        public_base_url=public,
+        trusted_clients=str(trust_file(tmp_path, keys)),
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'workers.db'}",
+    )
+    order = next(
+        r
+        for r in cohort_resources
+        if r["resourceType"] == "ServiceRequest" and r["subject"]["reference"] == "Patient/pt05"
+    )
+    body = hook_request(
+        "order-select",
+        order=order,
+        patient_id="pt05",
+        prefetch=full_prefetch("pt05", cohort_resources),
+    )
+    log = tmp_path / "serve.log"
+    with serving(env, tmp_path, log, ["--workers", "2"]) as address:
+        parent = next(
+            int(p.name)
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit() and address.rsplit(":", 1)[1] in _cmdline(p)
+        )
+        workers = [c for c in _children(parent) if "spawn_main" in _cmdline(Path(f"/proc/{c}"))]
+        with httpx.Client(base_url=address, timeout=30) as client:
+            answers = [
+                client.post(
+                    SERVICE,
+                    json=body,
+                    headers={
+                        "Authorization": f"Bearer {sign_client_jwt(keys, ISS, public + SERVICE)}"
+                    },
+                )
+                for _ in range(6)
+            ]
+    assert len(workers) == 2, log.read_text()
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["cards"][0]["summary"].startswith("Operator-CTO")
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
