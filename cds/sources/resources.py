@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -108,8 +109,9 @@ class Resource(_Element):
     resourceType: str  # noqa: N815 - FHIR element name
     id: str | None = None
 
-    @property
+    @cached_property
     def ref(self) -> str:
+        # Cached: the mapping reads the ref of every history resource for every order it maps.
         return f"{self.resourceType}/{self.id}" if self.id else f"{self.resourceType}/(no id)"
 
 
