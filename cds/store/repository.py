@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Insert, delete, func, select, update
+from sqlalchemy import CursorResult, Insert, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -87,6 +87,7 @@ class Store:
         self._next_prune: datetime | None = None
         self._sqlite_file = sqlite_path(engine.url)
         self._sqlite_identity = _file_identity(self._sqlite_file)
+        self._jti_insert = self._insert_new(SeenJti, "iss", "jti")
 
     @classmethod
     async def open(
@@ -165,8 +166,9 @@ class Store:
         if not iss or len(iss) > ISS_MAX:
             raise AuthError("iss-invalid")
         row = {"iss": iss, "jti": jti, "expires_at": _aware(expires_at, "expires_at")}
-        async with self._sessions.begin() as session:
-            new = await self._insert(session, self._insert_new(SeenJti, "iss", "jti"), row)
+        # Core on one connection, the statement built once: every authenticated call pays this.
+        async with self._engine.begin() as connection:
+            new = (await connection.execute(self._jti_insert, row)).first() is not None
         await self._prune_now_and_then()
         return new
 
@@ -299,15 +301,15 @@ class Store:
             raise ValueError(f"ttl must be positive, got {ttl}")
         created = _aware(now or self._clock(), "now")
         handle = secrets.token_urlsafe(HANDLE_BYTES)
-        row = AppContextHandle(
-            handle=handle,
-            card_uuid=card_uuid,
-            created_at=created,
-            expires_at=created + ttl,
-            state=state,
-        )
-        async with self._sessions.begin() as session:
-            session.add(row)
+        row = {
+            "handle": handle,
+            "card_uuid": card_uuid,
+            "created_at": created,
+            "expires_at": created + ttl,
+            "state": state,
+        }
+        async with self._engine.begin() as connection:  # Core: no ORM unit of work per card
+            await connection.execute(insert(AppContextHandle), row)
         return handle
 
     async def resolve_handle(
