@@ -8,14 +8,17 @@ the reachable set is exact even when two items read the same input.
 What one input's items can add for one value (known, or unknown: every candidate) does not depend on
 the case, and a case evaluates the same items several times (total, each group, each scenario): a
 definition's `_Plan` groups its items by input once and keeps each (input, value) contribution, so
-the enumeration runs once per value seen, not per case (bounded: a few thousand entries).
+the enumeration runs once per value seen, not per case (bounded: a few thousand entries). The result
+models are immutable and depend only on (item, value) or on the set of reachable totals, so the plan
+keeps those too instead of validating the same model again for every case.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import groupby, pairwise
+from typing import TypeVar
 
 from cds.scoring.estimate import wilson_interval
 from cds.scoring.inputs import INPUT_SPECS, Inputs, InputSpec, InputValue, parse_inputs
@@ -74,9 +77,32 @@ class _Plan:
     memo: dict[tuple[int, type, InputValue | None], frozenset[float]] = field(
         default_factory=dict, compare=False
     )
+    item_results: dict[tuple[int, bool | None, type, InputValue | None], ItemResult] = field(
+        default_factory=dict, compare=False
+    )
+    ranges: dict[frozenset[float], Range] = field(default_factory=dict, compare=False)
+    subtotals: dict[frozenset[float], Subtotal] = field(default_factory=dict, compare=False)
+    estimates: dict[frozenset[float], EstimateResult | None] = field(
+        default_factory=dict, compare=False
+    )
 
 
 _MEMO_LIMIT = 4096
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _kept(memo: dict[K, V], key: K, build: Callable[[], V]) -> V:
+    """`memo[key]`, built on first use; the memo is emptied when it reaches its bound."""
+    try:
+        return memo[key]
+    except KeyError:
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        value = memo[key] = build()
+        return value
+
+
 _PLANS: dict[int, _Plan] = {}
 """id(definition) → its plan; the plan holds the definition, so the id cannot be reused meanwhile."""
 
@@ -138,7 +164,12 @@ def _reachable(plan: _Plan, entries: Iterable[_InputItems], inputs: Inputs) -> s
             if len(memo) >= _MEMO_LIMIT:
                 memo.clear()
             contributions = memo[key] = _contributions(entry, value)
-        totals = {a + b for a in totals for b in contributions}
+        if len(contributions) == 1:  # a known value: no set product (adding 0.0 changes nothing)
+            (only,) = contributions
+            if only:
+                totals = {a + only for a in totals}
+        else:
+            totals = {a + b for a in totals for b in contributions}
     return totals
 
 
@@ -146,7 +177,11 @@ def _num(x: float) -> Points:
     return int(x) if float(x).is_integer() else x
 
 
-def _range(definition: ScoreDefinition, totals: set[float]) -> Range:
+def _range(plan: _Plan, totals: set[float]) -> Range:
+    return _kept(plan.ranges, frozenset(totals), lambda: _new_range(plan.definition, totals))
+
+
+def _new_range(definition: ScoreDefinition, totals: set[float]) -> Range:
     """The range and bands of these reachable totals."""
     bands = (
         []
@@ -164,6 +199,10 @@ def _range(definition: ScoreDefinition, totals: set[float]) -> Range:
 
 def _subtotal(plan: _Plan, entries: Iterable[_InputItems], inputs: Inputs) -> Subtotal:
     totals = _reachable(plan, entries, inputs)
+    return _kept(plan.subtotals, frozenset(totals), lambda: _new_subtotal(totals))
+
+
+def _new_subtotal(totals: set[float]) -> Subtotal:
     return Subtotal(
         points=_num(next(iter(totals))) if len(totals) == 1 else None,
         min=_num(min(totals)),
@@ -201,15 +240,33 @@ def _estimate(definition: ScoreDefinition, totals: set[float]) -> EstimateResult
     )
 
 
+def _item_result(
+    plan: _Plan, index: int, item: Item, present: bool | None, value: InputValue | None
+) -> ItemResult:
+    return _kept(
+        plan.item_results,
+        (index, present, type(value), value),
+        lambda: ItemResult(
+            id=item.id,
+            points=_num(item.points),
+            present=present,
+            input=item.rule.input,
+            value=value,
+            group=item.group,
+            label=item.label,
+        ),
+    )
+
+
 def evaluate(definition: ScoreDefinition, inputs: Inputs) -> ScoreResult:
     """Score validated inputs (`parse_inputs`) with one definition."""
     items = definition.items
     plan = _plan(definition)
     totals = _reachable(plan, plan.by_input, inputs)
-    overall = _range(definition, totals)
+    overall = _range(plan, totals)
     groups = {group: _subtotal(plan, entries, inputs) for group, entries in plan.groups}
     scenarios = {
-        s.id: _range(definition, _reachable(plan, plan.by_input, {**inputs, **s.inputs}))
+        s.id: _range(plan, _reachable(plan, plan.by_input, {**inputs, **s.inputs}))
         for s in definition.scenarios
     }
     # Points are known only when no item is open: a point total can be unique by coincidence
@@ -224,18 +281,10 @@ def evaluate(definition: ScoreDefinition, inputs: Inputs) -> ScoreResult:
         bands=overall.bands,
         outcome=definition.outcome,
         outcome_label=definition.outcome_label,
-        estimate=_estimate(definition, totals),
+        estimate=_kept(plan.estimates, frozenset(totals), lambda: _estimate(definition, totals)),
         items=[
-            ItemResult(
-                id=i.id,
-                points=_num(i.points),
-                present=p,
-                input=i.rule.input,
-                value=inputs.get(i.rule.input),
-                group=i.group,
-                label=i.label,
-            )
-            for i, p in zip(items, present, strict=True)
+            _item_result(plan, index, item, p, inputs.get(item.rule.input))
+            for index, (item, p) in enumerate(zip(items, present, strict=True))
         ],
         missing=[name for name in definition.inputs if inputs.get(name) is None],
         groups=groups,

@@ -1,5 +1,6 @@
-"""The engine keeps each (input, value) contribution per definition (`_Plan`): results must be what a
-fresh evaluation gives, whatever was evaluated before, and the kept state must stay bounded."""
+"""The engine keeps, per definition (`_Plan`), each (input, value) contribution and the immutable
+result models it built (items, ranges, subtotals, estimates): results must be what a fresh evaluation
+gives, whatever was evaluated before, and the kept state must stay bounded."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def test_memo_and_plan_registry_stay_bounded() -> None:
     plan = engine._plan(SCORES[0])
     for _ in range(400):
         evaluate(SCORES[0], _random_inputs(rng))
-    assert 0 < len(plan.memo) <= engine._MEMO_LIMIT
+    kept = (plan.memo, plan.item_results, plan.ranges, plan.subtotals, plan.estimates)
+    assert all(0 < len(memo) <= engine._MEMO_LIMIT for memo in kept)
     # A site policy builds a new CL-score definition per call: plans are not kept without bound.
     policy = ScoringPolicy(cl_score_any_prior_cabg=True)
     for _ in range(200):
