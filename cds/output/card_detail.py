@@ -44,6 +44,7 @@ PRIMARY = OPERATOR_CTO.id
 
 _BACKSLASHED = frozenset("\\`*_[]()#!|~")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_ESCAPES = {ord(c): e for c, e in _ENTITIES.items()} | {ord(c): "\\" + c for c in _BACKSLASHED}
 _ORDERED_MARKER = re.compile(r"^(\d+)([.)])")
 WORD_JOINER = "\u2060"
 """Invisible, and not a word character: put inside `https://`, `www.` and before `@`, it stops a GFM
@@ -58,6 +59,14 @@ _AUTOLINK = (
 )
 
 
+def _visible(word: str) -> str:
+    """`word` without control, format or surrogate characters; printable ASCII has none (the
+    common case, checked in C instead of one category look-up per character)."""
+    if word.isascii() and word.isprintable():
+        return word
+    return "".join(c for c in word if unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
+
+
 def escape_markdown(text: str) -> str:
     """EHR text made inert as GFM *and* as HTML, safe inside a table cell (CH-21).
 
@@ -70,22 +79,11 @@ def escape_markdown(text: str) -> str:
     `+` or `1.` cannot start a list; a word joiner breaks every GFM autolink (`https://x`, `www.x`,
     `a@b.c`), so a URL or address in EHR text is shown, never linked.
     """
-    words = (
-        "".join(c for c in word if unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
-        for word in text.split()
-    )
-    flat = " ".join(word for word in words if word)
-    out = []
-    for char in flat:
-        if char in _ENTITIES:
-            out.append(_ENTITIES[char])
-        elif char in _BACKSLASHED:
-            out.append("\\" + char)
-        else:
-            out.append(char)
-    escaped = "".join(out)
-    for pattern, replacement in _AUTOLINK:
-        escaped = pattern.sub(replacement, escaped)
+    flat = " ".join(word for word in map(_visible, text.split()) if word)
+    escaped = flat.translate(_ESCAPES)  # one pass in C: entities and backslashes
+    if "://" in escaped or "@" in escaped or "www." in escaped.lower():  # else no autolink to break
+        for pattern, replacement in _AUTOLINK:
+            escaped = pattern.sub(replacement, escaped)
     if escaped[:1] in ("-", "+"):
         return "\\" + escaped
     return _ORDERED_MARKER.sub(r"\1\\\2", escaped, count=1)
