@@ -141,8 +141,10 @@ def wait_for_ctrl_c(console: Console, urls: dict[str, str]) -> None:
     """Print where everything runs, then keep it running until Ctrl-C."""
     for name, url in urls.items():
         console.print(f"{name}: {url}", soft_wrap=True, markup=False, highlight=False)
-    console.print("the stack keeps running: press Ctrl-C to stop it")
+    # The Ctrl-C this line invites may arrive while it is still being written (the reader acts on
+    # the line at once): it is caught from the line on, or the demo would exit 130 half the time.
     try:
+        console.print("the stack keeps running: press Ctrl-C to stop it")
         while True:
             time.sleep(1)
     except KeyboardInterrupt:

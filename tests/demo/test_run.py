@@ -9,7 +9,13 @@ from rich.console import Console
 
 from cds.cdshooks.response import CdsResponse, dump
 from cds.demo.cohort_data import load_ndjson
-from cds.demo.run import UnknownPatientError, card_renderable, check_patients, cohort_patients
+from cds.demo.run import (
+    UnknownPatientError,
+    card_renderable,
+    check_patients,
+    cohort_patients,
+    wait_for_ctrl_c,
+)
 from cds.output.cards import OVERRIDE_REASONS, REFERRAL_LABEL, build_card
 from tests.output.card_cases import case_of, ctx, lesion
 
@@ -45,3 +51,26 @@ def test_the_whole_card_is_printed() -> None:
     for _, display in OVERRIDE_REASONS[:2]:
         assert display in text
     assert "Target:" in text
+
+
+class _CtrlCWhileWriting(io.StringIO):
+    """A terminal where Ctrl-C lands while "press Ctrl-C" is being written (the test of
+    `demo --keep` sends it the moment it reads that line)."""
+
+    interrupted = False
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if "press Ctrl-C" in text and not self.interrupted:
+            self.interrupted = True  # one Ctrl-C
+            raise KeyboardInterrupt
+        return written
+
+
+def test_ctrl_c_while_the_invitation_is_written_still_stops_cleanly() -> None:
+    out = _CtrlCWhileWriting()
+    try:
+        wait_for_ctrl_c(Console(file=out, width=200), {"FHIR base": "http://127.0.0.1:1/fhir"})
+    except KeyboardInterrupt:
+        pytest.fail("the Ctrl-C escaped: `cto-cds demo --keep` would exit 130, not 0")
+    assert out.getvalue().splitlines()[-1] == "stopping"
