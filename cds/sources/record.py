@@ -25,6 +25,7 @@ parsed JSON would be.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -176,10 +177,12 @@ def assemble(fetched: Mapping[str, Fetched], record: PatientRecord | None = None
         elif result.truncated:
             record.fail(key, Problem.TRUNCATED, f"{key}: {Problem.TRUNCATED.value} (result cut)")
         dropped = record.ignored.get(key, 0)
-        resources = _parsed(record, key, result)
-        if key in _LISTS:
-            _place_list(record, key, resources)
+        if _shared_history(record, key, result):
+            _place_shared(record, key, result.parsed)
+        elif key in _LISTS:
+            _place_list(record, key, _parsed(record, key, result))
         else:
+            resources = _parsed(record, key, result)
             for resource in resources:
                 _place(record, key, resource)
         dropped = record.ignored.get(key, 0) - dropped
@@ -287,6 +290,62 @@ def _place_list(record: PatientRecord, key: str, resources: list[Resource]) -> N
             target.append(resource)
     if ignored:
         record.ignored[key] = record.ignored.get(key, 0) + ignored
+
+
+@dataclass(frozen=True)
+class _Placed:
+    """What `_place_list` made of one parsed operator history for one operator."""
+
+    parsed: tuple[Resource, ...]
+    operator_id: str | None
+    placed: tuple[Resource, ...]
+    seen: frozenset[str] | None
+    ignored: int
+
+
+_SHARED: OrderedDict[tuple[str, int], _Placed] = OrderedDict()
+_SHARED_SIZE = 32
+
+
+def _shared_history(record: PatientRecord, key: str, result: Fetched) -> bool:
+    """An operator search answered wholly with parsed resources (the batch source hands every
+    patient of an operator the same parsed history), into a record that holds none yet."""
+    return (
+        key.startswith("operator_")
+        and key in _LISTS
+        and bool(result.parsed)
+        and not result.resources
+        and key not in record._seen
+        and key not in record.ignored
+        and not getattr(record, _LISTS[key][0])
+    )
+
+
+def _place_shared(record: PatientRecord, key: str, parsed: tuple[Resource, ...]) -> None:
+    """`_place_list` for a shared history, computed once per (history, operator) and copied: the
+    same parsed tuple placed for the same operator into an empty list always gives the same list,
+    so a batch run does not re-check hundreds of Procedures for every order."""
+    entry = _SHARED.get((key, id(parsed)))
+    if entry is None or entry.parsed is not parsed or entry.operator_id != record.operator_id:
+        fresh = PatientRecord(operator_id=record.operator_id, patient_id=record.patient_id)
+        _place_list(fresh, key, list(parsed))
+        seen = fresh._seen.get(key)
+        entry = _Placed(
+            parsed,
+            record.operator_id,
+            tuple(getattr(fresh, _LISTS[key][0])),
+            None if seen is None else frozenset(seen),
+            fresh.ignored.get(key, 0),
+        )
+        _SHARED[(key, id(parsed))] = entry  # holds `parsed`: its id is not reused meanwhile
+        if len(_SHARED) > _SHARED_SIZE:
+            _SHARED.popitem(last=False)
+    _SHARED.move_to_end((key, id(parsed)))
+    getattr(record, _LISTS[key][0]).extend(entry.placed)
+    if entry.seen is not None:
+        record._seen[key] = set(entry.seen)
+    if entry.ignored:
+        record.ignored[key] = entry.ignored
 
 
 def _place(record: PatientRecord, key: str, resource: Resource) -> None:
