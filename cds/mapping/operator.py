@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from operator import is_
 
 from cds.mapping.codes import ALIASES, NPI, is_dotless
 from cds.mapping.findings import OPERATOR_INPUTS, observation_candidates, resolve
@@ -186,7 +187,7 @@ class OperatorHistories:
         if (
             kept is not None
             and len(kept.procedures) == len(procedures)
-            and all(a is b for a, b in zip(kept.procedures, procedures, strict=True))
+            and all(map(is_, kept.procedures, procedures))  # in C: hundreds per order
         ):
             self._items.move_to_end(operator_id)
             return kept.cases
