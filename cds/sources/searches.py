@@ -29,7 +29,8 @@ _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
 PAGE_SIZE = 100
 CAREER_PAGE_SIZE = 1000
-"""A page of the career search: the most sekmet (and HAPI's default maximum) return at once."""
+"""A page of the career search: the most sekmet 0.1.1 returns at once (its MAX_COUNT); a server
+with a lower maximum returns smaller pages and next links, read within the career caps."""
 CAREER_ELEMENTS = "code,status,performer,outcome,performed,performedDateTime,performedPeriod"
 """What the mapping reads of a career Procedure. `performedDateTime`/`performedPeriod` are named
 besides `performed`: sekmet 0.1.1 matches `_elements` on JSON keys and drops performed[x] otherwise."""
