@@ -78,8 +78,10 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
         "root": {"level": "WARNING", "handlers": ["stderr"]},
         "loggers": {
             "cds": {"level": level},
-            "uvicorn": {"level": level},
-            "uvicorn.error": {"level": level},
-            "uvicorn.access": {"level": "WARNING"},
+            # propagate explicitly: uvicorn's own default config (an embedded uvicorn.Config
+            # elsewhere in the process) turns it off, and dictConfig keeps what it is not told.
+            "uvicorn": {"level": level, "propagate": True},
+            "uvicorn.error": {"level": level, "propagate": True},
+            "uvicorn.access": {"level": "WARNING", "propagate": True},
         },
     }

@@ -57,6 +57,7 @@ def running_service(settings: Settings, trusted: list[TrustedClient]) -> Iterato
             create_app(settings, trusted),
             host="127.0.0.1",
             port=int(settings.public_base_url.rsplit(":", 1)[1]),
+            log_config=None,  # embedded: the process's logging configuration stays as it is
             log_level="warning",
             access_log=False,
         )
@@ -138,12 +139,12 @@ def _load_with_progress(console: Console, fhir: str, resources: Sequence[Resourc
 
 
 def wait_for_ctrl_c(console: Console, urls: dict[str, str]) -> None:
-    """Print where everything runs, then keep it running until Ctrl-C."""
-    for name, url in urls.items():
-        console.print(f"{name}: {url}", soft_wrap=True, markup=False, highlight=False)
-    # The Ctrl-C this line invites may arrive while it is still being written (the reader acts on
-    # the line at once): it is caught from the line on, or the demo would exit 130 half the time.
+    """Print where everything runs, then keep it running until Ctrl-C (or SIGTERM)."""
+    # The Ctrl-C the last line invites may arrive while it is still being written (the reader acts
+    # on it at once): it is caught from the first line on, or the demo would exit 130 at times.
     try:
+        for name, url in urls.items():
+            console.print(f"{name}: {url}", soft_wrap=True, markup=False, highlight=False)
         console.print("the stack keeps running: press Ctrl-C to stop it")
         while True:
             time.sleep(1)

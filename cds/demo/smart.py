@@ -69,7 +69,10 @@ def node_modules() -> None:
 def thread_server(app: Any, port: int) -> Iterator[None]:
     """An ASGI app under uvicorn on 127.0.0.1:`port`, in a thread (no signal handlers of its own)."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        # log_config=None: an embedded server leaves the process's logging configuration alone.
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, log_level="warning", access_log=False
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
