@@ -7,8 +7,8 @@ Why it is built this way:
   the export; the spool writes each resource once into SQLite keyed by patient and by the
   Practitioner it concerns, then serves one patient (or one operator's history) at a time. Peak memory
   is one patient's record plus the few operators' histories cached — not the export.
-* Resources are stored as their original JSON text: parsing happens where the pipeline parses
-  (`read_record`), once per patient.
+* Resources are stored as their original JSON text and parsed by the batch source (`source.py`):
+  once per patient, and once per operator for an operator's history.
 * A line that is not a FHIR resource is an error *for that line* (file and line number), passed to
   `on_error`; the rest of the export is still spooled.
 * An operator's CTO-PCI history (`Procedure?performer=`) spans patients: it is indexed by performer,
