@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from cds.scoring import engine
 from cds.scoring.engine import evaluate
 from cds.scoring.inputs import INPUT_SPECS, InputValue
@@ -38,11 +40,18 @@ def test_kept_contributions_give_what_a_fresh_plan_gives() -> None:
         assert [evaluate(d, case) for d in SCORES] == warm[i]
 
 
-def test_memo_and_plan_registry_stay_bounded() -> None:
+def test_memo_and_plan_registry_stay_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "_MEMO_LIMIT", 40)  # reached within a few hundred cases
     rng = random.Random(12)
+    engine._PLANS.clear()
     plan = engine._plan(SCORES[0])
-    for _ in range(400):
+    cleared = [0, 0]
+    for _ in range(400):  # numeric inputs give new keys, so every memo fills up
+        before = len(plan.memo), len(plan.item_results)
         evaluate(SCORES[0], _random_inputs(rng))
+        cleared[0] += len(plan.memo) < before[0]
+        cleared[1] += len(plan.item_results) < before[1]
+    assert min(cleared) > 0, cleared
     kept = (plan.memo, plan.item_results, plan.ranges, plan.subtotals, plan.estimates)
     assert all(0 < len(memo) <= engine._MEMO_LIMIT for memo in kept)
     # A site policy builds a new CL-score definition per call: plans are not kept without bound.
