@@ -140,12 +140,17 @@ def create_engine(url: str) -> AsyncEngine:
         path = sqlite_path(parsed)
         if path is not None:
             _enable_wal(path)
+        # A file gets one pooled connection: SQLite has one writer at a time anyway, and several
+        # connections (one aiosqlite thread each) made concurrent writers meet SQLite's busy
+        # handler, which sleeps in steps of milliseconds; now they queue for the connection.
+        single = {"pool_size": 1, "max_overflow": 0} if path is not None else {}
         engine = create_async_engine(
             parsed,
             connect_args={"timeout": SQLITE_BUSY_SECONDS},
             hide_parameters=True,
             json_serializer=dumps_storable,
             pool_timeout=POOL_TIMEOUT_SECONDS,
+            **single,
         )
         if path is not None:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -84,3 +84,22 @@ async def test_sqlite_connections_commit_without_waiting_for_fsync(tmp_path: Pat
     finally:
         await engine.dispose()
     assert (mode, journal) == (1, "wal")  # 1 = NORMAL (2 = FULL, the default)
+
+
+async def test_a_sqlite_file_has_one_connection_and_concurrent_writers_queue(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from cds.store.repository import Store
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'one.db'}"
+    async with await Store.open(url) as store:
+        assert store._engine.pool.size() == 1  # type: ignore[attr-defined]
+        expires = datetime.now(UTC) + timedelta(minutes=5)
+        # 40 writers at once: they wait for the connection, not in SQLite's busy handler.
+        new = await asyncio.gather(*(store.remember("iss", f"jti-{i}", expires) for i in range(40)))
+        again = await store.remember("iss", "jti-7", expires)
+    assert new == [True] * 40
+    assert again is False
