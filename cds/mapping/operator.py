@@ -26,6 +26,7 @@ returns every Procedure of the operator and the tables decide, as before.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -165,9 +166,48 @@ def history_cases(
 
 
 @dataclass(frozen=True)
+class Timeline:
+    """An operator's cases in record order (the sources cited) and by day, with running counts,
+    so that counting them against an order date costs two bisections, not a pass per order."""
+
+    cases: tuple[Case, ...]
+    days: tuple[date, ...]
+    """Every case's day, ascending."""
+    no_outcome: tuple[int, ...]
+    """`no_outcome[i]`: cases among the first i by day without a recorded outcome."""
+    successes: tuple[int, ...]
+    """`successes[i]`: cases among the first i by day whose outcome counts as a success."""
+
+    @classmethod
+    def of(cls, cases: tuple[Case, ...], good: frozenset[str]) -> Timeline:
+        by_day = sorted(cases, key=lambda c: c.day)
+        no_outcome, successes = [0], [0]
+        for case in by_day:
+            no_outcome.append(no_outcome[-1] + (not case.outcomes))
+            successes.append(successes[-1] + bool(case.outcomes & good))
+        days = tuple(c.day for c in by_day)
+        return cls(cases, days, tuple(no_outcome), tuple(successes))
+
+    def refs(self, low: date | None, high: date, limit: int = 20) -> list[str]:
+        """The first `limit` cases dated in [low, high), in record order."""
+        found: list[str] = []
+        for case in self.cases:
+            if case.day < high and (low is None or case.day >= low):
+                found.append(case.ref)
+                if len(found) == limit:
+                    break
+        return found
+
+
+def _good(tables: MappingTables) -> frozenset[str]:
+    success = tables.rules.success
+    return frozenset({"success", "partial"} if success.partial_counts_as_success else {"success"})
+
+
+@dataclass(frozen=True)
 class _Read:
     procedures: tuple[Procedure, ...]
-    cases: tuple[Case, ...]
+    timeline: Timeline
 
 
 class OperatorHistories:
@@ -183,6 +223,9 @@ class OperatorHistories:
         self._items: OrderedDict[str, _Read] = OrderedDict()
 
     def cases(self, procedures: Sequence[Procedure], operator_id: str) -> tuple[Case, ...]:
+        return self.timeline(procedures, operator_id).cases
+
+    def timeline(self, procedures: Sequence[Procedure], operator_id: str) -> Timeline:
         kept = self._items.get(operator_id)
         if (
             kept is not None
@@ -190,13 +233,14 @@ class OperatorHistories:
             and all(map(is_, kept.procedures, procedures))  # in C: hundreds per order
         ):
             self._items.move_to_end(operator_id)
-            return kept.cases
-        read = _Read(tuple(procedures), history_cases(self.tables, procedures, operator_id))
+            return kept.timeline
+        cases = history_cases(self.tables, procedures, operator_id)
+        read = _Read(tuple(procedures), Timeline.of(cases, _good(self.tables)))
         self._items[operator_id] = read
         self._items.move_to_end(operator_id)
         if len(self._items) > self._size:
             self._items.popitem(last=False)
-        return read.cases
+        return read.timeline
 
 
 def derived(
@@ -211,10 +255,12 @@ def derived(
     if operator_id is None:
         return {}
     if histories is not None and histories.tables is tables:
-        cases = histories.cases(record.operator_procedures, operator_id)
+        timeline = histories.timeline(record.operator_procedures, operator_id)
     else:
         cases = history_cases(tables, record.operator_procedures, operator_id)
-    dated = [c for c in cases if c.day < index_date]
+        timeline = Timeline.of(cases, _good(tables))
+    days = timeline.days
+    dated = bisect_left(days, index_date)  # cases before the order date
     failure = record.incomplete.get("operator_procedures")
     if failure:
         why = f"the operator's procedure history was not read completely ({failure})"
@@ -223,48 +269,48 @@ def derived(
         why = "no CTO-PCI by this operator in the record"
         return {name: unknown(rule, why) for name in OPERATOR_INPUTS}
     lower_bound = "the EHR history may be incomplete: a lower bound"
-    first = min(c.day for c in dated)
+    first = days[0]
     rules = tables.rules.operator
     years = practice_years(first, index_date, rules.round_up_after_months)
-    refs = [c.ref for c in dated]
+    refs = timeline.refs(None, index_date)
     out = {
         "operator_cto_years": MappedInput(
             value=years,
-            sources=refs[:20],
+            sources=list(refs),
             rule=rule,
             evidence="patient",
             note=f"first CTO-PCI {first.isoformat()}; {lower_bound}",
         ),
         "operator_annual_cto_volume": MappedInput(
-            value=len(dated) / max(years, 1),
-            sources=refs[:20],
+            value=dated / max(years, 1),
+            sources=list(refs),
             rule=rule,
             evidence="patient",
-            note=f"{len(dated)} CTO-PCIs over {max(years, 1)} year(s); {lower_bound}",
+            note=f"{dated} CTO-PCIs over {max(years, 1)} year(s); {lower_bound}",
         ),
     }
     start = index_date - timedelta(days=rules.last_year_days)
-    last_year = [c for c in dated if c.day >= start]
-    good = {"success", "partial"} if tables.rules.success.partial_counts_as_success else {"success"}
+    low = min(bisect_left(days, start), dated)  # the last year: [start, order date)
+    last_year = dated - low
+    missing = timeline.no_outcome[dated] - timeline.no_outcome[low]
     if not last_year:
         out["operator_last_year_success_rate"] = unknown(
             rule, "no CTO-PCI by this operator in the last year"
         )
-    elif any(not c.outcomes for c in last_year):
-        missing = sum(1 for c in last_year if not c.outcomes)
+    elif missing:
         out["operator_last_year_success_rate"] = unknown(
             rule,
-            f"{missing} of {len(last_year)} last-year CTO-PCIs have no recorded outcome",
-            [c.ref for c in last_year][:20],
+            f"{missing} of {last_year} last-year CTO-PCIs have no recorded outcome",
+            timeline.refs(start, index_date),
         )
     else:
-        successes = sum(1 for c in last_year if c.outcomes & good)
+        successes = timeline.successes[dated] - timeline.successes[low]
         out["operator_last_year_success_rate"] = MappedInput(
-            value=successes / len(last_year),
-            sources=[c.ref for c in last_year][:20],
+            value=successes / last_year,
+            sources=timeline.refs(start, index_date),
             rule=rule,
             evidence="patient",
-            note=f"{successes} of {len(last_year)} successful in the last year",
+            note=f"{successes} of {last_year} successful in the last year",
         )
     return out
 

@@ -5,9 +5,10 @@ a different history (other Procedure objects, another length, other tables)."""
 
 from __future__ import annotations
 
-from datetime import date
+import random
+from datetime import date, timedelta
 
-from cds.mapping.operator import OperatorHistories, derived, history_cases
+from cds.mapping.operator import OperatorHistories, derived, history_cases, practice_years
 from cds.mapping.tables import MappingTables, load_tables
 from cds.sources.record import Fetched, PatientRecord, assemble
 from cds.sources.resources import Procedure, parse_resource
@@ -96,3 +97,78 @@ def test_the_cache_is_bounded_least_recently_used_first() -> None:
     assert histories.cases(history, "a") is a
     assert len(histories._items) == 2
     assert "b" not in histories._items
+
+
+def _reference(record: PatientRecord, index: date) -> dict[str, tuple[object, list[str], str]]:
+    """The derivation as first written (a pass over the record-order cases per order)."""
+    cases = history_cases(TABLES, record.operator_procedures, "dr1")
+    dated = [c for c in cases if c.day < index]
+    if not dated:
+        return {}
+    first = min(c.day for c in dated)
+    years = practice_years(first, index, TABLES.rules.operator.round_up_after_months)
+    refs = [c.ref for c in dated][:20]
+    low = "the EHR history may be incomplete: a lower bound"
+    out: dict[str, tuple[object, list[str], str]] = {
+        "operator_cto_years": (years, refs, f"first CTO-PCI {first.isoformat()}; {low}"),
+        "operator_annual_cto_volume": (
+            len(dated) / max(years, 1),
+            refs,
+            f"{len(dated)} CTO-PCIs over {max(years, 1)} year(s); {low}",
+        ),
+    }
+    start = index - timedelta(days=TABLES.rules.operator.last_year_days)
+    last = [c for c in dated if c.day >= start]
+    if not last:
+        out["operator_last_year_success_rate"] = (
+            None,
+            [],
+            "no CTO-PCI by this operator in the last year",
+        )
+    elif any(not c.outcomes for c in last):
+        missing = sum(1 for c in last if not c.outcomes)
+        out["operator_last_year_success_rate"] = (
+            None,
+            [c.ref for c in last][:20],
+            f"{missing} of {len(last)} last-year CTO-PCIs have no recorded outcome",
+        )
+    else:
+        good = sum(1 for c in last if "success" in c.outcomes)
+        out["operator_last_year_success_rate"] = (
+            good / len(last),
+            [c.ref for c in last][:20],
+            f"{good} of {len(last)} successful in the last year",
+        )
+    return out
+
+
+def test_counting_by_day_matches_a_pass_over_the_cases_on_random_histories() -> None:
+    rng = random.Random(5)
+    for trial in range(60):
+        raws = []
+        for i in range(rng.randint(0, 60)):
+            day = date(2015, 1, 1) + timedelta(days=rng.randint(0, 4400))
+            outcome = rng.choice([SUCCESS, SUCCESS, FAILURE, None])
+            raws.append(
+                procedure(
+                    f"h{i}",
+                    CPT,
+                    "92943",
+                    when=day.isoformat(),
+                    outcome=outcome,
+                    performer=rng.choice(["dr1", "dr1", "dr2"]),
+                )
+            )
+        parsed = tuple(p for p in map(parse_resource, raws) if isinstance(p, Procedure))
+        fetched = Fetched("operator_procedures", parsed=parsed, exhaustive=True)
+        record = assemble({fetched.key: fetched}, PatientRecord(patient_id="p1", operator_id="dr1"))
+        histories = OperatorHistories(TABLES)
+        for _ in range(8):
+            index = date(2015, 1, 1) + timedelta(days=rng.randint(0, 4600))
+            got = derived(record, TABLES, index, histories)
+            assert got == derived(record, TABLES, index)
+            want = _reference(record, index)
+            if not want:
+                assert all(m.value is None for m in got.values()), (trial, index)
+                continue
+            assert {k: (m.value, m.sources, m.note) for k, m in got.items()} == want, (trial, index)
