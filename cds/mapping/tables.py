@@ -153,6 +153,9 @@ class Rules(BaseModel):
     operator: OperatorRules = OperatorRules()
 
 
+LOOKUP_MEMO = 50_000
+
+
 @dataclass(frozen=True)
 class MappingTables:
     rows: tuple[CodeRow, ...]
@@ -163,6 +166,10 @@ class MappingTables:
         default_factory=dict, repr=False
     )
     _prefix: Mapping[tuple[str, str], tuple[CodeRow, ...]] = field(default_factory=dict, repr=False)
+    _memo: dict[tuple[str, str, str, str], tuple[CodeRow, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """`lookup` answers by coding: the same few hundred codings come back on every hook call."""
 
     def lookup(
         self, resource: str, element: str, system: str | None, code: str | None
@@ -170,6 +177,16 @@ class MappingTables:
         """Enabled rows matching a coding found in `resource.element`."""
         if not system or not code:
             return []
+        key = (resource, element, system, code)
+        known = self._memo.get(key)
+        if known is None:
+            known = tuple(self._lookup(resource, element, system, code))
+            if len(self._memo) >= LOOKUP_MEMO:  # codes come from EHRs: keep the memo bounded
+                self._memo.clear()
+            self._memo[key] = known
+        return list(known)
+
+    def _lookup(self, resource: str, element: str, system: str, code: str) -> list[CodeRow]:
         system = normalize_system(system)
         code = normalize_code(system, code)
         found = [r for r in self._exact.get((element, system, code), ()) if _fits(r, resource)]

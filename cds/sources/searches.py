@@ -214,16 +214,28 @@ def answers(search: Search, resource: Mapping[str, object]) -> bool:
     """
     if resource.get("resourceType") != search.resource_type:
         return False
-    path, _, query = search.path.partition("?")
-    if not query:
-        return resource.get("id") == unquote(path.rpartition("/")[2])
-    for name, value in parse_qsl(query):
-        if name.startswith("_") or name in FILTER_PARAMETERS:
-            continue
-        target = unquote(value) if "/" in value else f"Patient/{unquote(value)}"
+    read_id, targets = _reference_targets(search.path)
+    if read_id is not None:
+        return resource.get("id") == read_id
+    for name, target in targets:
         if not any(_points_to(ref, target) for ref in _references(resource, name)):
             return False
     return True
+
+
+@lru_cache(maxsize=1024)
+def _reference_targets(path: str) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """A read's id, or a search's reference parameters with their targets: parsed once per path
+    (a prefetched record asks this of every resource it holds)."""
+    path, _, query = path.partition("?")
+    if not query:
+        return unquote(path.rpartition("/")[2]), ()
+    targets = []
+    for name, value in parse_qsl(query):
+        if name.startswith("_") or name in FILTER_PARAMETERS:
+            continue
+        targets.append((name, unquote(value) if "/" in value else f"Patient/{unquote(value)}"))
+    return None, tuple(targets)
 
 
 def _subsetted(resource: Mapping[str, object]) -> bool:

@@ -746,3 +746,27 @@ def test_site_local_system_renames_rows_and_exports(tmp_path: Path) -> None:
     assert cm["url"] == "https://hospital.example/fhir/ConceptMap/cto-cds-inputs"
     assert site_system in {group["source"] for group in cm["group"]}
     validate(cm)
+
+
+def test_lookup_memo_answers_the_same_and_cannot_be_changed_by_callers() -> None:
+    fresh = load_tables()
+    first = fresh.lookup("ServiceRequest", "code", "http://www.ama-assn.org/go/cpt", "92943")
+    assert first  # the CTO-PCI code
+    first.clear()  # a caller changing its list changes nothing for the next one
+    again = fresh.lookup("ServiceRequest", "code", "http://www.ama-assn.org/go/cpt", "92943")
+    assert again == load_tables().lookup(
+        "ServiceRequest", "code", "http://www.ama-assn.org/go/cpt", "92943"
+    )
+    assert again
+    # A copy made with dataclasses.replace starts with its own memo, never the original's.
+    assert replace(fresh, rows=())._memo == {}
+
+
+def test_lookup_memo_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import cds.mapping.tables as tables_module
+
+    monkeypatch.setattr(tables_module, "LOOKUP_MEMO", 3)
+    fresh = load_tables()
+    for code in ["1", "2", "3", "4", "5"]:
+        fresh.lookup("Condition", "code", "http://snomed.info/sct", code)
+    assert len(fresh._memo) <= 3
