@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 SETTING_NAMES = frozenset(f"CTO_CDS_{name.upper()}" for name in Settings.model_fields)
-MEASURED_RSS_MIB = 125
+MEASURED_RSS_MIB = 160
 """RSS of one worker after 20,000 hook calls (docs/performance.md): the sizing's starting point."""
 
 

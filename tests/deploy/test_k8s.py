@@ -147,7 +147,7 @@ def test_probes_point_at_the_apps_real_routes_on_the_served_port(tmp_path: Path)
         assert client.get("/no-such-probe").status_code == 404  # a wrong path would show
     chain, params = parse_cli(CONTAINER["args"])
     assert chain == ["serve"]
-    assert params == {"host": "0.0.0.0", "port": 8000}
+    assert params == {"host": "0.0.0.0", "port": 8000, "workers": 1}  # one worker per pod
 
 
 def test_replicas_and_sizing_follow_the_measured_memory() -> None:
