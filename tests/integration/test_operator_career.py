@@ -9,6 +9,7 @@ computed here from the generated list, by the rules of docs/spec/inputs.md (Xiao
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import date, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from cds.mapping.tables import load_tables
 from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.sources.files import FileSource
 from cds.sources.record import PatientRecord, RecordRequest, RecordSource, read_record
+from tests.integration.conftest import BASE_ENV
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +137,8 @@ def test_a_long_career_gives_definite_right_experience(
     assert len(record.operator_procedures) == int(want["operator_annual_cto_volume"] * 20) + 1
     assert record.filtered.get("operator_procedures", 0) == 0
     procedure_pages = len(sent) - 1  # one page is the patient's own Procedure search
-    assert procedure_pages <= 4
+    if not os.environ.get(BASE_ENV):  # sekmet pages 1,000 as asked; another server may page less
+        assert procedure_pages == 3  # 2,700 Procedures
     inputs = map_record(record, load_tables(), ORDER_DAY).inputs
     for name, value in want.items():
         got = inputs[name]
