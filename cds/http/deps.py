@@ -11,7 +11,9 @@ from cds.http.edge_guard import CLIENT_KEY
 from cds.http.state import ServiceState
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
+    # async on purpose: FastAPI runs a plain `def` dependency in a worker thread, a thread hop
+    # (and a GIL hand-over) on every call for one attribute read.
     state: ServiceState = request.app.state.cds
     return state
 
