@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -57,3 +59,18 @@ def test_storable_json_replaces_nul_and_lone_surrogates_everywhere() -> None:
     }
     assert dumps_storable(value).encode("utf-8")  # encodable, and no \u0000 escape in it
     assert "\\u0000" not in dumps_storable(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"plain": "text", "n": [1, 2.5, None, True], "nested": {"k": ("a", "b")}},
+        {"nul": "a\x00b", "key\x00": 1},
+        {"lone": ["x\ud800y", "\udfff"]},
+        {"emoji": "😀 ok", "escaped backslash": "\\u0000 and \\ud800 as text"},
+    ],
+)
+def test_dumps_storable_fast_path_writes_what_the_walk_writes(value: dict[str, Any]) -> None:
+
+    assert dumps_storable(value) == json.dumps(storable_json(value))
+    assert "\\u0000" not in dumps_storable(value).replace("\\\\", "")
