@@ -143,7 +143,7 @@ def create_engine(url: str) -> AsyncEngine:
         # A file gets one pooled connection: SQLite has one writer at a time anyway, and several
         # connections (one aiosqlite thread each) made concurrent writers meet SQLite's busy
         # handler, which sleeps in steps of milliseconds; now they queue for the connection.
-        single = {"pool_size": 1, "max_overflow": 0} if path is not None else {}
+        single = {"pool_size": 1, "max_overflow": 0, "pool_reset_on_return": None} if path else {}
         engine = create_async_engine(
             parsed,
             connect_args={"timeout": SQLITE_BUSY_SECONDS},
