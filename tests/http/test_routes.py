@@ -117,3 +117,15 @@ def test_dependencies_on_the_hook_path_run_on_the_event_loop() -> None:
 
     assert inspect.iscoroutinefunction(get_state)
     assert inspect.iscoroutinefunction(verified_client)
+
+
+def test_each_worker_builds_its_app_from_the_environment_and_only_checks_the_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cds.main import served_app, served_settings
+
+    monkeypatch.setenv("CTO_CDS_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'w.db'}")
+    monkeypatch.setenv("CTO_CDS_PUBLIC_BASE_URL", "https://cds.example.org")
+    app = served_app()
+    assert app.title.startswith("cto-cds")
+    assert served_settings(Settings()).migrate_on_start is False  # the parent migrated already
