@@ -242,7 +242,9 @@ def run_demo(
                         },
                     )
                 else:
-                    console.print("SMART app: ./scripts/demo --keep prints a URL to open it")
+                    console.print(
+                        "SMART app: ./scripts/demo in a terminal (or --keep) prints a URL to open it"
+                    )
     return 0
 
 

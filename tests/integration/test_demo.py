@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import pty
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -37,7 +39,7 @@ def test_demo_sends_hooks_and_prints_whole_cards() -> None:
     assert "Override reasons: Angiographic findings incorrect or incomplete" in text
     assert "single-centre" in text
     assert "feedback on the first card: HTTP 200" in text
-    assert "SMART app: ./scripts/demo --keep prints a URL to open it" in text
+    assert "SMART app: ./scripts/demo in a terminal (or --keep) prints a URL to open it" in text
 
 
 def _children(pid: int) -> set[int]:
@@ -138,3 +140,77 @@ def test_without_node_the_demo_says_why_in_one_line_and_ctrl_c_stops_it(tmp_path
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "demo"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class Terminal:
+    """`./scripts/demo ARGS` with a pseudo-terminal as stdin, stdout and stderr, as a person runs it."""
+
+    def __init__(self, *args: str) -> None:
+        self.main, child = pty.openpty()
+        self.proc = subprocess.Popen(
+            [str(SCRIPT), "--patient", "pt01", *args],
+            stdin=child,
+            stdout=child,
+            stderr=child,
+            env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        )
+        os.close(child)
+        self.seen = b""
+
+    @property
+    def text(self) -> str:
+        return ANSI.sub("", self.seen.decode(errors="replace"))
+
+    def read(self, until: str | None, timeout: float) -> str:
+        """Read until `until` is printed (None: until every writer has exited) or `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (until is None or until not in self.text):
+            ready, _, _ = select.select([self.main], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.main, 65536)
+            except OSError:  # EIO: the terminal has no writer left
+                break
+            if not chunk:
+                break
+            self.seen += chunk
+        return self.text
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        os.close(self.main)
+
+
+def test_the_main_command_in_a_terminal_stays_up_with_the_app_url_until_ctrl_c() -> None:
+    """The README's main command, as a person runs it: the cards, then the app to click through."""
+    term = Terminal()
+    try:
+        text = term.read("press Ctrl-C", timeout=240)
+        assert "pt01: Operator-CTO" in text, text
+        assert "press Ctrl-C" in text, text
+        assert term.proc.poll() is None, "still running after the cards"
+        assert re.search(r"EHR launch of pt01: open in a browser: http\S+", text), text
+        term.proc.send_signal(signal.SIGINT)
+        term.read(None, timeout=180)
+        assert term.proc.wait(timeout=30) == 0, term.text
+    finally:
+        term.close()
+
+
+def test_once_in_a_terminal_ends_after_the_cards() -> None:
+    term = Terminal("--once")
+    try:
+        text = term.read(None, timeout=240)
+        assert term.proc.wait(timeout=30) == 0, text
+        assert "pt01: Operator-CTO" in text
+        assert "SMART app: ./scripts/demo in a terminal (or --keep) prints a URL to open it" in text
+        assert "press Ctrl-C" not in text
+    finally:
+        term.close()
