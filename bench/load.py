@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.load_bodies import bodies  # noqa: E402
 from bench.load_client import Connection, Run, closed_loop, fixed_rate, percentile, post  # noqa: E402
+from cds.demo.children import stop_child  # noqa: E402
 from cds.demo.cohort_data import COHORT_NDJSON, load_ndjson  # noqa: E402
 from cds.demo.ehr import EhrKeys, sign_client_jwt  # noqa: E402
 from cds.demo.fhir_server import FHIR_JSON, load_cohort, running_fhir_server  # noqa: E402
@@ -121,11 +122,7 @@ def started(
         server.cold_cpu = server.cpu_seconds()
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_child(proc, timeout=15)
 
 
 def healthchain_python() -> Path | None:

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from cds.demo.children import stop_child
 from cds.demo.cohort_data import TYPE_ORDER, Resource
 from cds.demo.ports import free_port
 
@@ -97,12 +98,7 @@ def running_fhir_server(workdir: Path, *, timeout: float = 30.0) -> Iterator[str
             _wait_ready(proc, base, timeout, log_path)
             yield base
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_child(proc)
 
 
 def query(params: Sequence[tuple[str, str]]) -> str:

@@ -28,6 +28,7 @@ from urllib.parse import urlencode
 import httpx
 import uvicorn
 
+from cds.demo.children import stop_child
 from cds.demo.fhir_server import REPO_ROOT
 from cds.demo.ports import free_port
 from cds.demo.smart_facade import facade
@@ -125,12 +126,7 @@ def auth_server(port: int, fhir: str, app: str, workdir: Path) -> Iterator[str]:
             _wait_ready(proc, base, log_path)
             yield base
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_child(proc)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], base: str, log_path: Path) -> None:
