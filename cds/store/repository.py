@@ -20,7 +20,17 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Insert, delete, func, insert, select, update
+from sqlalchemy import (
+    CursorResult,
+    TextClause,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -88,6 +98,10 @@ class Store:
         self._sqlite_file = sqlite_path(engine.url)
         self._sqlite_identity = _file_identity(self._sqlite_file)
         self._jti_insert = self._insert_new(SeenJti, "iss", "jti")
+        self._audit_insert = self._insert_or_skip(CardAudit, "card_uuid")
+        self._feedback_insert = self._insert_new(
+            Feedback, "card_uuid", "outcome", "outcome_timestamp"
+        )
 
     @classmethod
     async def open(
@@ -135,22 +149,35 @@ class Store:
     ) -> None:
         await self.close()
 
-    def _insert_or_skip(self, model: type[Base], *unique: str) -> Insert:
-        """`INSERT ... ON CONFLICT (unique) DO NOTHING` for this dialect."""
-        name = self._engine.dialect.name
-        if name == "postgresql":
-            return postgresql.insert(model).on_conflict_do_nothing(index_elements=unique)
-        if name == "sqlite":
-            return sqlite.insert(model).on_conflict_do_nothing(index_elements=unique)
-        raise NotImplementedError(name)  # pragma: no cover - create_engine admits only these two
+    def _insert_or_skip(
+        self, model: type[Base], *unique: str, returning: bool = False
+    ) -> TextClause:
+        """`INSERT ... ON CONFLICT (unique) DO NOTHING [RETURNING id]` into every column but `id`.
 
-    def _insert_new(self, model: type[Base], *unique: str) -> Insert:
+        Plain SQL, the same on both backends (SQLite ≥ 3.35 and PostgreSQL share the syntax), with
+        each column's type bound (UTC instants, JSON through the store's serializer): SQLAlchemy
+        2.0's dialect `insert().on_conflict_do_nothing()` has no cache key, so it was compiled anew
+        on every call (≈ 0.15 ms of CPU per authenticated request for the jti insert alone); a
+        text clause is compiled once and then served from the engine's statement cache."""
+        quote = self._engine.dialect.identifier_preparer.quote
+        columns = [c for c in model.__table__.c if not c.primary_key]
+        sql = (
+            f"INSERT INTO {quote(model.__tablename__)} ({', '.join(quote(c.name) for c in columns)})"
+            f" VALUES ({', '.join(':' + c.name for c in columns)})"
+            f" ON CONFLICT ({', '.join(quote(name) for name in unique)}) DO NOTHING"
+            + (" RETURNING id" if returning else "")
+        )
+        return text(sql).bindparams(*(bindparam(c.name, type_=c.type) for c in columns))
+
+    def _insert_new(self, model: type[Base], *unique: str) -> TextClause:
         """`INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id`: a row back when it was new."""
-        return self._insert_or_skip(model, *unique).returning(model.__table__.c.id)
+        return self._insert_or_skip(model, *unique, returning=True)
 
-    async def _insert(self, session: AsyncSession, stmt: Insert, values: dict[str, Any]) -> bool:
+    async def _insert(
+        self, session: AsyncSession, stmt: TextClause, values: dict[str, Any]
+    ) -> bool:
         """True when the row was inserted, False when the unique constraint already held it."""
-        return (await session.execute(stmt.values(values))).first() is not None
+        return (await session.execute(stmt, values)).first() is not None
 
     # CH-25: jti replay cache -------------------------------------------------------------------
 
@@ -166,7 +193,8 @@ class Store:
         if not iss or len(iss) > ISS_MAX:
             raise AuthError("iss-invalid")
         row = {"iss": iss, "jti": jti, "expires_at": _aware(expires_at, "expires_at")}
-        # Core on one connection, the statement built once: every authenticated call pays this.
+        # Core on one connection, the statement built once and cached compiled (`_insert_or_skip`):
+        # every authenticated call pays this.
         async with self._engine.begin() as connection:
             new = (await connection.execute(self._jti_insert, row)).first() is not None
         await self._prune_now_and_then()
@@ -211,7 +239,7 @@ class Store:
             row["created_at"] = _aware(audit.created_at or now, "created_at")
             rows.append(row)
         async with self._engine.begin() as connection:  # one executemany, no ORM unit of work
-            await connection.execute(self._insert_or_skip(CardAudit, "card_uuid"), rows)
+            await connection.execute(self._audit_insert, rows)
 
     async def card(self, card_uuid: str) -> CardAuditOut | None:
         async with self._sessions() as session:
@@ -232,7 +260,7 @@ class Store:
         if not items:
             return result
         received = _aware(now or self._clock(), "now")
-        stmt = self._insert_new(Feedback, "card_uuid", "outcome", "outcome_timestamp")
+        stmt = self._feedback_insert
         async with self._sessions.begin() as session:
             known = await self._known_cards(session, {item.card for item in items})
             for item in items:
