@@ -31,8 +31,11 @@ def score_record(
     tables: MappingTables,
     today: date,
     histories: OperatorHistories | None = None,
+    *,
+    labels: bool = True,
 ) -> ScoredCase:
-    mapping = map_record(record, tables, today, histories)
+    """`labels=False`: no card will be shown, so the mapping's source labels are not built."""
+    mapping = map_record(record, tables, today, histories, labels=labels)
     # The mapping only produces valid values; parse_inputs re-checks the contract on the way in.
     report = score_all(parse_inputs(mapping.values()), policy_of(tables))
     return ScoredCase(report=report, mapping=mapping)

@@ -179,7 +179,7 @@ async def _score_patients(patients: list[str]) -> ChunkResult:
             try:
                 request = RecordRequest(patient_id=patient, order=order)
                 record = await read_record(source, request, None, planner)
-                case = score_record(record, tables, today, histories)
+                case = score_record(record, tables, today, histories, labels=False)
             except (CdsError, ValueError) as exc:
                 errors.append(_error(where, str(exc)))
                 continue

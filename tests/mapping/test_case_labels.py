@@ -46,3 +46,21 @@ def test_name_text() -> None:
     assert name_text([HumanName(family="Ng", given=["Ana", "B"])]) == "Ana B Ng"
     assert name_text([HumanName(), HumanName(family="Ng")]) == "Ng"
     assert name_text([]) is None
+
+
+def test_without_labels_the_mapping_is_the_same_but_names_nothing() -> None:
+    from cds.mapping.operator import history_planner
+    from cds.mapping.order import find_order
+    from cds.mapping.record_inputs import map_record
+    from cds.sources.record import read_record
+
+    tables = load_tables()
+    source = FileSource.from_path(COHORT_NDJSON)
+    request = RecordRequest(patient_id="pt01", order_id="pt01-order")
+    choose = lambda rec: find_order(rec, tables)[0]  # noqa: E731 (as score_patient reads it)
+    record = asyncio.run(read_record(source, request, choose, history_planner(tables, TODAY)))
+    full = map_record(record, tables, TODAY)
+    bare = map_record(record, tables, TODAY, labels=False)
+    assert full.labels.sources
+    assert bare.labels == CaseLabels()
+    assert bare == full.model_copy(update={"labels": CaseLabels()})
