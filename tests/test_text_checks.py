@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from cds.sources.reasons import Problem
 from cds.store.schemas import FeedbackIn
 from cds.text_checks import dumps_storable, storable_json, storable_text, utc_instant
 from tests.store.conftest import card_audit
@@ -68,9 +69,30 @@ def test_storable_json_replaces_nul_and_lone_surrogates_everywhere() -> None:
         {"nul": "a\x00b", "key\x00": 1},
         {"lone": ["x\ud800y", "\udfff"]},
         {"emoji": "😀 ok", "escaped backslash": "\\u0000 and \\ud800 as text"},
+        {"str enum": Problem.TRUNCATED, "tuple": (1, 2)},
     ],
 )
 def test_dumps_storable_fast_path_writes_what_the_walk_writes(value: dict[str, Any]) -> None:
-
-    assert dumps_storable(value) == json.dumps(storable_json(value))
+    assert json.loads(dumps_storable(value)) == json.loads(json.dumps(storable_json(value)))
     assert "\\u0000" not in dumps_storable(value).replace("\\\\", "")
+    assert "\\ud" not in dumps_storable(value).replace("\\\\", "")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {1: "int key", "big": 2**70},  # orjson refuses both: the standard library writes them
+        {"lone \ud800 key": {1: "x\x00"}},
+    ],
+)
+def test_what_orjson_cannot_write_is_written_as_before(value: dict[Any, Any]) -> None:
+    assert dumps_storable(value) == json.dumps(storable_json(value))
+
+
+def test_dumps_storable_refuses_what_json_refuses_and_stores_nan_as_null() -> None:
+    with pytest.raises(TypeError):
+        dumps_storable({"when": datetime(2026, 1, 1, tzinfo=UTC)})
+    assert json.loads(dumps_storable({"p": float("nan"), "q": [float("inf")]})) == {
+        "p": None,
+        "q": [None],
+    }
