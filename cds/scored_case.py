@@ -6,6 +6,8 @@ case without importing the orchestration in `cds.pipeline`, which reaches the re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import BaseModel, ConfigDict
 
 from cds.mapping.record_inputs import MappingResult
@@ -20,10 +22,13 @@ class ScoredCase(BaseModel):
     report: ScoreReport
     mapping: MappingResult
 
-    def contract(self) -> dict[str, object]:
-        """The `cto-cds score --json` object for FHIR-sourced inputs (docs/spec/inputs.md)."""
+    def contract(self, scores: Mapping[str, object] | None = None) -> dict[str, object]:
+        """The `cto-cds score --json` object for FHIR-sourced inputs (docs/spec/inputs.md).
+
+        `scores`: the report's scores already serialised, one per score id (the batch keeps the
+        JSON of each result it has seen: `cds/batch/run.py`); by default they are dumped here."""
         return {
-            "scores": self.report.model_dump(mode="json")["scores"],
+            "scores": self.report.model_dump(mode="json")["scores"] if scores is None else scores,
             "inputs": self.mapping.model_dump(mode="json", include={"inputs"})["inputs"],
             "context": {
                 "index_date": self.mapping.index_date.isoformat(),

@@ -36,7 +36,9 @@ from cds.mapping.matching import counts, is_cto_pci
 from cds.mapping.operator import OperatorHistories, history_planner
 from cds.mapping.tables import MappingTables, load_tables
 from cds.pipeline import score_record
+from cds.scored_case import ScoredCase
 from cds.scoring.engine import score_all
+from cds.scoring.result import ScoreResult
 from cds.sources.record import RecordRequest, read_record
 from cds.sources.resources import ServiceRequest, parse_resource
 
@@ -87,6 +89,44 @@ def _dump(obj: object) -> str:
     if data is None or _small_float(data):
         return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
     return data.decode() + "\n"
+
+
+_FRAGMENTS: dict[int, tuple[ScoreResult, orjson.Fragment]] = {}
+"""id(result) → the result and its JSON. The engine hands out the same `ScoreResult` object for the
+same values (`cds/scoring/engine.py`), so each is serialised once, not once per order (a report's 8
+results were 13 % of an order's CPU); the entry holds the result, so the id cannot be reused."""
+_FRAGMENT_LIMIT = 4096
+
+
+def _score_fragment(result: ScoreResult) -> orjson.Fragment | None:
+    """The result's JSON as orjson writes it; None when orjson refuses it (json then writes it)."""
+    kept = _FRAGMENTS.get(id(result))
+    if kept is not None and kept[0] is result:
+        return kept[1]
+    try:
+        fragment = orjson.Fragment(orjson.dumps(result.model_dump(mode="json")))
+    except orjson.JSONEncodeError:
+        return None
+    if len(_FRAGMENTS) >= _FRAGMENT_LIMIT:
+        _FRAGMENTS.clear()
+    _FRAGMENTS[id(result)] = (result, fragment)
+    return fragment
+
+
+def _case_line(where: dict[str, object], case: ScoredCase) -> str:
+    """`_dump({**where, **case.contract()})`, with each score's JSON written once per result: the
+    line is checked for small floats as a whole (fragments included), and written by `_dump` from
+    the plain contract when it has one or when orjson refuses a part."""
+    fragments = {sid: _score_fragment(result) for sid, result in case.report.scores.items()}
+    if None not in fragments.values():
+        try:
+            data = orjson.dumps({**where, **case.contract(scores=fragments)})
+        except orjson.JSONEncodeError:  # e.g. a lone surrogate in a note: json writes it below
+            pass
+        else:
+            if not _small_float(data):
+                return data.decode() + "\n"
+    return _dump({**where, **case.contract()})
 
 
 def _error(where: dict[str, object], reason: str) -> str:
@@ -186,7 +226,7 @@ async def _score_patients(patients: list[str]) -> ChunkResult:
             if record.patient is None:
                 errors.append(_error(where, "no Patient resource with this id in the export"))
                 continue
-            lines.append(_dump({**where, **case.contract()}))
+            lines.append(_case_line(where, case))
     return ChunkResult(lines, errors, len(patients), len(lines))
 
 

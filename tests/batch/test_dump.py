@@ -44,3 +44,27 @@ def test_values_are_written_as_json_writes_them(value: object) -> None:
 def test_what_orjson_refuses_is_written_by_json() -> None:
     lone = "\ud800"  # a lone surrogate: orjson refuses it; json writes it
     assert _dump({"v": lone}) == _json({"v": lone})
+
+
+@pytest.mark.parametrize(
+    ("values", "notes"),
+    [
+        ({"calcification": "severe", "occlusion_length_mm": 25.5, "sex": "female"}, {}),
+        ({"occlusion_length_mm": 0.00001}, {}),  # a small float inside a score's JSON
+        ({"operator_last_year_success_rate": 2.5e-7}, {}),
+        ({"stump": "blunt"}, {"stump": "note with a lone surrogate \ud800"}),
+        ({}, {}),
+    ],
+)
+def test_a_case_line_is_the_contract_as_json_writes_it(
+    values: dict[str, object], notes: dict[str, str]
+) -> None:
+    from cds.batch.run import _FRAGMENTS, _case_line
+    from tests.output.card_cases import case_of
+
+    where: dict[str, object] = {"patient": "p1", "order": "ServiceRequest/o1"}
+    case = case_of(values, notes)
+    for _ in range(2):  # the second time each score's JSON is the one kept
+        assert _case_line(where, case) == _json({**where, **case.contract()})
+    for result in case.report.scores.values():
+        assert _FRAGMENTS[id(result)][0] is result
