@@ -19,7 +19,7 @@ import asyncio
 import json
 import multiprocessing
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -40,7 +40,7 @@ from cds.scored_case import ScoredCase
 from cds.scoring.engine import score_all
 from cds.scoring.result import ScoreResult
 from cds.sources.record import RecordRequest, read_record
-from cds.sources.resources import ServiceRequest, parse_resource
+from cds.sources.resources import ServiceRequest
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -180,18 +180,15 @@ def init_export_worker(spool_path: str, mappings: str | None, today: str) -> Non
     )
 
 
-def _cto_orders(
-    tables: MappingTables, resources: list[dict[str, object]]
-) -> list[dict[str, object]]:
-    orders = []
-    for raw in resources:
-        if raw.get("resourceType") != "ServiceRequest":
-            continue
-        parsed = parse_resource(raw)
-        cto = isinstance(parsed, ServiceRequest) and counts(parsed)
-        if cto and is_cto_pci(tables, "ServiceRequest", parsed.code):  # type: ignore[union-attr]
-            orders.append(raw)
-    return orders
+def _cto_orders(tables: MappingTables, source: SpoolPatientSource) -> list[Mapping[str, object]]:
+    """The patient's CTO-PCI orders (JSON), from the ServiceRequests the source parsed once."""
+    return [
+        raw
+        for raw, parsed in source.resources_of("ServiceRequest")
+        if isinstance(parsed, ServiceRequest)
+        and counts(parsed)
+        and is_cto_pci(tables, "ServiceRequest", parsed.code)
+    ]
 
 
 async def _score_patients(patients: list[str]) -> ChunkResult:
@@ -211,7 +208,7 @@ async def _score_patients(patients: list[str]) -> ChunkResult:
     for patient in patients:
         resources = spool.patient_resources(patient)
         source = SpoolPatientSource(spool, resources, operators)
-        for order in _cto_orders(tables, resources):
+        for order in _cto_orders(tables, source):
             where: dict[str, object] = {
                 "patient": patient,
                 "order": f"ServiceRequest/{order.get('id')}",

@@ -59,6 +59,11 @@ class Parsed:
     def fetched(self, key: str) -> Fetched:
         return Fetched(key, self.raw, parsed=self.models)
 
+    def only(self, key: str) -> Fetched:
+        """The one resource read by id, parsed or as its JSON."""
+        (item,) = self.items
+        return Fetched(key, parsed=(item,)) if isinstance(item, Resource) else Fetched(key, (item,))
+
     def read(self, key: str, rid: str) -> Fetched | None:
         """The first resource with this id, None when there is none."""
         for item in self.items:
@@ -81,12 +86,26 @@ def _param(query: str, name: str) -> str | None:
 
 
 class OperatorCache:
-    """Parsed operator histories by (practitioner id, search key), least recently used evicted."""
+    """Parsed operator histories by (practitioner id, search key), and the shared resources read by
+    id (the operator's Practitioner, asked for again by every order), least recently used evicted."""
 
     def __init__(self, spool: Spool, size: int = _OPERATOR_CACHE) -> None:
         self._spool = spool
         self._size = size
         self._items: OrderedDict[tuple[str, str], Parsed] = OrderedDict()
+        self._shared: OrderedDict[tuple[str, str], Parsed | None] = OrderedDict()
+
+    def shared(self, rtype: str, rid: str) -> Parsed | None:
+        """A resource of the export's shared table (not a patient's), parsed once; None if absent."""
+        key = (rtype, rid)
+        if key in self._shared:
+            self._shared.move_to_end(key)
+            return self._shared[key]
+        found = self._spool.shared_resource(rtype, rid)
+        parsed = self._shared[key] = None if found is None else Parsed.of([found])
+        if len(self._shared) > self._size:
+            self._shared.popitem(last=False)
+        return parsed
 
     def get(self, practitioner: str, key: str) -> Parsed:
         found = self._items.get((practitioner, key))
@@ -114,7 +133,16 @@ class SpoolPatientSource:
         by_type: dict[str, list[Mapping[str, object]]] = {}
         for resource in resources:
             by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
+        self._raw = by_type
         self._by_type = {kind: Parsed.of(items) for kind, items in by_type.items()}
+
+    def resources_of(
+        self, kind: str
+    ) -> list[tuple[Mapping[str, object], Resource | Mapping[str, object]]]:
+        """This patient's resources of one type, in export order: (JSON, lean model or the JSON
+        again when it does not parse). The batch finds the orders here, parsed once."""
+        parsed = self._by_type.get(kind)
+        return [] if parsed is None else list(zip(self._raw[kind], parsed.items, strict=True))
 
     async def fetch(self, searches: Sequence[Search]) -> dict[str, Fetched]:
         return {search.key: self.answer(search) for search in searches}
@@ -132,8 +160,8 @@ class SpoolPatientSource:
             found = self._by_type.get(rtype, Parsed()).read(search.key, rid)
             if found is not None:
                 return found
-            shared = self._spool.shared_resource(rtype, rid)
+            shared = self._operators.shared(rtype, rid)
             if shared is not None:
-                return Fetched(search.key, (shared,))
+                return shared.only(search.key)
             return Fetched(search.key, error=f"{rtype} not found in the export")
         return Fetched(search.key, error=f"search {search.key!r} is not answered by a batch run")

@@ -164,6 +164,15 @@ def observation_candidates(
     return found
 
 
+def by_input(candidates: Iterable[Candidate]) -> dict[str, list[Candidate]]:
+    """Candidates per input, in their order: `resolve` for each input then reads only its own
+    (it filters by name anyway; grouping once avoids a pass over all of them per input)."""
+    grouped: dict[str, list[Candidate]] = {}
+    for candidate in candidates:
+        grouped.setdefault(candidate.input, []).append(candidate)
+    return grouped
+
+
 def resolve(name: str, candidates: list[Candidate]) -> MappedInput | None:
     """The winning candidate for one input, with disagreeing ones reported; None if none."""
     usable = [c for c in candidates if c.input == name and c.value is not None]

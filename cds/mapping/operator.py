@@ -29,7 +29,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from operator import is_
 
@@ -177,6 +177,11 @@ class Timeline:
     """`no_outcome[i]`: cases among the first i by day without a recorded outcome."""
     successes: tuple[int, ...]
     """`successes[i]`: cases among the first i by day whose outcome counts as a success."""
+    _refs: dict[tuple[int, int, int], tuple[str, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """`refs` answers by (first, end) position in `days`, which decide the cases in [low, high):
+    a batch asks a kept timeline again for each order (a pass over ≈ 290 cases each time)."""
 
     @classmethod
     def of(cls, cases: tuple[Case, ...], good: frozenset[str]) -> Timeline:
@@ -190,6 +195,16 @@ class Timeline:
 
     def refs(self, low: date | None, high: date, limit: int = 20) -> list[str]:
         """The first `limit` cases dated in [low, high), in record order."""
+        first = 0 if low is None else bisect_left(self.days, low)
+        key = (first, bisect_left(self.days, high), limit)
+        kept = self._refs.get(key)
+        if kept is None:
+            if len(self._refs) >= 4096:
+                self._refs.clear()
+            kept = self._refs[key] = tuple(self._refs_in(low, high, limit))
+        return list(kept)
+
+    def _refs_in(self, low: date | None, high: date, limit: int) -> list[str]:
         found: list[str] = []
         for case in self.cases:
             if case.day < high and (low is None or case.day >= low):
@@ -332,8 +347,8 @@ def operator_inputs(
     entry = tables.operator_entry(npi, record.operator_id)
     if entry is not None:
         ref = f"Practitioner/{record.operator_id}"
-        for name, field in _REGISTRY_FIELDS.items():
-            value = getattr(entry, field)
+        for name, attribute in _REGISTRY_FIELDS.items():
+            value = getattr(entry, attribute)
             if value is not None:
                 result[name] = MappedInput(
                     value=value,

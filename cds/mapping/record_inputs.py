@@ -12,6 +12,7 @@ from cds.mapping.case_labels import CaseLabels, case_labels
 from cds.mapping.findings import (
     LESION_INPUTS,
     Candidate,
+    by_input,
     observation_candidates,
     resolve,
     typed_value,
@@ -120,8 +121,9 @@ def map_record(
         "in_stent_occlusion": lambda: history.stent_history(record, tables, index),
         "ostial_location": lambda: ctx.ostial,
     }
+    grouped = by_input(candidates)
     for name in LESION_INPUTS:
-        found = resolve(name, candidates)
+        found = resolve(name, grouped.get(name, []))
         if found is not None and found.value is not None:
             inputs[name] = found
             continue

@@ -68,3 +68,11 @@ def test_a_case_line_is_the_contract_as_json_writes_it(
         assert _case_line(where, case) == _json({**where, **case.contract()})
     for result in case.report.scores.values():
         assert _FRAGMENTS[id(result)][0] is result
+
+
+def test_the_contract_inputs_are_the_models_json_dump() -> None:
+    from tests.output.card_cases import case_of
+
+    case = case_of({"calcification": "severe", "occlusion_length_mm": 25.5, "stump": None})
+    dumped = case.mapping.model_dump(mode="json")["inputs"]
+    assert json.dumps(case.contract()["inputs"]) == json.dumps(dumped)  # same keys, same order

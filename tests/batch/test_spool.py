@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import random
 from pathlib import Path
 
-from cds.batch.spool import Spool
+import pytest
+
+from cds.batch.spool import Spool, loads
 
 PATIENT = '{"resourceType":"Patient","id":"p1"}'
 ORDER = (
@@ -81,3 +85,43 @@ def test_an_empty_directory_is_reported(tmp_path: Path) -> None:
     _, errors = _spool(tmp_path, {})
     assert len(errors) == 1
     assert "no .ndjson or .jsonl file" in errors[0][1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 9223372036854775807, "b": -9223372036854775808, "c": 18446744073709551615}',
+        '{"a": -9223372036854775809}',  # below -2**63: orjson would read a float
+        '{"a": 18446744073709551616, "b": 123456789012345678901234567890}',
+        '{"a": 0.1000000000000000055511151231257827, "b": 1E5, "c": -0, "d": -0.0}',
+        '{"a": NaN, "b": Infinity, "c": -Infinity, "d": 1e400}',  # orjson refuses, json reads
+        '{"a": "\\ud800 lone", "b": "\\ud83d\\ude00", "c": "é → \\u2028"}',
+        '{"a": 1, "a": 2, "id": "12345678901234567890123"}',  # a long run inside a string
+        "[" * 2000 + "]" * 2000,  # deeper than orjson reads
+        '{"resourceType": "Observation", "valueQuantity": {"value": 1e-7}}',
+    ],
+)
+def test_loads_reads_what_json_reads(text: str) -> None:
+    try:
+        expected = repr(json.loads(text))
+    except RecursionError:
+        with pytest.raises(RecursionError):
+            loads(text)
+        return
+    assert repr(loads(text)) == expected  # repr: 1 and 1.0, nan and nested types differ
+
+
+def test_loads_reads_floats_as_json_reads_them() -> None:
+    rng = random.Random(5)
+    for _ in range(20_000):
+        digits = f"{rng.getrandbits(rng.randint(1, 70))}"
+        text = f"[{digits[:1]}.{digits[1:] or 0}e{rng.randint(-330, 310)}, {rng.random() * 1e6!r}]"
+        assert repr(loads(text)) == repr(json.loads(text)), text
+
+
+def test_a_bad_line_is_reported_as_json_reports_it() -> None:
+    with pytest.raises(json.JSONDecodeError) as orjson_path:
+        loads('{"a": 1,}')
+    with pytest.raises(json.JSONDecodeError) as json_path:
+        json.loads('{"a": 1,}')
+    assert str(orjson_path.value) == str(json_path.value)
