@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from cds.batch.source import Parsed
+import pytest
+
+from cds.batch.source import OperatorCache, Parsed
+from cds.batch.spool import Spool
 from cds.sources.record import Fetched, PatientRecord, assemble
 from tests.mapping.fhir import CPT, SUCCESS, procedure
 
@@ -54,3 +59,26 @@ def test_a_read_answers_the_first_resource_with_the_id_parsed_or_not() -> None:
     assert bad.parsed == ()
     assert bad.resources[0]["id"] == "bad"
     assert parsed.read("r", "nope") is None
+
+
+def test_a_shared_resource_is_parsed_once_and_assembles_as_its_json(tmp_path: Path) -> None:
+    doctor = {"resourceType": "Practitioner", "id": "dr1", "name": [{"family": "Ng"}]}
+    broken = {"resourceType": "Practitioner", "id": "dr2", "name": "not a list"}
+    spool = Spool(tmp_path / "spool.sqlite", create=True)
+    lines = "\n".join(json.dumps(r) for r in (doctor, broken))
+    (tmp_path / "Practitioner.ndjson").write_text(lines + "\n")
+    spool.ingest(tmp_path, lambda where, why: pytest.fail(f"{where}: {why}"))
+    cache = OperatorCache(spool)
+    records = []
+    for resource in (doctor, broken):
+        rid = str(resource["id"])
+        kept = cache.shared("Practitioner", rid)
+        assert kept is not None
+        assert cache.shared("Practitioner", rid) is kept  # not read and parsed again
+        records.append(_record(kept.only("operator")))
+        assert records[-1] == _record(Fetched("operator", (resource,)))
+    assert records[0].operator is not None
+    assert not records[0].problems
+    assert records[1].operator is None
+    assert records[1].problems  # malformed, reported as from its JSON
+    assert cache.shared("Practitioner", "nobody") is None

@@ -172,3 +172,22 @@ def test_counting_by_day_matches_a_pass_over_the_cases_on_random_histories() -> 
                 assert all(m.value is None for m in got.values()), (trial, index)
                 continue
             assert {k: (m.value, m.sources, m.note) for k, m in got.items()} == want, (trial, index)
+
+
+def test_kept_refs_are_what_a_pass_over_the_cases_gives() -> None:
+    from cds.mapping.operator import Case, Timeline
+
+    rng = random.Random(3)
+    start = date(2015, 1, 1)
+    cases = tuple(
+        Case(start + timedelta(days=rng.randrange(0, 3000, 7)), f"Procedure/c{i}", frozenset())
+        for i in range(120)  # record order is not day order; several cases share a day
+    )
+    timeline = Timeline.of(cases, frozenset({"success"}))
+    for _ in range(3000):  # the same positions come back with other dates: answered as kept
+        low = None if rng.random() < 0.3 else start + timedelta(days=rng.randrange(-10, 3010))
+        high = start + timedelta(days=rng.randrange(-10, 3010))
+        limit = rng.choice((3, 20))
+        expected = [c.ref for c in cases if c.day < high and (low is None or c.day >= low)][:limit]
+        assert timeline.refs(low, high, limit) == expected
+    assert 0 < len(timeline._refs) < 3000
