@@ -96,17 +96,22 @@ async def test_api_docs_only_in_development(
 async def test_served_apps_freeze_the_start_up_heap_out_of_the_collector(tmp_path: Path) -> None:
     import gc
 
-    from cds.main import create_app
+    from cds.main import GC_YOUNG_THRESHOLD, create_app
     from tests.integration.service_harness import TRUSTED, settings
 
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     app = create_app(settings(tmp_path, None), trusted=TRUSTED, freeze_gc=True)
     try:
         async with app.router.lifespan_context(app):
             frozen = gc.get_freeze_count()
+            served = gc.get_threshold()
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
     assert frozen > 1000  # the tables, the app, the state: tens of thousands of objects
+    assert served == (GC_YOUNG_THRESHOLD, *thresholds[1:])
+    assert thresholds[0] < GC_YOUNG_THRESHOLD
 
 
 def test_dependencies_on_the_hook_path_run_on_the_event_loop() -> None:
