@@ -54,8 +54,11 @@ def demo(
     from cds.demo.run import DEFAULT_PATIENTS, UnknownPatientError, run_demo
 
     # A plain `kill` (SIGTERM) unwinds like Ctrl-C: every context manager stops its server, so no
-    # sekmet or node process outlives the demo.
+    # sekmet or node process outlives the demo. Ctrl-C is (re)installed too: a process started in
+    # the background by a script inherits SIGINT *ignored* and Python then leaves it ignored, so
+    # `--keep` would never stop on the Ctrl-C it invites (a suite run under `nohup … &` hung so).
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         raise typer.Exit(run_demo(patient or DEFAULT_PATIENTS, make_console(), keep=keep))
     except KeyboardInterrupt:
@@ -68,6 +71,7 @@ def demo(
         raise typer.Exit(1) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _interrupt(signum: int, frame: object) -> None:

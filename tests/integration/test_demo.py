@@ -59,14 +59,22 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
 
 
-def _keep_running(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    """`cto-cds demo --keep` started and read until it says it keeps running."""
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _keep_running(
+    env: dict[str, str], *, sigint_ignored: bool = False
+) -> tuple[subprocess.Popen[str], str]:
+    """`cto-cds demo --keep` started and read until it says it keeps running; `sigint_ignored`:
+    started as a script's background job is (SIGINT inherited ignored)."""
     proc = subprocess.Popen(
         [str(CLI), "demo", "--patient", "pt01", "--keep"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "COLUMNS": "200"} | env,
+        preexec_fn=_ignore_sigint if sigint_ignored else None,  # noqa: PLW1509 - no threads here
     )
     assert proc.stdout is not None
     lines: list[str] = []
@@ -124,7 +132,9 @@ def test_keep_prints_an_app_url_that_launches_and_saves_and_sigterm_stops_everyt
 
 
 def test_without_node_the_demo_says_why_in_one_line_and_ctrl_c_stops_it(tmp_path: Path) -> None:
-    proc, text = _keep_running({"PATH": str(tmp_path)})  # no node, no npm
+    # Started with SIGINT ignored, as `cto-cds demo --keep &` from a script is: Ctrl-C still stops
+    # it (Python leaves an inherited SIG_IGN alone unless the demo installs its handler itself).
+    proc, text = _keep_running({"PATH": str(tmp_path)}, sigint_ignored=True)  # no node, no npm
     try:
         why = [line for line in text.splitlines() if line.startswith("SMART app")]
         assert why == [
