@@ -74,7 +74,7 @@ def _keep_running(
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "COLUMNS": "200"} | env,
-        preexec_fn=_ignore_sigint if sigint_ignored else None,  # noqa: PLW1509 - no threads here
+        preexec_fn=_ignore_sigint if sigint_ignored else None,
     )
     assert proc.stdout is not None
     lines: list[str] = []
