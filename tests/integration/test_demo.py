@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pty
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -89,6 +91,17 @@ def _keep_running(
     return proc, "".join(lines)
 
 
+def _kill_tree(proc: subprocess.Popen[Any]) -> None:
+    """After a failure: the demo and its servers killed, so a failed test leaves no sekmet or node
+    running into the next tests (a SIGKILLed demo cannot stop its children itself)."""
+    if proc.poll() is None:
+        for pid in _children(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.kill()
+    proc.wait()
+
+
 def _stops_cleanly(proc: subprocess.Popen[str], how: signal.Signals) -> None:
     """The signal ends the demo with status 0, and no child (sekmet, node) outlives it."""
     children = _children(proc.pid)
@@ -126,9 +139,7 @@ def test_keep_prints_an_app_url_that_launches_and_saves_and_sigterm_stops_everyt
         with pytest.raises(httpx.TransportError):
             httpx.get(launch.group(1), timeout=5)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _kill_tree(proc)
 
 
 def test_without_node_the_demo_says_why_in_one_line_and_ctrl_c_stops_it(tmp_path: Path) -> None:
@@ -147,9 +158,7 @@ def test_without_node_the_demo_says_why_in_one_line_and_ctrl_c_stops_it(tmp_path
         assert "pt01: Operator-CTO" in text, "the cards are printed all the same"
         _stops_cleanly(proc, signal.SIGINT)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _kill_tree(proc)
 
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "demo"
@@ -192,9 +201,7 @@ class Terminal:
         return self.text
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
+        _kill_tree(self.proc)
         os.close(self.main)
 
 
