@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from cds.mapping.matching import counts, day_of, names_ostium, rows_for, vessel_groups
+from cds.mapping.matching import concept_rows, counts, day_of, groups_in, ostium_in
 from cds.mapping.provenance import EVIDENCE_RANK, MappedInput
 from cds.mapping.tables import CodeRow, MappingTables
 from cds.scoring.inputs import INPUT_SPECS, InputValue, inputs_in
@@ -58,7 +58,7 @@ def _quantity(q: Quantity | None, reading: str) -> tuple[float | None, str | Non
 
 def _coded(tables: MappingTables, concept: str, cc: CodeableConcept | None) -> str | None:
     values = {
-        r.meaning for r in rows_for(tables, "Observation", "value", [cc]) if r.concept == concept
+        r.meaning for r in concept_rows(tables, "Observation", "value", cc) if r.concept == concept
     }
     return values.pop() if len(values) == 1 else None
 
@@ -124,7 +124,8 @@ def observation_candidates(
     for obs in observations:
         if not counts(obs):
             continue
-        groups = vessel_groups(tables, "Observation", [obs.bodySite])
+        sites = concept_rows(tables, "Observation", "bodySite", obs.bodySite)
+        groups = groups_in(sites)
         if target is not None and groups and target not in groups:
             skipped.append(f"{obs.ref} is about {'/'.join(sorted(groups))}, not {target}")
             continue
@@ -134,7 +135,7 @@ def observation_candidates(
         day = day_of(obs)
         parts: list[Part] = [obs, *obs.component]
         for part in parts:
-            for row in rows_for(tables, "Observation", "code", [part.code]):
+            for row in concept_rows(tables, "Observation", "code", part.code):
                 if row.concept not in wanted:
                     continue
                 value, why = read_value(tables, row, part)
@@ -149,7 +150,7 @@ def observation_candidates(
                         why or (ENTERED_NOTE if entered else None),
                     )
                 )
-        if "ostial_location" in wanted and names_ostium(tables, "Observation", [obs.bodySite]):
+        if "ostial_location" in wanted and ostium_in(sites):
             found.append(
                 Candidate(
                     "ostial_location",

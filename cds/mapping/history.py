@@ -7,10 +7,11 @@ read completely; otherwise the input stays unknown and the note says which read 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from cds.mapping.matching import counts, day_of, is_cto_pci, rows_for, vessel_groups
+from cds.mapping.matching import concept_rows, counts, day_of, rows_for, vessel_groups
 from cds.mapping.order import OrderContext
 from cds.mapping.provenance import EVIDENCE_RANK, MappedInput, not_documented, unknown
 from cds.mapping.tables import CodeRow, MappingTables
@@ -33,6 +34,22 @@ def _read_failure(record: PatientRecord, keys: tuple[str, ...] = _HISTORY_SEARCH
     return "; ".join(reasons) or None
 
 
+Coded = list[tuple[Condition | Procedure, Sequence[CodeRow]]]
+
+
+def coded_history(record: PatientRecord, tables: MappingTables) -> Coded:
+    """The record's Conditions then Procedures that count and whose code the tables know, with the
+    rows of that code. Read once per record: prior CABG, prior MI, stent history, retry and the
+    Condition fallbacks each filtered every resource of the history again (most match nothing)."""
+    coded: Coded = []
+    resources: list[Condition | Procedure] = [*record.conditions, *record.procedures]
+    for resource in resources:
+        rows = concept_rows(tables, resource.resourceType, "code", resource.code)
+        if rows and counts(resource):
+            coded.append((resource, rows))
+    return coded
+
+
 def history_hits(
     record: PatientRecord,
     tables: MappingTables,
@@ -40,18 +57,16 @@ def history_hits(
     index_date: date,
     exclude_days: int = 0,
     index_stay: str | None = None,
+    coded: Coded | None = None,
 ) -> list[Hit]:
     """Conditions and Procedures coded as `concept` dated before the index date (undated count).
 
     With `index_stay` (the order's Encounter reference), Conditions of that encounter are not prior.
+    `coded`: `coded_history` of this record, when already read.
     """
     hits: list[Hit] = []
-    resources: list[Condition | Procedure] = [*record.conditions, *record.procedures]
-    for resource in resources:
-        if not counts(resource):
-            continue
-        kind = resource.resourceType
-        rows = [r for r in rows_for(tables, kind, "code", [resource.code]) if r.concept == concept]
+    for resource, found in coded_history(record, tables) if coded is None else coded:
+        rows = [r for r in found if r.concept == concept]
         if not rows:
             continue
         if (
@@ -75,8 +90,9 @@ def history_flag(
     index_date: date,
     exclude_days: int = 0,
     index_stay: str | None = None,
+    coded: Coded | None = None,
 ) -> tuple[MappedInput, list[Hit]]:
-    hits = history_hits(record, tables, concept, index_date, exclude_days, index_stay)
+    hits = history_hits(record, tables, concept, index_date, exclude_days, index_stay, coded)
     if hits:
         best = max(hits, key=lambda h: EVIDENCE_RANK[h.row.evidence])
         undated = [h.resource.ref for h in hits if h.day is None]
@@ -195,17 +211,19 @@ def cabg_to_target(
     )
 
 
-def retry(record: PatientRecord, tables: MappingTables, ctx: OrderContext) -> MappedInput:
+def retry(
+    record: PatientRecord, tables: MappingTables, ctx: OrderContext, coded: Coded | None = None
+) -> MappedInput:
     """An earlier failed CTO-PCI on the target vessel group (terminology.md §4.8)."""
     rule = "derive.retry_lesion"
     failing = {"failure", "partial"} if tables.rules.retry_counts_partial_success else {"failure"}
     target = ctx.target
     same: list[str] = []
     undecided: list[str] = []
-    for proc in record.procedures:
-        day = day_of(proc)
-        if not counts(proc) or not is_cto_pci(tables, "Procedure", proc.code):
+    for proc, rows in coded_history(record, tables) if coded is None else coded:
+        if not isinstance(proc, Procedure) or not any(r.concept == "cto_pci" for r in rows):
             continue
+        day = day_of(proc)
         if day is not None and day >= ctx.index_date:
             continue
         outcomes = {
@@ -238,10 +256,10 @@ def retry(record: PatientRecord, tables: MappingTables, ctx: OrderContext) -> Ma
 
 
 def stent_history(
-    record: PatientRecord, tables: MappingTables, index_date: date
+    record: PatientRecord, tables: MappingTables, index_date: date, coded: Coded | None = None
 ) -> MappedInput | None:
     """`in_stent_occlusion` is false when the record shows no stent or PCI ever; else None (open)."""
-    hits = history_hits(record, tables, "prior_pci", index_date)
+    hits = history_hits(record, tables, "prior_pci", index_date, coded=coded)
     if hits:
         return None
     failure = _read_failure(record)

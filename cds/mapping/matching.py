@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
 from cds.mapping.tables import CodeRow, MappingTables
@@ -23,14 +23,11 @@ _VOID_CONDITION = {"entered-in-error", "refuted"}
 _VOID_ORDER = {"entered-in-error", "revoked", "draft-entered-in-error"}
 
 
-def _status_codes(concept: CodeableConcept | None) -> set[str]:
-    return {c.code for c in concept.coding if c.code} if concept else set()
-
-
 def counts(resource: Resource) -> bool:
     """False for resources entered in error, refuted, cancelled or not done: they are ignored."""
     if isinstance(resource, Condition):
-        return not (_status_codes(resource.verificationStatus) & _VOID_CONDITION)
+        status = resource.verificationStatus
+        return status is None or not any(c.code in _VOID_CONDITION for c in status.coding)
     if isinstance(resource, Procedure):
         return resource.status not in _VOID_PROCEDURE
     if isinstance(resource, Observation):
@@ -74,30 +71,57 @@ def rows_for(
         if concept is None:
             continue
         for coding in concept.coding:
-            for row in tables.lookup(resource_type, element, coding.system, coding.code):
+            for row in tables.matches(resource_type, element, coding.system, coding.code):
                 if row not in found:
                     found.append(row)
     return found
+
+
+def concept_rows(
+    tables: MappingTables, resource_type: str, element: str, concept: CodeableConcept | None
+) -> Sequence[CodeRow]:
+    """`rows_for` one concept. A concept of one coding, the usual case, is answered by the tables'
+    memo without building a list: this runs for every coded element of every resource read."""
+    if concept is None or not concept.coding:
+        return ()
+    if len(concept.coding) == 1:
+        coding = concept.coding[0]
+        return tables.matches(resource_type, element, coding.system, coding.code)
+    return rows_for(tables, resource_type, element, [concept])
+
+
+def site_rows(
+    tables: MappingTables, resource_type: str, sites: Sequence[CodeableConcept | None]
+) -> Sequence[CodeRow]:
+    """`rows_for` body sites, read once for both the vessel groups and the ostium."""
+    if len(sites) == 1:
+        return concept_rows(tables, resource_type, "bodySite", sites[0])
+    return rows_for(tables, resource_type, "bodySite", sites)
+
+
+def groups_in(rows: Iterable[CodeRow]) -> set[str]:
+    """Vessel groups (LAD, LCX, ...) named by these body-site rows."""
+    return {row.meaning for row in rows if row.concept == "vessel"}
+
+
+def ostium_in(rows: Iterable[CodeRow]) -> bool:
+    return any(row.concept == "ostium" for row in rows)
 
 
 def vessel_groups(
     tables: MappingTables, resource_type: str, sites: Iterable[CodeableConcept | None]
 ) -> set[str]:
     """Vessel groups (LAD, LCX, ...) named by body sites."""
-    return {
-        row.meaning
-        for row in rows_for(tables, resource_type, "bodySite", sites)
-        if row.concept == "vessel"
-    }
+    return groups_in(rows_for(tables, resource_type, "bodySite", sites))
 
 
 def names_ostium(
     tables: MappingTables, resource_type: str, sites: Iterable[CodeableConcept | None]
 ) -> bool:
-    return any(
-        row.concept == "ostium" for row in rows_for(tables, resource_type, "bodySite", sites)
-    )
+    return ostium_in(rows_for(tables, resource_type, "bodySite", sites))
 
 
 def is_cto_pci(tables: MappingTables, resource_type: str, code: CodeableConcept | None) -> bool:
-    return any(row.concept == "cto_pci" for row in rows_for(tables, resource_type, "code", [code]))
+    return any(
+        row.concept == "cto_pci" for row in concept_rows(tables, resource_type, "code", code)
+    )

@@ -17,13 +17,14 @@ from cds.mapping.findings import (
     resolve,
     typed_value,
 )
-from cds.mapping.matching import counts, day_of, rows_for
+from cds.mapping.matching import day_of
 from cds.mapping.operator import OperatorHistories, operator_inputs
 from cds.mapping.order import order_context
 from cds.mapping.provenance import MappedInput, unknown
 from cds.mapping.tables import MappingTables
 from cds.scoring.inputs import INPUTS, InputValue
 from cds.sources.record import PatientRecord
+from cds.sources.resources import Condition
 
 
 class MappingResult(BaseModel):
@@ -46,18 +47,16 @@ class MappingResult(BaseModel):
         return {name: mapped.value for name, mapped in self.inputs.items()}
 
 
-def _condition_candidates(
-    record: PatientRecord, tables: MappingTables, index_date: date
-) -> list[Candidate]:
+def _condition_candidates(coded: history.Coded, index_date: date) -> list[Candidate]:
     """Patient-level fallbacks coded as Conditions (e.g. ICD-10-CM I25.84 → severe calcification)."""
     found = []
-    for condition in record.conditions:
-        if not counts(condition):
+    for condition, rows in coded:
+        if not isinstance(condition, Condition):
             continue
         day = day_of(condition)
         if day is not None and day > index_date:
             continue
-        for row in rows_for(tables, "Condition", "code", [condition.code]):
+        for row in rows:
             if row.concept in LESION_INPUTS and row.meaning.startswith("present:"):
                 found.append(
                     Candidate(
@@ -93,7 +92,10 @@ def map_record(
         "sex": history.sex(record),
         "target_vessel": ctx.target_vessel,
     }
-    inputs["prior_cabg"], cabg_hits = history.history_flag(record, tables, "prior_cabg", index)
+    coded = history.coded_history(record, tables)
+    inputs["prior_cabg"], cabg_hits = history.history_flag(
+        record, tables, "prior_cabg", index, coded=coded
+    )
     inputs["prior_mi"], _ = history.history_flag(
         record,
         tables,
@@ -101,6 +103,7 @@ def map_record(
         index,
         tables.rules.prior_mi_exclude_days,
         ctx.order.encounter.reference if ctx.order and ctx.order.encounter else None,
+        coded,
     )
     skipped: list[str] = []
     candidates = observation_candidates(
@@ -110,15 +113,15 @@ def map_record(
         ctx.target,
         skipped,
     )
-    candidates += _condition_candidates(record, tables, index)
+    candidates += _condition_candidates(coded, index)
     notes += skipped
     observations_failed = record.incomplete.get("observations")
     derived: dict[str, Callable[[], MappedInput | None]] = {
         "prior_cabg_target_vessel": lambda: history.cabg_to_target(
             record, tables, ctx, inputs["prior_cabg"], cabg_hits
         ),
-        "retry_lesion": lambda: history.retry(record, tables, ctx),
-        "in_stent_occlusion": lambda: history.stent_history(record, tables, index),
+        "retry_lesion": lambda: history.retry(record, tables, ctx, coded),
+        "in_stent_occlusion": lambda: history.stent_history(record, tables, index, coded),
         "ostial_location": lambda: ctx.ostial,
     }
     grouped = by_input(candidates)

@@ -175,8 +175,14 @@ class MappingTables:
         self, resource: str, element: str, system: str | None, code: str | None
     ) -> list[CodeRow]:
         """Enabled rows matching a coding found in `resource.element`."""
+        return list(self.matches(resource, element, system, code))
+
+    def matches(
+        self, resource: str, element: str, system: str | None, code: str | None
+    ) -> tuple[CodeRow, ...]:
+        """`lookup` as the memo keeps it, not copied: the mapping calls it ≈ 40–270 times a record."""
         if not system or not code:
-            return []
+            return ()
         key = (resource, element, system, code)
         known = self._memo.get(key)
         if known is None:
@@ -184,7 +190,7 @@ class MappingTables:
             if len(self._memo) >= LOOKUP_MEMO:  # codes come from EHRs: keep the memo bounded
                 self._memo.clear()
             self._memo[key] = known
-        return list(known)
+        return known
 
     def _lookup(self, resource: str, element: str, system: str, code: str) -> list[CodeRow]:
         system = normalize_system(system)
