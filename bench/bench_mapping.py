@@ -6,6 +6,8 @@ reads the full prefetch of bench/load_bodies.py through the hook's prefetch sour
 Then only `map_record` is timed (process_time), so the noise of parsing, scoring and writing is out.
 
     .venv/bin/python bench/bench_mapping.py [--export DIR] [--patients 500] [--repeat 5]
+
+(`--export` as generated for bench/bench_batch.py; else one of `--patients` is generated.)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from bench.bench_batch import _generate
 from bench.load_bodies import bodies
 from cds.batch.run import _cto_orders
 from cds.batch.source import OperatorCache, SpoolPatientSource
@@ -70,14 +73,18 @@ async def hook_record(tables: MappingTables) -> PatientRecord:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--export", type=Path, default=Path("/work/scratch/batch/export10k"))
+    parser.add_argument("--export", type=Path, help="an export generated before (else a temp dir)")
     parser.add_argument("--patients", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--hook-calls", type=int, default=2000)
     args = parser.parse_args()
     tables = load_tables()
     with tempfile.TemporaryDirectory(prefix="bench-mapping-") as tmp:
-        records = asyncio.run(batch_records(args.export, args.patients, tables, Path(tmp) / "s"))
+        export = args.export or Path(tmp) / "export"
+        if not export.is_dir():
+            # The export starts with the cohort's ≈ 800 patients without an order: these come first.
+            _generate(args.patients + 1000, export)
+        records = asyncio.run(batch_records(export, args.patients, tables, Path(tmp) / "s"))
     histories = OperatorHistories(tables)
     for record in records:  # warm: the lookup memo and the kept operator timelines
         map_record(record, tables, TODAY, histories, labels=False)
