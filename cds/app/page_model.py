@@ -63,6 +63,7 @@ async def load(service: ServiceState, row: AppSessionRow, token: str) -> Loaded:
     request = record_request(row)
     case, record = await score_patient(source, request, service.tables, datetime.now(UTC).date())
     secret = service.settings.app_context_secret.get_secret_value()
+    await service.audit.flush()  # a card's handle is written behind its response: write it first
     card = await card_state(
         service.store, secret, row.context.get("appContext"), request.patient_id
     )

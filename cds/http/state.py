@@ -21,9 +21,8 @@ from cds.mapping.matching import is_cto_pci
 from cds.mapping.tables import MappingTables, load_tables
 from cds.settings import Settings
 from cds.sources.resources import ServiceRequest
-from cds.store.audit_queue import AuditQueue
+from cds.store.audit_queue import AuditQueue, CardWrite
 from cds.store.repository import Store
-from cds.store.schemas import CardAuditIn
 
 log = logging.getLogger("cds.http")
 
@@ -48,14 +47,17 @@ class ServiceState:
     audit_failures: int = 0
     """Cards answered whose audit row or appContext handle could not be written (see /readyz)."""
     audit: AuditQueue = field(init=False)
-    """Card audit rows, written behind the response (cds/store/audit_queue.py)."""
+    """Card audit rows and appContext handles, written behind the response
+    (cds/store/audit_queue.py)."""
 
     def __post_init__(self) -> None:
         # Through `self.store` at write time: tests swap the store under a running service.
         self.audit = AuditQueue(self._save_cards, self._audit_batch_failed)
 
-    async def _save_cards(self, rows: list[CardAuditIn]) -> None:
-        await self.store.save_cards(rows)
+    async def _save_cards(self, writes: list[CardWrite]) -> None:
+        await self.store.save_cards(
+            [w.audit for w in writes], [w.handle for w in writes if w.handle is not None]
+        )
 
     def _audit_batch_failed(self, rows: int, exc: BaseException) -> None:
         self.audit_failed("save_card", exc, rows)

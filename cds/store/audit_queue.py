@@ -1,8 +1,14 @@
-"""Write-behind for card audit rows (CH-16): the card goes out at once, its row follows in a batch.
+"""Write-behind for card audit rows (CH-16) and their appContext handles (SM-08): the card goes out
+at once, its rows follow in a batch.
 
-A hook call used to wait for its audit INSERT (≈ 4 ms on SQLite, a round trip on PostgreSQL) before
-answering. Now it puts the row on a bounded queue and answers; one background task writes whatever
-has queued up in one transaction per batch. Nothing is dropped:
+A hook call used to wait for its audit INSERT (≈ 4 ms on SQLite, a round trip on PostgreSQL) and
+then for its handle INSERT (≈ 2 ms of CPU per order-select call on SQLite, mostly aiosqlite thread
+hops, whatever the row's size) before answering. Now it puts both rows on a bounded queue and
+answers; one background task writes whatever has queued up in one transaction per batch. The
+handle is read only when the app is opened from the card — after a SMART launch, seconds later —
+and the app's page flushes this process's queue first (`flush()`), so a handle is never looked up
+before it is written here; another replica's queue is written within milliseconds. Nothing is
+dropped:
 
 * queue full (the database is slower than the traffic): the caller writes its row itself, inline —
   back-pressure instead of loss;
@@ -10,6 +16,10 @@ has queued up in one transaction per batch. Nothing is dropped:
   class only (no PHI), as a failed inline write was before;
 * shutdown: `close()` writes everything still queued before the store is closed;
 * feedback: `flush()` first, so feedback on a card just sent finds its audit row.
+
+A batch that fails loses a card's handle with its audit row: the card was answered with its app
+link, and the app opened from it says the card's context is unknown and shows the record as read
+now (cds/app/card_context.py) — in an outage the app could not have stored its session anyway.
 
 A crash of the process (SIGKILL) loses the rows still queued: at most one batch, milliseconds' worth.
 """
@@ -19,21 +29,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from cds.store.engine import DATABASE_ERRORS
-from cds.store.schemas import CardAuditIn
+from cds.store.schemas import CardAuditIn, HandleRow
 
 log = logging.getLogger(__name__)
 
 MAX_QUEUED = 1000
 MAX_BATCH = 100
 
-Write = Callable[[list[CardAuditIn]], Awaitable[None]]
+
+@dataclass(frozen=True)
+class CardWrite:
+    """What one answered card leaves to write: its audit row and, if it links the app, its handle."""
+
+    audit: CardAuditIn
+    handle: HandleRow | None = None
+
+
+Write = Callable[[list[CardWrite]], Awaitable[None]]
 Failed = Callable[[int, BaseException], None]
 
 
 class AuditQueue:
-    """Bounded write-behind queue of audit rows; `start()` in the event loop, `close()` at exit."""
+    """Bounded write-behind queue of card writes; `start()` in the event loop, `close()` at exit."""
 
     def __init__(
         self,
@@ -45,7 +65,7 @@ class AuditQueue:
     ) -> None:
         self._write = write
         self._on_failure = on_failure
-        self._queue: asyncio.Queue[CardAuditIn] = asyncio.Queue(max_queued)
+        self._queue: asyncio.Queue[CardWrite] = asyncio.Queue(max_queued)
         self._batch = batch
         self._task: asyncio.Task[None] | None = None
 
@@ -53,7 +73,7 @@ class AuditQueue:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="audit-writer")
 
-    async def submit(self, row: CardAuditIn) -> None:
+    async def submit(self, row: CardWrite) -> None:
         """Queue `row`; when the queue is full (or not running), write it now instead."""
         if self._task is not None and not self._task.done():
             try:
@@ -93,7 +113,7 @@ class AuditQueue:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _write_batch(self, batch: list[CardAuditIn]) -> None:
+    async def _write_batch(self, batch: list[CardWrite]) -> None:
         try:
             await self._write(batch)
         except DATABASE_ERRORS as exc:

@@ -51,7 +51,14 @@ from cds.store.models import (
     SeenJti,
 )
 from cds.store.rows import feedback_row, reason_key
-from cds.store.schemas import CardAuditIn, CardAuditOut, FeedbackIn, FeedbackOut, FeedbackResult
+from cds.store.schemas import (
+    CardAuditIn,
+    CardAuditOut,
+    FeedbackIn,
+    FeedbackOut,
+    FeedbackResult,
+    HandleRow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -228,9 +235,13 @@ class Store:
         """Record a card as sent. The first write of a card_uuid wins: a retried save is a no-op."""
         await self.save_cards([audit])
 
-    async def save_cards(self, audits: list[CardAuditIn]) -> None:
-        """Record cards as sent, in one transaction (the write-behind queue's batches)."""
-        if not audits:
+    async def save_cards(
+        self, audits: list[CardAuditIn], handles: Iterable[HandleRow] = ()
+    ) -> None:
+        """Record cards as sent, and their appContext handles (`new_handle`), in one transaction
+        (the write-behind queue's batches)."""
+        handle_rows = list(handles)
+        if not audits and not handle_rows:
             return
         now = self._clock()
         rows = []
@@ -238,8 +249,11 @@ class Store:
             row = audit.model_dump()
             row["created_at"] = _aware(audit.created_at or now, "created_at")
             rows.append(row)
-        async with self._engine.begin() as connection:  # one executemany, no ORM unit of work
-            await connection.execute(self._audit_insert, rows)
+        async with self._engine.begin() as connection:  # one executemany each, no ORM unit of work
+            if rows:
+                await connection.execute(self._audit_insert, rows)
+            if handle_rows:
+                await connection.execute(insert(AppContextHandle), handle_rows)
 
     async def card(self, card_uuid: str) -> CardAuditOut | None:
         async with self._sessions() as session:
@@ -321,24 +335,29 @@ class Store:
 
     # SM-08: appContext handles -----------------------------------------------------------------
 
-    async def create_handle(
+    def new_handle(
         self, card_uuid: str, state: dict[str, Any], ttl: timedelta, now: datetime | None = None
-    ) -> str:
-        """A fresh random handle (256 bits, URL-safe) to `state`, valid for `ttl` (SM-08)."""
+    ) -> HandleRow:
+        """A fresh random handle (256 bits, URL-safe) to `state`, valid for `ttl` (SM-08), as the
+        row `save_cards` writes: a hook call queues it with its card's audit row (write-behind)."""
         if ttl <= timedelta(0):
             raise ValueError(f"ttl must be positive, got {ttl}")
         created = _aware(now or self._clock(), "now")
-        handle = secrets.token_urlsafe(HANDLE_BYTES)
-        row = {
-            "handle": handle,
+        return {
+            "handle": secrets.token_urlsafe(HANDLE_BYTES),
             "card_uuid": card_uuid,
             "created_at": created,
             "expires_at": created + ttl,
             "state": state,
         }
-        async with self._engine.begin() as connection:  # Core: no ORM unit of work per card
-            await connection.execute(insert(AppContextHandle), row)
-        return handle
+
+    async def create_handle(
+        self, card_uuid: str, state: dict[str, Any], ttl: timedelta, now: datetime | None = None
+    ) -> str:
+        """`new_handle`, written now."""
+        row = self.new_handle(card_uuid, state, ttl, now)
+        await self.save_cards([], [row])
+        return str(row["handle"])
 
     async def resolve_handle(
         self, handle: str, now: datetime | None = None

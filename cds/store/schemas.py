@@ -23,6 +23,7 @@ __all__ = [
     "FeedbackIn",
     "FeedbackOut",
     "FeedbackResult",
+    "HandleRow",
 ]
 
 
@@ -67,6 +68,10 @@ class CardAuditIn(BaseModel):
     scores: dict[str, Any]
     card: dict[str, Any]
     mappings_version: str
+
+
+HandleRow = dict[str, Any]
+"""An `app_context_handle` row (`Store.new_handle`): handle, card_uuid, created_at, expires_at, state."""
 
 
 class CardAuditOut(CardAuditIn):

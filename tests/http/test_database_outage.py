@@ -94,7 +94,9 @@ async def test_the_card_survives_a_failed_audit_write_and_feedback_is_503(
         ready = await client.get("/readyz")
     assert card.status_code == 200
     assert card.json()["cards"][0]["summary"].startswith("Operator-CTO")
-    assert state.audit_failures == 2  # the appContext handle and the audit row
+    # The card's audit row and its appContext handle are one write behind the response: lost
+    # together, counted once (the app opened from this card would show the record as read now).
+    assert state.audit_failures == 1
     assert "audit write save_card failed" in caplog.text
     assert feedback.status_code == 503
     assert feedback.headers["retry-after"]

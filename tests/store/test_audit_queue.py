@@ -5,14 +5,29 @@ On SQLite and, with CTO_CDS_TEST_DATABASE_URL, PostgreSQL (the `store` fixture).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 import pytest
 
-from cds.store import CardAuditIn, Store
-from cds.store.audit_queue import AuditQueue
+from cds.store import Store
+from cds.store.audit_queue import AuditQueue, CardWrite
 from tests.store.conftest import card_audit
 
 pytestmark = pytest.mark.anyio
+
+
+def writer(store: Store) -> Callable[[list[CardWrite]], Awaitable[None]]:
+    """What the service's state passes the queue: audit rows and handles, one transaction."""
+
+    async def write(writes: list[CardWrite]) -> None:
+        await store.save_cards([w.audit for w in writes], [w.handle for w in writes if w.handle])
+
+    return write
+
+
+def queued(n: int = 1) -> list[CardWrite]:
+    return [CardWrite(card_audit()) for _ in range(n)]
 
 
 class Failures:
@@ -28,13 +43,13 @@ class Failures:
 async def test_every_queued_row_is_written_by_close_in_batches(store: Store) -> None:
     batches: list[int] = []
 
-    async def write(rows: list[CardAuditIn]) -> None:
+    async def write(rows: list[CardWrite]) -> None:
         batches.append(len(rows))
-        await store.save_cards(rows)
+        await writer(store)(rows)
 
     queue = AuditQueue(write, Failures(), batch=50)
     queue.start()
-    sent = [card_audit() for _ in range(230)]
+    sent = queued(230)
     for row in sent:
         await queue.submit(row)  # returns at once: nothing written yet
     assert sum(batches) < len(sent)
@@ -42,19 +57,19 @@ async def test_every_queued_row_is_written_by_close_in_batches(store: Store) -> 
     assert sum(batches) == len(sent)
     assert max(batches) == 50
     assert len(batches) < len(sent)
-    for row in (sent[0], sent[-1]):
-        got = await store.card(row.card_uuid)
+    for audit in (sent[0].audit, sent[-1].audit):
+        got = await store.card(audit.card_uuid)
         assert got is not None
-        assert got.model_dump() == row.model_dump()
+        assert got.model_dump() == audit.model_dump()
 
 
 async def test_flush_waits_until_the_rows_are_in_the_database(store: Store) -> None:
-    queue = AuditQueue(store.save_cards, Failures())
+    queue = AuditQueue(writer(store), Failures())
     queue.start()
-    row = card_audit()
+    [row] = queued()
     await queue.submit(row)
     await queue.flush()
-    assert await store.card(row.card_uuid) is not None
+    assert await store.card(row.audit.card_uuid) is not None
     await queue.close()
 
 
@@ -62,72 +77,103 @@ async def test_a_full_queue_writes_inline_instead_of_dropping(store: Store) -> N
     gate = asyncio.Event()
     written: list[str] = []
 
-    async def slow_write(rows: list[CardAuditIn]) -> None:
+    async def slow_write(rows: list[CardWrite]) -> None:
         if not gate.is_set() and len(written) == 0:
             await gate.wait()  # the writer is stuck on its first batch
-        written.extend(r.card_uuid for r in rows)
-        await store.save_cards(rows)
+        written.extend(r.audit.card_uuid for r in rows)
+        await writer(store)(rows)
 
     queue = AuditQueue(slow_write, Failures(), max_queued=1)
     queue.start()
-    first, second, third = card_audit(), card_audit(), card_audit()
+    first, second, third = queued(3)
     await queue.submit(first)
     await asyncio.sleep(0)  # the writer takes `first` and waits on the gate
     await queue.submit(second)  # fills the queue
     gate.set()
     await queue.submit(third)  # queue full: written by the caller, inline
     await queue.close()
-    assert sorted(written) == sorted(r.card_uuid for r in (first, second, third))
+    assert sorted(written) == sorted(r.audit.card_uuid for r in (first, second, third))
     for row in (first, second, third):
-        assert await store.card(row.card_uuid) is not None
+        assert await store.card(row.audit.card_uuid) is not None
 
 
 async def test_a_failed_batch_is_counted_and_the_writer_goes_on(store: Store) -> None:
     failures = Failures()
     calls = 0
 
-    async def flaky(rows: list[CardAuditIn]) -> None:
+    async def flaky(rows: list[CardWrite]) -> None:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise ConnectionRefusedError("database down")
-        await store.save_cards(rows)
+        await writer(store)(rows)
 
     queue = AuditQueue(flaky, failures)
     queue.start()
-    lost = card_audit()
+    [lost, kept] = queued(2)
     await queue.submit(lost)
     await queue.flush()
-    kept = card_audit()
     await queue.submit(kept)
     await queue.close()
     assert (failures.rows, failures.kinds) == (1, ["ConnectionRefusedError"])
-    assert await store.card(lost.card_uuid) is None
-    assert await store.card(kept.card_uuid) is not None
+    assert await store.card(lost.audit.card_uuid) is None
+    assert await store.card(kept.audit.card_uuid) is not None
 
 
 async def test_an_unexpected_error_is_counted_not_fatal() -> None:
     failures = Failures()
-    written: list[CardAuditIn] = []
+    written: list[CardWrite] = []
 
-    async def broken_once(rows: list[CardAuditIn]) -> None:
+    async def broken_once(rows: list[CardWrite]) -> None:
         if not failures.rows:
             raise ValueError("bad row")
         written.extend(rows)
 
     queue = AuditQueue(broken_once, failures)
     queue.start()
-    await queue.submit(card_audit())
+    await queue.submit(CardWrite(card_audit()))
     await queue.flush()
-    await queue.submit(card_audit())
+    await queue.submit(CardWrite(card_audit()))
     await queue.close()
     assert failures.kinds == ["ValueError"]
     assert len(written) == 1
 
 
 async def test_without_a_running_writer_rows_are_written_inline(store: Store) -> None:
-    queue = AuditQueue(store.save_cards, Failures())  # never started (or already closed)
-    row = card_audit()
+    queue = AuditQueue(writer(store), Failures())  # never started (or already closed)
+    [row] = queued()
     await queue.submit(row)
-    assert await store.card(row.card_uuid) is not None
+    assert await store.card(row.audit.card_uuid) is not None
     await queue.close()
+
+
+async def test_a_cards_handle_is_written_with_its_audit_row_in_one_transaction(
+    store: Store,
+) -> None:
+    """The hook answers before either row exists; `flush()` (the app page does it) makes the
+    handle resolvable; a failed batch loses both, counted once per card."""
+    queue = AuditQueue(writer(store), Failures())
+    queue.start()
+    audit = card_audit()
+    handle = store.new_handle(audit.card_uuid, {"patient": "p-1"}, timedelta(hours=1))
+    await queue.submit(CardWrite(audit, handle))
+    assert await store.resolve_handle(handle["handle"]) is None  # not yet: behind the response
+    await queue.flush()
+    assert await store.resolve_handle(handle["handle"]) == {"patient": "p-1"}
+    assert await store.card(audit.card_uuid) is not None
+    await queue.close()
+
+    failures = Failures()
+
+    async def down(writes: list[CardWrite]) -> None:
+        raise ConnectionRefusedError("database down")
+
+    broken = AuditQueue(down, failures)
+    broken.start()
+    lost = card_audit()
+    gone = store.new_handle(lost.card_uuid, {"patient": "p-2"}, timedelta(hours=1))
+    await broken.submit(CardWrite(lost, gone))
+    await broken.close()
+    assert failures.rows == 1
+    assert await store.resolve_handle(gone["handle"]) is None
+    assert await store.card(lost.card_uuid) is None
