@@ -129,28 +129,36 @@ def observation_candidates(
         if target is not None and groups and target not in groups:
             skipped.append(f"{obs.ref} is about {'/'.join(sorted(groups))}, not {target}")
             continue
+        parts: list[Part] = [obs, *obs.component]
+        matched = [
+            (part, row)
+            for part in parts
+            for row in concept_rows(tables, "Observation", "code", part.code)
+            if row.concept in wanted
+        ]
+        ostial = "ostial_location" in wanted and ostium_in(sites)
+        if not matched and not ostial:
+            # Most of a chart's Observations (vital signs, labs) state nothing wanted here: their
+            # dates and identifiers are not read (a third of the hook's observation_candidates).
+            continue
         evidence = "lesion" if groups else "patient"
         # Written back by cto-cds save: the contract has no "clinician" evidence, so lesion + note.
         entered = any(i.system == IDENTIFIER_SYSTEM for i in obs.identifier)
         day = day_of(obs)
-        parts: list[Part] = [obs, *obs.component]
-        for part in parts:
-            for row in concept_rows(tables, "Observation", "code", part.code):
-                if row.concept not in wanted:
-                    continue
-                value, why = read_value(tables, row, part)
-                found.append(
-                    Candidate(
-                        _ALIASES.get(row.concept, row.concept),
-                        value,
-                        evidence if row.evidence == "lesion" else row.evidence,
-                        day,
-                        obs.ref,
-                        row.id,
-                        why or (ENTERED_NOTE if entered else None),
-                    )
+        for part, row in matched:
+            value, why = read_value(tables, row, part)
+            found.append(
+                Candidate(
+                    _ALIASES.get(row.concept, row.concept),
+                    value,
+                    evidence if row.evidence == "lesion" else row.evidence,
+                    day,
+                    obs.ref,
+                    row.id,
+                    why or (ENTERED_NOTE if entered else None),
                 )
-        if "ostial_location" in wanted and ostium_in(sites):
+            )
+        if ostial:
             found.append(
                 Candidate(
                     "ostial_location",
