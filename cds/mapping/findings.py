@@ -140,14 +140,14 @@ def observation_candidates(
             if row.concept in wanted
         ]
         ostial = "ostial_location" in wanted and ostium_in(sites)
+        # Read for every Observation, wanted or not: a calendar-impossible date (2019-02-30 passes
+        # the format check) fails the mapping with ValueError, as it always has.
+        day = day_of(obs)
         if not matched and not ostial:
-            # Most of a chart's Observations (vital signs, labs) state nothing wanted here: their
-            # dates and identifiers are not read (a third of the hook's observation_candidates).
-            continue
+            continue  # most of a chart's Observations (vital signs, labs): identifiers not read
         evidence = "lesion" if groups else "patient"
         # Written back by cto-cds save: the contract has no "clinician" evidence, so lesion + note.
         entered = any(i.system == IDENTIFIER_SYSTEM for i in obs.identifier)
-        day = day_of(obs)
         for part, row in matched:
             value, why = read_value(tables, row, part)
             found.append(

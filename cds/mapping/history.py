@@ -220,10 +220,16 @@ def retry(
     target = ctx.target
     same: list[str] = []
     undecided: list[str] = []
-    for proc, rows in coded_history(record, tables) if coded is None else coded:
-        if not isinstance(proc, Procedure) or not any(r.concept == "cto_pci" for r in rows):
-            continue
+    cto_pcis = {
+        id(resource)
+        for resource, rows in (coded_history(record, tables) if coded is None else coded)
+        if isinstance(resource, Procedure) and any(r.concept == "cto_pci" for r in rows)
+    }
+    for proc in record.procedures:
+        # Every Procedure is dated first, as always: an impossible date fails the mapping.
         day = day_of(proc)
+        if id(proc) not in cto_pcis:
+            continue
         if day is not None and day >= ctx.index_date:
             continue
         outcomes = {

@@ -17,14 +17,13 @@ from cds.mapping.findings import (
     resolve,
     typed_value,
 )
-from cds.mapping.matching import day_of
+from cds.mapping.matching import concept_rows, counts, day_of
 from cds.mapping.operator import OperatorHistories, operator_inputs
 from cds.mapping.order import order_context
 from cds.mapping.provenance import MappedInput, unknown
 from cds.mapping.tables import MappingTables
 from cds.scoring.inputs import INPUTS, InputValue
 from cds.sources.record import PatientRecord
-from cds.sources.resources import Condition
 
 
 class MappingResult(BaseModel):
@@ -47,16 +46,19 @@ class MappingResult(BaseModel):
         return {name: mapped.value for name, mapped in self.inputs.items()}
 
 
-def _condition_candidates(coded: history.Coded, index_date: date) -> list[Candidate]:
-    """Patient-level fallbacks coded as Conditions (e.g. ICD-10-CM I25.84 → severe calcification)."""
+def _condition_candidates(
+    record: PatientRecord, tables: MappingTables, index_date: date
+) -> list[Candidate]:
+    """Patient-level fallbacks coded as Conditions (e.g. ICD-10-CM I25.84 → severe calcification).
+    Every counted Condition is dated, coded or not: an impossible date fails the mapping, as before."""
     found = []
-    for condition, rows in coded:
-        if not isinstance(condition, Condition):
+    for condition in record.conditions:
+        if not counts(condition):
             continue
         day = day_of(condition)
         if day is not None and day > index_date:
             continue
-        for row in rows:
+        for row in concept_rows(tables, "Condition", "code", condition.code):
             if row.concept in LESION_INPUTS and row.meaning.startswith("present:"):
                 found.append(
                     Candidate(
@@ -113,7 +115,7 @@ def map_record(
         ctx.target,
         skipped,
     )
-    candidates += _condition_candidates(coded, index)
+    candidates += _condition_candidates(record, tables, index)
     notes += skipped
     observations_failed = record.incomplete.get("observations")
     derived: dict[str, Callable[[], MappedInput | None]] = {

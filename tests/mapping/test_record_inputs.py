@@ -502,3 +502,32 @@ def test_a_history_trimmed_of_its_dates_is_never_a_definite_answer(tables: Mappi
         found = result.inputs[name]
         assert found.value is None, name
         assert "trimmed" in (found.note or ""), name
+
+
+# --- resources the mapping does not use ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "unrelated",
+    [
+        condition("c9", ICD10, "J45.909", onset="2019-02-30"),
+        procedure("p9", CPT, "45378", when="2019-02-30"),
+        finding(
+            "f9",
+            "8867-4",
+            {"valueQuantity": {"value": 72}},
+            site=None,
+            when="2019-02-30",
+            system="http://loinc.org",
+        ),
+    ],
+    ids=["condition", "procedure", "observation"],
+)
+def test_impossible_date_of_an_unrelated_resource_still_fails(
+    tables: MappingTables, unrelated: dict[str, Any]
+) -> None:
+    """2019-02-30 passes the format check; the mapping dates every Condition, Procedure and
+    Observation it reads, coded in a table or not, so the date fails it (the batch writes the order
+    to its errors file). Pinned so that skipping unused resources for speed cannot change it."""
+    with pytest.raises(ValueError, match="day is out of range"):
+        mapped(tables, unrelated)
