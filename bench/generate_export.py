@@ -5,6 +5,12 @@ CTO-PCI order is copied with new ids (the copy number appended to every id it ow
 to them) until N patients are written; the operators and their CTO-PCI history are written once, as a
 registry's operators treat many patients. Streaming: memory does not grow with N.
 
+Copies after the first are varied (`vary`, the default): each copy's birth year moves by up to ±15
+years and each length in millimetres is scaled by 0.5–2.0 (seeded by the copy, so the export is the
+same on every run). Exact copies would repeat the cohort's 32 input combinations ~300 times, and
+anything kept per combination (the engine keeps whole score results) would look far faster than on a
+real registry, whose ages and lengths vary.
+
     .venv/bin/python bench/generate_export.py 10000 /tmp/export
 """
 
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 from collections import defaultdict
 from collections.abc import Callable
 from importlib import resources
@@ -47,6 +54,21 @@ def _rename(value: object, owned: set[str], suffix: str) -> object:
     return value
 
 
+def _varied(resource: dict[str, object], rng: random.Random) -> dict[str, object]:
+    """A copy's own values: the birth year moved, lengths in mm scaled (see the module docstring)."""
+    birth = resource.get("birthDate")
+    if resource.get("resourceType") == "Patient" and isinstance(birth, str) and len(birth) == 10:
+        year = int(birth[:4]) + rng.randint(-15, 15)
+        day = min(int(birth[8:]), 28)  # 29 February does not exist in every year
+        resource["birthDate"] = f"{year:04d}-{birth[5:7]}-{day:02d}"
+    quantity = resource.get("valueQuantity")
+    if isinstance(quantity, dict) and quantity.get("code") == "mm":
+        value = quantity.get("value")
+        if isinstance(value, int | float):
+            quantity["value"] = round(value * rng.uniform(0.5, 2.0) * 2) / 2
+    return resource
+
+
 def _filler(
     fixed: list[dict[str, object]], count: int, write: Callable[[dict[str, object]], None]
 ) -> None:
@@ -70,10 +92,11 @@ def _filler(
             write(copy)
 
 
-def generate(patients: int, directory: Path, filler: int = 0) -> tuple[int, int]:
-    """Write the export; return (patients written, CTO-PCI cases among them).
+def generate(patients: int, directory: Path, filler: int = 0, vary: bool = True) -> tuple[int, int]:
+    """Write the export; return (patients written, copies of the cohort's cases).
 
-    `filler` adds that many patients without an order (memory tests: a larger export, same work).
+    `filler` adds that many patients without an order (memory tests: a larger export, same work);
+    `vary`: copies after the first get their own ages and lengths (`_varied`).
     """
     directory.mkdir(parents=True, exist_ok=True)
     everything = _load()
@@ -100,15 +123,16 @@ def generate(patients: int, directory: Path, filler: int = 0) -> tuple[int, int]
         by_patient[_patient(resource)].append(resource)
     while written < patients:
         suffix = f"-c{copies}"
-        for group in by_patient.values():
+        for n, group in enumerate(by_patient.values()):
             if written >= patients:
                 break
+            rng = random.Random(copies * 1_000_003 + n)
             for resource in group:
                 copy = _rename(resource, owned, suffix)
                 assert isinstance(copy, dict)
                 if "id" in copy:
                     copy["id"] = f"{copy['id']}{suffix}"
-                write(copy)
+                write(_varied(copy, rng) if vary and copies else copy)
             written += 1
         copies += 1
     _filler(fixed, filler, write)
@@ -122,8 +146,13 @@ def main() -> None:
     parser.add_argument("patients", type=int)
     parser.add_argument("directory", type=Path)
     parser.add_argument("--filler", type=int, default=0, help="extra patients without an order")
+    parser.add_argument(
+        "--exact-copies",
+        action="store_true",
+        help="copy the cohort's cases unchanged (every input combination repeats)",
+    )
     args = parser.parse_args()
-    written, copies = generate(args.patients, args.directory, args.filler)
+    written, copies = generate(args.patients, args.directory, args.filler, not args.exact_copies)
     print(f"{written} patients ({copies} copies of the cohort's cases) in {args.directory}")
 
 
