@@ -11,6 +11,7 @@ The clock is read only at the edges, and only when the caller passes no `now`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -21,6 +22,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from sqlalchemy import (
+    Connection,
     CursorResult,
     TextClause,
     bindparam,
@@ -59,6 +61,7 @@ from cds.store.schemas import (
     FeedbackResult,
     HandleRow,
 )
+from cds.store.sqlite_direct import DirectWrites, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,10 @@ class Store:
         self._next_prune: datetime | None = None
         self._sqlite_file = sqlite_path(engine.url)
         self._sqlite_identity = _file_identity(self._sqlite_file)
+        # The jti insert and the card batches skip aiosqlite's thread hops on a SQLite file
+        # (cds/store/sqlite_direct.py); PostgreSQL has no such hops.
+        self._direct = None if self._sqlite_file is None else DirectWrites(self._sqlite_file)
+        self._checkpoint: asyncio.Task[None] | None = None
         self._jti_insert = self._insert_new(SeenJti, "iss", "jti")
         self._audit_insert = self._insert_or_skip(CardAudit, "card_uuid")
         self._feedback_insert = self._insert_new(
@@ -127,7 +134,24 @@ class Store:
         return cls(engine, clock=clock)
 
     async def close(self) -> None:
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
+        if self._direct is not None:
+            self._direct.close()
         await self._engine.dispose()
+
+    def _after_direct_write(self, direct: DirectWrites) -> None:
+        """Checkpoint the WAL now and then on the async engine's thread: the direct connection
+        never does (it would fsync in the event loop)."""
+        if direct.checkpoint_due() and (self._checkpoint is None or self._checkpoint.done()):
+            self._checkpoint = asyncio.create_task(self._checkpoint_wal(), name="wal-checkpoint")
+
+    async def _checkpoint_wal(self) -> None:
+        try:
+            async with self._engine.connect() as connection:
+                await connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except DATABASE_ERRORS as exc:  # housekeeping: the next one retries
+            log.warning("store: WAL checkpoint failed (%s); will retry", type(exc).__name__)
 
     async def ready(self) -> str | None:
         """None when the database is reachable and at the newest revision, else why not (no PHI).
@@ -200,12 +224,22 @@ class Store:
         if not iss or len(iss) > ISS_MAX:
             raise AuthError("iss-invalid")
         row = {"iss": iss, "jti": jti, "expires_at": _aware(expires_at, "expires_at")}
-        # Core on one connection, the statement built once and cached compiled (`_insert_or_skip`):
-        # every authenticated call pays this.
-        async with self._engine.begin() as connection:
-            new = (await connection.execute(self._jti_insert, row)).first() is not None
+        # Every authenticated call pays this: the statement is built once and cached compiled
+        # (`_insert_or_skip`), and on a SQLite file written without a thread hop when it can be.
+        new = await self._insert_jti(row)
         await self._prune_now_and_then()
         return new
+
+    async def _insert_jti(self, row: dict[str, Any]) -> bool:
+        if self._direct is not None:
+            new = self._direct.attempt(
+                lambda connection: connection.execute(self._jti_insert, row).first() is not None
+            )
+            if not isinstance(new, Unavailable):
+                self._after_direct_write(self._direct)
+                return new
+        async with self._engine.begin() as connection:
+            return (await connection.execute(self._jti_insert, row)).first() is not None
 
     async def _prune_now_and_then(self) -> None:
         now = self._clock()
@@ -249,11 +283,23 @@ class Store:
             row = audit.model_dump()
             row["created_at"] = _aware(audit.created_at or now, "created_at")
             rows.append(row)
+        if self._direct is not None:
+            written = self._direct.attempt(
+                lambda connection: self._write_cards(connection, rows, handle_rows)
+            )
+            if not isinstance(written, Unavailable):
+                self._after_direct_write(self._direct)
+                return
         async with self._engine.begin() as connection:  # one executemany each, no ORM unit of work
-            if rows:
-                await connection.execute(self._audit_insert, rows)
-            if handle_rows:
-                await connection.execute(insert(AppContextHandle), handle_rows)
+            await connection.run_sync(self._write_cards, rows, handle_rows)
+
+    def _write_cards(
+        self, connection: Connection, rows: list[dict[str, Any]], handles: list[HandleRow]
+    ) -> None:
+        if rows:
+            connection.execute(self._audit_insert, rows)
+        if handles:
+            connection.execute(insert(AppContextHandle), handles)
 
     async def card(self, card_uuid: str) -> CardAuditOut | None:
         async with self._sessions() as session:

@@ -21,15 +21,18 @@ pytestmark = pytest.mark.anyio
 def _watch(store: Store) -> list[tuple[str, Any]]:
     """(first words of each statement, its cache verdict), as the engine runs them."""
     seen: list[tuple[str, Any]] = []
-    engine: Engine = store._engine.sync_engine
+    engines: list[Engine] = [store._engine.sync_engine]
+    if store._direct is not None:  # a SQLite file: the hot inserts go through its sync engine
+        engines.append(store._direct._engine)
 
-    @event.listens_for(engine, "before_cursor_execute")
     def record(
         conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
     ) -> None:
         if statement.startswith("INSERT"):
             seen.append((" ".join(statement.split()[:3]), context.cache_hit))
 
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     return seen
 
 

@@ -1,0 +1,110 @@
+"""The two hot writes on a SQLite file without leaving the event loop: the jti insert (every
+authenticated call, CH-25) and the card-audit batches with their appContext handles (CH-16, SM-08).
+
+Why: aiosqlite runs each statement on its own thread, so one transaction (BEGIN, INSERT, COMMIT)
+is several hand-offs between that thread and the event loop, each a queue put, a wake-up and a
+callback: ≈ 0.85 ms of CPU per transaction whatever its size, 1.3–2 ms per order-select call for
+the jti alone (docs/performance.md). The SQLite work itself is a few tens of µs: in WAL mode with
+`synchronous=NORMAL` a commit is a write() to the WAL file, no fsync. So these writes run here, in
+the calling (event-loop) thread, on a second, synchronous connection to the same file, through
+SQLAlchemy's sync Core so that every value is bound exactly as on the async engine (same statements,
+same UTC and JSON types, same serializer).
+
+What keeps the event loop from ever waiting here:
+
+* no lock waits: the busy timeout is 0. A write that finds the file locked (another replica, or the
+  async connection inside a transaction) is not attempted here: `attempt` returns `UNAVAILABLE` and
+  the caller writes the usual way on the async engine, which waits for its turn off the loop;
+* no fsync: this connection never checkpoints (`wal_autocheckpoint=0`); `checkpoint_due()` tells
+  the store when to run a PASSIVE checkpoint on the async engine's thread instead;
+* any other database error also returns `UNAVAILABLE` (after a rollback), so an outage takes the
+  async path and is refused, logged and counted exactly as it was before this fast path existed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from cds.text_checks import dumps_storable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+CHECKPOINT_EVERY = 100
+"""Direct commits between two PASSIVE checkpoints: ≤ ~100 cards' rows (≈ 3.5 MB of WAL with the
+audit JSON), about SQLite's own default of 1,000 pages."""
+
+
+class Unavailable:
+    """The direct path did not write (locked, failing or in use): write on the async engine."""
+
+    def __repr__(self) -> str:
+        return "UNAVAILABLE"
+
+
+UNAVAILABLE = Unavailable()
+
+
+def _pragmas(dbapi_connection: Any, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA synchronous=NORMAL")  # as the async engine's connections
+        cursor.execute("PRAGMA wal_autocheckpoint=0")  # never an fsync in the event loop
+    finally:
+        cursor.close()
+
+
+class DirectWrites:
+    """A synchronous connection to a WAL-mode SQLite file for short writes in the calling thread."""
+
+    def __init__(self, path: str, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
+        self._engine = create_engine(
+            URL.create("sqlite", database=path),
+            poolclass=StaticPool,  # one connection, kept
+            connect_args={"timeout": 0, "check_same_thread": False},
+            hide_parameters=True,
+            json_serializer=dumps_storable,
+        )
+        event.listen(self._engine, "connect", _pragmas)
+        # One writer at a time on the connection (a second event loop in another thread, in
+        # tests): whoever finds it taken writes on the async engine instead of waiting.
+        self._in_use = threading.Lock()
+        self._checkpoint_every = checkpoint_every
+        self._commits = 0
+
+    def attempt(self, work: Callable[[Connection], T]) -> T | Unavailable:
+        """`work(connection)` in one transaction, committed; `UNAVAILABLE` when it could not run
+        or failed (rolled back: nothing of it was written)."""
+        if not self._in_use.acquire(blocking=False):
+            return UNAVAILABLE
+        try:
+            with self._engine.begin() as connection:
+                result = work(connection)
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            # Expected under contention ("database is locked"); anything else is the async
+            # path's to report. The class only: a message can carry bound values.
+            log.debug("store: direct SQLite write not done (%s)", type(exc).__name__)
+            return UNAVAILABLE
+        finally:
+            self._in_use.release()
+        self._commits += 1
+        return result
+
+    def checkpoint_due(self) -> bool:
+        """True once every `checkpoint_every` direct commits (the caller then checkpoints)."""
+        if self._commits < self._checkpoint_every:
+            return False
+        self._commits = 0
+        return True
+
+    def close(self) -> None:
+        self._engine.dispose()

@@ -1,0 +1,181 @@
+"""The hot writes on a SQLite file go through a synchronous connection in the event loop
+(cds/store/sqlite_direct.py): they must never wait there for a lock or an fsync, and whatever the
+direct path cannot write is written the usual way, so nothing is lost or written twice."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, text
+
+from cds.store import Store
+from cds.store.sqlite_direct import UNAVAILABLE, DirectWrites
+from tests.store.conftest import T0, Clock, card_audit
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path, clock: Clock) -> AsyncIterator[Store]:
+    async with await Store.open(
+        f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", clock=clock
+    ) as store:
+        yield store
+
+
+def _count(path: Path, table: str) -> int:
+    with closing(sqlite3.connect(path)) as db:
+        return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+
+async def test_the_hot_writes_take_the_direct_path_and_land_once(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    direct = sqlite_store._direct
+    assert direct is not None
+    before = direct._commits
+    assert await sqlite_store.remember("iss", "j-1", T0 + timedelta(minutes=5)) is True
+    assert await sqlite_store.remember("iss", "j-1", T0 + timedelta(minutes=5)) is False
+    audit = card_audit()
+    handle = sqlite_store.new_handle(audit.card_uuid, {"patient": "p-1"}, timedelta(hours=1))
+    await sqlite_store.save_cards([audit, audit], [handle])
+    assert direct._commits == before + 3  # two jti inserts and one batch, none via aiosqlite
+    assert _count(tmp_path / "store.db", "seen_jti") == 1
+    assert _count(tmp_path / "store.db", "card_audit") == 1
+    # Read back through the async engine: the same types and JSON as if it had written them.
+    stored = await sqlite_store.card(audit.card_uuid)
+    assert stored is not None
+    assert (stored.card, stored.inputs) == (audit.card, audit.inputs)
+    assert await sqlite_store.resolve_handle(handle["handle"]) == {"patient": "p-1"}
+
+
+async def test_a_locked_file_is_not_waited_for_in_the_loop_but_written_after(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "store.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock (a replica, a CLI)
+    direct = sqlite_store._direct
+    assert direct is not None
+    assert direct.attempt(lambda c: c.execute(text("DELETE FROM seen_jti"))) is UNAVAILABLE
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def release_later() -> None:
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(holder.execute, "COMMIT")
+
+    beat = asyncio.create_task(ticker())
+    release = asyncio.create_task(release_later())
+    # Falls back to the async engine, which waits for the lock off the event loop.
+    assert await sqlite_store.remember("iss", "j-locked", T0 + timedelta(minutes=5)) is True
+    await release
+    beat.cancel()
+    holder.close()
+    assert ticks >= 5  # the loop kept running while the write waited
+    assert _count(path, "seen_jti") == 1
+    assert await sqlite_store.remember("iss", "j-locked", T0 + timedelta(minutes=5)) is False
+
+
+async def test_a_failed_direct_write_is_rolled_back_and_reported_unavailable(
+    tmp_path: Path,
+) -> None:
+    store = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+    try:
+        direct = store._direct
+        assert direct is not None
+
+        def half_then_fail(connection: Connection) -> None:
+            connection.execute(
+                text("INSERT INTO seen_jti (iss, jti, expires_at) VALUES ('i', 'j', '2026-01-01')")
+            )
+            connection.execute(text("INSERT INTO no_such_table VALUES (1)"))
+
+        assert direct.attempt(half_then_fail) is UNAVAILABLE
+        assert _count(tmp_path / "store.db", "seen_jti") == 0
+    finally:
+        await store.close()
+
+
+def test_the_direct_connection_never_checkpoints_and_asks_for_one_in_time(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "wal.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE t (x INTEGER)")
+    direct = DirectWrites(str(path), checkpoint_every=3)
+    try:
+        pragmas = direct.attempt(
+            lambda c: (
+                c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar(),
+                c.exec_driver_sql("PRAGMA synchronous").scalar(),
+            )
+        )
+        assert pragmas == (0, 1)  # no checkpoint (no fsync) in the loop; NORMAL
+        due = []
+        for n in range(6):
+
+            def insert(connection: Connection, n: int = n) -> None:
+                connection.exec_driver_sql(f"INSERT INTO t VALUES ({n})")
+
+            direct.attempt(insert)
+            due.append(direct.checkpoint_due())
+        # Every third commit, the pragma read above being the first.
+        assert due == [False, True, False, False, True, False]
+    finally:
+        direct.close()
+
+
+async def test_the_store_checkpoints_the_wal_on_the_async_engine(
+    sqlite_store: Store, tmp_path: Path
+) -> None:
+    direct = sqlite_store._direct
+    assert direct is not None
+    direct._checkpoint_every = 5
+    for n in range(5):
+        await sqlite_store.remember("iss", f"c-{n}", T0 + timedelta(minutes=5))
+    task = sqlite_store._checkpoint
+    assert task is not None
+    await task
+    # Everything the direct connection wrote is now in the main file: a reader of the file
+    # alone (WAL ignored) sees every row.
+    with closing(sqlite3.connect(f"file:{tmp_path / 'store.db'}?immutable=1", uri=True)) as db:
+        assert db.execute("SELECT COUNT(*) FROM seen_jti").fetchone()[0] == 5
+
+
+def test_one_connection_one_writer_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "one.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+    direct = DirectWrites(str(path))
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def hold(_connection: object) -> str:
+        inside.set()
+        leave.wait(5)
+        return "first"
+
+    worker = threading.Thread(target=direct.attempt, args=(hold,))
+    worker.start()
+    try:
+        assert inside.wait(5)
+        assert direct.attempt(lambda c: "second") is UNAVAILABLE  # never waits for the first
+    finally:
+        leave.set()
+        worker.join()
+        direct.close()
