@@ -49,7 +49,7 @@ async def batch_records(
     for n, patient in enumerate(spool.iter_order_patients()):
         if n == patients:
             break
-        source = SpoolPatientSource(spool, spool.patient_resources(patient), operators)
+        source = SpoolPatientSource(spool, spool.patient_rows(patient), operators)
         for order in _cto_orders(tables, source):
             request = RecordRequest(patient_id=patient, order=order)
             records.append(await read_record(source, request, None, planner))

@@ -19,7 +19,7 @@ import asyncio
 import json
 import multiprocessing
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -180,14 +180,14 @@ def init_export_worker(spool_path: str, mappings: str | None, today: str) -> Non
     )
 
 
-def _cto_orders(tables: MappingTables, source: SpoolPatientSource) -> list[Mapping[str, object]]:
-    """The patient's CTO-PCI orders (JSON), from the ServiceRequests the source parsed once."""
+def _cto_orders(tables: MappingTables, source: SpoolPatientSource) -> list[ServiceRequest]:
+    """The patient's CTO-PCI orders, from the ServiceRequests the source parsed once."""
     return [
-        raw
-        for raw, parsed in source.resources_of("ServiceRequest")
-        if isinstance(parsed, ServiceRequest)
-        and counts(parsed)
-        and is_cto_pci(tables, "ServiceRequest", parsed.code)
+        order
+        for order in source.models_of("ServiceRequest")
+        if isinstance(order, ServiceRequest)
+        and counts(order)
+        and is_cto_pci(tables, "ServiceRequest", order.code)
     ]
 
 
@@ -206,13 +206,9 @@ async def _score_patients(patients: list[str]) -> ChunkResult:
     lines: list[str] = []
     errors: list[str] = []
     for patient in patients:
-        resources = spool.patient_resources(patient)
-        source = SpoolPatientSource(spool, resources, operators)
+        source = SpoolPatientSource(spool, spool.patient_rows(patient), operators)
         for order in _cto_orders(tables, source):
-            where: dict[str, object] = {
-                "patient": patient,
-                "order": f"ServiceRequest/{order.get('id')}",
-            }
+            where: dict[str, object] = {"patient": patient, "order": f"ServiceRequest/{order.id}"}
             try:
                 request = RecordRequest(patient_id=patient, order=order)
                 record = await read_record(source, request, None, planner)

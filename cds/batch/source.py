@@ -4,10 +4,11 @@ It answers the same planned searches (`cds/sources/searches.py`) as the prefetch
 sources, so `read_record` and the mapping see exactly what they would see from a FHIR server. An
 operator's history is the same for every patient that operator treats: it is read from the spool and
 parsed into the lean models once, and kept in a small LRU cache (a handful of operators, so memory
-stays bounded); a patient's own resources are parsed once however many orders the patient has. The
-parsed resources go to `read_record` as `Fetched.parsed`; one that does not parse is handed on as its
-JSON (`Fetched.resources`), so `assemble` reports it, or skips a type the mapping does not read,
-exactly as for any other source.
+stays bounded); a patient's own resources are parsed once however many orders the patient has,
+straight from the spooled JSON text (`parse_resource_json`; no dict is built for them). The parsed
+resources go to `read_record` as `Fetched.parsed`; one that does not parse is handed on as its JSON
+(`Fetched.resources`), so `assemble` reports it, or skips a type the mapping does not read, exactly
+as for any other source.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from cds.batch.spool import Spool
+from cds.batch.spool import Spool, loads
 from cds.sources.record import Fetched
-from cds.sources.resources import Resource, parse_resource
+from cds.sources.resources import Resource, parse_resource, parse_resource_json
 from cds.sources.searches import Search
 
 _PATIENT_LISTS = {
@@ -43,18 +44,20 @@ class Parsed:
 
     @classmethod
     def of(cls, resources: Iterable[Mapping[str, object]]) -> Parsed:
-        items: list[Resource | Mapping[str, object]] = []
-        models: list[Resource] = []
-        raw: list[Mapping[str, object]] = []
-        for resource in resources:
-            model = parse_resource(resource)
-            if isinstance(model, Resource):
-                items.append(model)
-                models.append(model)
-            else:
-                items.append(resource)
-                raw.append(resource)
-        return cls(tuple(items), tuple(models), tuple(raw))
+        return cls._split(_model_or_json(resource) for resource in resources)
+
+    @classmethod
+    def of_json(cls, rows: Iterable[tuple[str, str]]) -> Parsed:
+        """From (resourceType, JSON text) rows: the models are read from the text, and a dict only
+        for a resource without a model or that does not parse (the same items as `of`)."""
+        return cls._split(_read(kind, text) for kind, text in rows)
+
+    @classmethod
+    def _split(cls, read: Iterable[Resource | Mapping[str, object]]) -> Parsed:
+        items = tuple(read)
+        models = tuple(item for item in items if isinstance(item, Resource))
+        raw = tuple(item for item in items if not isinstance(item, Resource))
+        return cls(items, models, raw)
 
     def fetched(self, key: str) -> Fetched:
         return Fetched(key, self.raw, parsed=self.models)
@@ -73,6 +76,16 @@ class Parsed:
             elif item.get("id") == rid:
                 return Fetched(key, (item,))
         return None
+
+
+def _model_or_json(resource: Mapping[str, object]) -> Resource | Mapping[str, object]:
+    model = parse_resource(resource)
+    return model if isinstance(model, Resource) else resource
+
+
+def _read(kind: str, text: str) -> Resource | Mapping[str, object]:
+    model = parse_resource_json(kind, text)
+    return model if model is not None else _model_or_json(loads(text))
 
 
 def _param(query: str, name: str) -> str | None:
@@ -125,24 +138,22 @@ class SpoolPatientSource:
     def __init__(
         self,
         spool: Spool,
-        resources: Sequence[Mapping[str, object]],
+        rows: Iterable[tuple[str, str]],
         operators: OperatorCache,
     ) -> None:
+        """`rows`: the patient's resources as (resourceType, JSON text), `Spool.patient_rows`."""
         self._spool = spool
         self._operators = operators
-        by_type: dict[str, list[Mapping[str, object]]] = {}
-        for resource in resources:
-            by_type.setdefault(str(resource.get("resourceType")), []).append(resource)
-        self._raw = by_type
-        self._by_type = {kind: Parsed.of(items) for kind, items in by_type.items()}
+        by_type: dict[str, list[tuple[str, str]]] = {}
+        for row in rows:
+            by_type.setdefault(row[0], []).append(row)
+        self._by_type = {kind: Parsed.of_json(items) for kind, items in by_type.items()}
 
-    def resources_of(
-        self, kind: str
-    ) -> list[tuple[Mapping[str, object], Resource | Mapping[str, object]]]:
-        """This patient's resources of one type, in export order: (JSON, lean model or the JSON
-        again when it does not parse). The batch finds the orders here, parsed once."""
+    def models_of(self, kind: str) -> tuple[Resource, ...]:
+        """This patient's resources of one type that parse, in export order (the batch finds the
+        orders here, parsed once)."""
         parsed = self._by_type.get(kind)
-        return [] if parsed is None else list(zip(self._raw[kind], parsed.items, strict=True))
+        return () if parsed is None else parsed.models
 
     async def fetch(self, searches: Sequence[Search]) -> dict[str, Fetched]:
         return {search.key: self.answer(search) for search in searches}

@@ -225,8 +225,13 @@ class Spool:
         return [r[0] for r in rows]
 
     def patient_resources(self, patient: str) -> list[dict[str, object]]:
-        rows = self._db.execute("SELECT body FROM resource WHERE patient = ?", (patient,))
-        return [loads(body) for (body,) in rows]
+        return [loads(body) for _, body in self.patient_rows(patient)]
+
+    def patient_rows(self, patient: str) -> list[tuple[str, str]]:
+        """The patient's resources as (resourceType, JSON text): the batch source parses the lean
+        models straight from the text and reads a dict only where it needs one."""
+        rows = self._db.execute("SELECT type, body FROM resource WHERE patient = ?", (patient,))
+        return rows.fetchall()
 
     def shared_resource(self, kind: str, rid: str) -> dict[str, object] | None:
         row = self._db.execute(

@@ -94,7 +94,8 @@ class RecordRequest:
 
     patient_id: str
     order_id: str | None = None
-    order: Mapping[str, object] | None = None
+    order: Mapping[str, object] | ServiceRequest | None = None
+    """The order's JSON, or its lean model when the source has parsed it already (batch)."""
     operator_id: str | None = None
 
 
@@ -397,7 +398,9 @@ async def read_record(
     the career is read unfiltered (still trimmed and under its own caps)."""
     searches = patient_searches(request.patient_id)
     record = PatientRecord(operator_id=request.operator_id, patient_id=request.patient_id)
-    if request.order is not None:
+    if isinstance(request.order, ServiceRequest):
+        record.order = request.order
+    elif request.order is not None:
         parsed = parse_resource(dict(request.order))
         if isinstance(parsed, ServiceRequest):
             record.order = parsed

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from cds.batch.source import OperatorCache, SpoolPatientSource
-from cds.batch.spool import Spool
+from cds.batch.spool import Spool, loads
 from cds.errors import CdsError
 from cds.mapping.matching import counts, day_of, is_cto_pci, rows_for
 from cds.mapping.operator import OperatorHistories, history_planner
@@ -69,11 +69,12 @@ async def _lesions(spool: Spool, tables: MappingTables, cohort: Cohort) -> None:
     operators = OperatorCache(spool)
     histories = OperatorHistories(tables)
     for patient in spool.iter_patients_with("Procedure"):
-        resources = spool.patient_resources(patient)
-        source = SpoolPatientSource(spool, resources, operators)
-        for raw in resources:
-            if raw.get("resourceType") != "Procedure":
+        rows = spool.patient_rows(patient)
+        source = SpoolPatientSource(spool, rows, operators)
+        for kind, text in rows:
+            if kind != "Procedure":
                 continue
+            raw = loads(text)
             procedure = parse_resource(raw)
             if not isinstance(procedure, Procedure) or not counts(procedure):
                 continue

@@ -48,6 +48,29 @@ def test_parsed_history_assembles_exactly_as_its_json() -> None:
     assert not from_parsed.complete(key)
 
 
+def test_parsed_from_json_text_is_parsed_from_its_dict() -> None:
+    """The batch reads a patient's models from the spooled text: the same models, the same JSON
+    for those that do not parse, the same problems reported (element and message)."""
+    history = _history()
+    surrogate = procedure("s1", CPT, "92943", outcome=SUCCESS, performer="dr1")
+    surrogate["status"] = "\ud800"  # JSON mode refuses the escape; read from the dict instead
+    nested = procedure("n1", CPT, "92943", performer="dr1")
+    nested["bodySite"] = [{"coding": [{"system": 5}]}]
+    resources = [*history, surrogate, nested]
+    rows = [(str(r["resourceType"]), json.dumps(r)) for r in resources]
+    from_text, from_dicts = Parsed.of_json(rows), Parsed.of(resources)
+    assert [repr(m) for m in from_text.models] == [repr(m) for m in from_dicts.models]
+    assert from_text.raw == from_dicts.raw
+    assert len(from_text.items) == len(resources)
+    key = "operator_procedures"
+    record = _record(from_text.fetched(key))
+    assert record == _record(from_dicts.fetched(key))
+    assert [str(p) for p in record.problems] == [
+        "Procedure/bad: performedDateTime: Value error, not a FHIR dateTime",
+        "Procedure/n1: bodySite.0.coding.0.system: Input should be a valid string",
+    ]
+
+
 def test_a_read_answers_the_first_resource_with_the_id_parsed_or_not() -> None:
     parsed = Parsed.of(_history())
     first = parsed.read("r", "h1")
