@@ -68,6 +68,11 @@ log = logging.getLogger(__name__)
 HANDLE_BYTES = 32  # 256 random bits → 43 URL-safe characters
 HANDLE_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 PRUNE_INTERVAL = timedelta(minutes=5)
+_JTI_SQLITE = (
+    "INSERT INTO seen_jti (iss, jti, expires_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (iss, jti) DO NOTHING RETURNING id"
+)
+"""`_jti_insert` for the raw SQLite connection of the direct path (cds/store/sqlite_direct.py)."""
 
 
 def utcnow() -> datetime:
@@ -232,12 +237,13 @@ class Store:
 
     async def _insert_jti(self, row: dict[str, Any]) -> bool:
         if self._direct is not None:
-            new = self._direct.attempt(
-                lambda connection: connection.execute(self._jti_insert, row).first() is not None
-            )
-            if not isinstance(new, Unavailable):
+            # Stored as the async engine stores a UTC instant on SQLite (`UTCDateTime`: naive UTC
+            # text, microseconds always); tests/store/test_sqlite_direct.py compares the two.
+            expires = row["expires_at"].replace(tzinfo=None).isoformat(" ", "microseconds")
+            rows = self._direct.attempt_sql(_JTI_SQLITE, (row["iss"], row["jti"], expires))
+            if not isinstance(rows, Unavailable):
                 self._after_direct_write(self._direct)
-                return new
+                return bool(rows)
         async with self._engine.begin() as connection:
             return (await connection.execute(self._jti_insert, row)).first() is not None
 

@@ -179,3 +179,31 @@ def test_one_connection_one_writer_at_a_time(tmp_path: Path) -> None:
         leave.set()
         worker.join()
         direct.close()
+
+
+async def test_a_jti_row_written_raw_is_the_row_the_async_engine_writes(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """Same text in the file (so `prune`'s comparison and every reader agree), and pruned alike."""
+    rows = {}
+    for direct in (True, False):
+        path = tmp_path / f"{direct}.db"
+        async with await Store.open(f"sqlite+aiosqlite:///{path}", clock=clock) as store:
+            if not direct and store._direct is not None:
+                store._direct.close()
+                store._direct = None  # the async engine only, as before the direct path
+            for n, expires in enumerate(
+                (T0 + timedelta(minutes=5), T0 + timedelta(minutes=5, microseconds=7))
+            ):
+                assert await store.remember("iss", f"j-{n}", expires) is True
+            with closing(sqlite3.connect(path)) as db:
+                rows[direct] = db.execute(
+                    "SELECT iss, jti, expires_at, typeof(expires_at) FROM seen_jti ORDER BY jti"
+                ).fetchall()
+            assert await store.prune(T0 + timedelta(minutes=5)) == {
+                "seen_jti": 1,
+                "app_context_handle": 0,
+            }
+            assert _count(path, "seen_jti") == 1  # the one 7 µs later is kept
+    assert rows[True] == rows[False]
+    assert rows[True][0][2] == "2026-03-01 12:05:00.000000"
