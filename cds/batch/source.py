@@ -78,6 +78,10 @@ class Parsed:
         return None
 
 
+_NOTHING = Parsed()
+"""A type the patient has no resource of (one instance: a default argument is built on every call)."""
+
+
 def _model_or_json(resource: Mapping[str, object]) -> Resource | Mapping[str, object]:
     model = parse_resource(resource)
     return model if isinstance(model, Resource) else resource
@@ -160,7 +164,7 @@ class SpoolPatientSource:
 
     def answer(self, search: Search) -> Fetched:
         if search.key in _PATIENT_LISTS:
-            return self._by_type.get(search.resource_type, Parsed()).fetched(search.key)
+            return self._by_type.get(search.resource_type, _NOTHING).fetched(search.key)
         kind, is_search, query = search.path.partition("?")
         if search.key in ("operator_procedures", "operator_observations"):
             ref = _param(query, "performer") or _param(query, "focus") or ""
@@ -168,7 +172,7 @@ class SpoolPatientSource:
             return self._operators.get(practitioner, search.key).fetched(search.key)
         if not is_search:
             rtype, _, rid = unquote(kind).partition("/")
-            found = self._by_type.get(rtype, Parsed()).read(search.key, rid)
+            found = self._by_type.get(rtype, _NOTHING).read(search.key, rid)
             if found is not None:
                 return found
             shared = self._operators.shared(rtype, rid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,8 +26,18 @@ class MappedInput(BaseModel):
 
 
 def unknown(rule: str, note: str, sources: list[str] | None = None) -> MappedInput:
-    return MappedInput(value=None, sources=sources or [], rule=rule, evidence="unknown", note=note)
+    if sources:
+        return MappedInput(value=None, sources=sources, rule=rule, evidence="unknown", note=note)
+    return _sourceless(None, rule, "unknown", note)
 
 
 def not_documented(rule: str, note: str) -> MappedInput:
-    return MappedInput(value=False, rule=rule, evidence="not documented", note=note)
+    return _sourceless(False, rule, "not documented", note)
+
+
+@lru_cache(maxsize=1024)
+def _sourceless(value: bool | None, rule: str, evidence: Evidence, note: str) -> MappedInput:
+    """One instance per distinct input without sources, shared: a batch order builds ~10, nearly
+    always from the same few rules and notes. Sharing is safe: the model is frozen and nothing
+    changes its `sources` in place."""
+    return MappedInput(value=value, sources=[], rule=rule, evidence=evidence, note=note)
