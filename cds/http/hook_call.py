@@ -22,6 +22,7 @@ from cds.context.services import ServiceDefinition
 from cds.errors import ContextError, DataUnavailableError
 from cds.http import about_page, app_context
 from cds.http.observe import HookCall, band_of
+from cds.http.request_checks import check_prefetch
 from cds.http.state import ServiceState
 from cds.output.cards import CardContext, build_card
 from cds.pipeline import score_patient
@@ -86,6 +87,7 @@ async def answer(
     pid = patient_id(request.context)
     auth = request.fhirAuthorization
     check_same_patient(order, pid, auth.patient if auth else None)
+    check_prefetch(request)  # read from here on (not for other orders: cds/http/request_checks.py)
     notes: list[str] = []
     fallback = _fallback(state, request, notes)
     no_fallback = Problem.NOT_ALLOWED if request.fhirServer and not fallback else Problem.NO_SERVER

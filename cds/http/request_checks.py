@@ -8,7 +8,10 @@ the field (docs/spec/cds-hooks-smart.md CH-23), never a 500 further in.
   can never be sent outside the allowed base.
 * `hookInstance` is stored: no control characters or lone surrogates.
 * `context` and `prefetch` may nest at most `MAX_DEPTH` levels (a FHIR resource needs far fewer):
-  deeper JSON would exhaust the recursion limit in any later recursive walk.
+  deeper JSON would exhaust the recursion limit in any later recursive walk. The prefetch is
+  checked (`check_prefetch`) only when the call is about to read it, i.e. for a CTO-PCI order: a
+  call for any other order answers no card without touching it, and walking a full prefetch's
+  ~1,500 containers (0.28 ms) was a fifth of such a call's CPU.
 """
 
 from __future__ import annotations
@@ -43,9 +46,17 @@ def check_hook_request(request: HookRequest) -> None:
             "context.patientId",
             "is not a FHIR id (1-64 of A-Z a-z 0-9 - . without '..')",
         )
-    for name, value in (("context", request.context), ("prefetch", request.prefetch)):
-        if value is not None and _deeper_than(value, MAX_DEPTH):
-            raise ContextError(name, f"is nested more than {MAX_DEPTH} levels deep")
+    _check_depth("context", request.context)
+
+
+def check_prefetch(request: HookRequest) -> None:
+    """ContextError when the prefetch nests too deep; call it before the prefetch is read."""
+    _check_depth("prefetch", request.prefetch)
+
+
+def _check_depth(name: str, value: Any) -> None:
+    if value is not None and _deeper_than(value, MAX_DEPTH):
+        raise ContextError(name, f"is nested more than {MAX_DEPTH} levels deep")
 
 
 def _deeper_than(value: Any, limit: int) -> bool:

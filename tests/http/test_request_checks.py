@@ -12,7 +12,7 @@ import pytest
 from cds.cdshooks.request import HookRequest
 from cds.demo.cohort_data import COHORT_NDJSON, load_ndjson
 from cds.errors import ContextError
-from cds.http.request_checks import MAX_DEPTH, check_hook_request
+from cds.http.request_checks import MAX_DEPTH, check_hook_request, check_prefetch
 from tests.http.service import FEEDBACK, SERVICE, running
 from tests.integration.service_harness import auth, full_prefetch, hook_body
 
@@ -95,10 +95,43 @@ def test_depth_check_counts_every_container(body: dict[str, Any]) -> None:
     nested: Any = {}
     for _ in range(MAX_DEPTH - 1):
         nested = {"a": nested}
-    check_hook_request(HookRequest.model_validate(with_changes(body, prefetch=nested)))
+    check_prefetch(HookRequest.model_validate(with_changes(body, prefetch=nested)))
     with pytest.raises(ContextError) as refused:
-        check_hook_request(HookRequest.model_validate(with_changes(body, prefetch={"x": nested})))
+        check_prefetch(HookRequest.model_validate(with_changes(body, prefetch={"x": nested})))
     assert refused.value.loc == "prefetch"
+    context = {**body["context"], "extra": nested["a"]}  # the context is a level itself
+    check_hook_request(HookRequest.model_validate(with_changes(body, context=context)))
+    context = {**body["context"], "extra": nested}
+    with pytest.raises(ContextError) as refused:
+        check_hook_request(HookRequest.model_validate(with_changes(body, context=context)))
+    assert refused.value.loc == "context"
+
+
+async def test_a_prefetch_that_is_not_read_is_not_walked(
+    tmp_path: Path, body: dict[str, Any]
+) -> None:
+    """A non-CTO order answers no card without reading the prefetch, however deep it nests; the
+    same prefetch with the CTO-PCI order is refused (test_deeply_nested_prefetch_is_400)."""
+    order = body["context"]["draftOrders"]["entry"][0]["resource"]
+    other = {
+        **order,
+        "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "93458"}]},
+    }
+    context = {
+        **body["context"],
+        "draftOrders": {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [{"resource": other}],
+        },
+    }
+    raw = json.dumps(with_changes(body, context=context, prefetch={"conditions": "@"}))
+    raw = raw.replace('"@"', nested_outcome(100))
+    async with running(tmp_path) as (_, client):
+        headers = {**auth(SERVICE), "Content-Type": "application/json"}
+        response = await client.post(SERVICE, content=raw.encode(), headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"cards": []}
 
 
 FEEDBACK_BAD = [
