@@ -11,9 +11,8 @@ once. tests/integration/test_service_trust.py has the in-process replay check on
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from cds.app.session import COOKIE, new_session_id, session_hash
-from cds.app.vault import Vault, fernet_for
+from cds.app.session import COOKIE
 from cds.demo.ehr import EhrKeys, hook_request, sign_client_jwt
 from cds.settings import Settings
-from cds.store.app_sessions import AppSessionRow
-from cds.store.repository import Store
 from tests.cli.test_app import run
+from tests.integration.app_sessions import signed_in
 from tests.integration.conftest import FHIR_DEADLINE, PG_ENV
 from tests.integration.serve_process import ISS, serve_env, serving, start_fails, trust_file
 from tests.integration.service_harness import full_prefetch
@@ -68,40 +65,6 @@ async def _feedback_rows(url: str, card: str) -> int:
             return int(found.scalar_one())
     finally:
         await engine.dispose()
-
-
-async def _signed_in(url: str, settings: Settings, fhir_base: str, app_context: str) -> str:
-    """An app session as the SMART callback leaves it (sign-in done at either replica): the EHR
-    launched the card's link, its token response carried the card's appContext. The cookie."""
-    session_id = new_session_id()
-    now = datetime.now(UTC)
-    row = AppSessionRow(
-        session_hash=session_hash(session_id),
-        iss=fhir_base,
-        status="authorizing",
-        created_at=now,
-        expires_at=now + timedelta(minutes=10),
-        secret=Vault(fernet_for(settings)).seal({"code_verifier": "x"}),
-        state=uuid.uuid4().hex,
-    )
-    context = {
-        "iss": fhir_base,
-        "scope": "launch patient/*.read openid fhirUser",
-        "can_write": False,
-        "patient": PATIENT,
-        "appContext": app_context,
-        "need_patient_banner": True,
-        "token_expires_at": time.time() + 600,
-        "ehr_launch": True,
-    }
-    sealed = Vault(fernet_for(settings)).seal({"access_token": "at-" + uuid.uuid4().hex})
-    store = await Store.open(url, migrate=False)
-    try:
-        await store.start_app_session(row)
-        await store.activate_app_session(row.session_hash, context, sealed, row.expires_at)
-    finally:
-        await store.close()
-    return session_id
 
 
 def test_two_replicas_share_jti_handles_and_feedback_and_migrate_once(
@@ -170,7 +133,20 @@ def test_two_replicas_share_jti_handles_and_feedback_and_migrate_once(
             (link["appContext"], "Inputs as shown on the card."),
             ("not-a-handle.x", "unknown or expired"),  # the page says when it is not found
         ):
-            cookie = asyncio.run(_signed_in(url, settings, fhir_base, handle))
+            cookie = asyncio.run(
+                signed_in(
+                    url,
+                    settings,
+                    fhir_base,
+                    {
+                        "scope": "launch patient/*.read openid fhirUser",
+                        "can_write": False,
+                        "patient": PATIENT,
+                        "appContext": handle,
+                    },
+                    timedelta(minutes=10),
+                )
+            )
             page = ehr.get(b + "/app/", headers={"Cookie": f"{COOKIE}={cookie}"})
             assert page.status_code == 200, page.text
             assert note in page.text

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +24,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from cds.app.save import csrf_token
-from cds.app.session import COOKIE, new_session_id, session_hash
-from cds.app.vault import Vault, fernet_for
+from cds.app.session import COOKIE
 from cds.demo.fhir_server import load_cohort, running_fhir_server
 from cds.demo.ports import free_port
 from cds.demo.smart import thread_server
 from cds.settings import Settings
-from cds.store.app_sessions import AppSessionRow
-from cds.store.repository import Store
 from tests.cli.test_app import run
+from tests.integration.app_sessions import signed_in
 from tests.integration.serve_process import serve_env, serving
 
 SECRET = "replicas-share-this-secret-" + uuid.uuid4().hex
@@ -80,33 +77,15 @@ class Gate:
 
 
 async def _signed_in(url: str, fhir: str, patient: str) -> str:
-    """A session as the SMART callback leaves it, with every write scope; its cookie value."""
-    settings = Settings(app_context_secret=SECRET, database_url=url)
-    session_id, now = new_session_id(), datetime.now(UTC)
-    row = AppSessionRow(
-        session_hash=session_hash(session_id),
-        iss=fhir,
-        status="authorizing",
-        created_at=now,
-        expires_at=now + timedelta(minutes=30),
-        secret=Vault(fernet_for(settings)).seal({"code_verifier": "x"}),
-        state=uuid.uuid4().hex,
-    )
-    context: dict[str, Any] = {
-        "iss": fhir,
+    """A session with every write scope, on `patient`'s order; its cookie value."""
+    context = {
         "scope": WRITE_SCOPE,
         "can_write": True,
         "patient": patient,
         "fhirContext": [{"reference": f"ServiceRequest/{patient}-order"}],
-        "need_patient_banner": True,
-        "token_expires_at": time.time() + 1800,
-        "ehr_launch": True,
     }
-    sealed = Vault(fernet_for(settings)).seal({"access_token": "at-" + uuid.uuid4().hex})
-    async with await Store.open(url, migrate=False) as store:
-        await store.start_app_session(row)
-        await store.activate_app_session(row.session_hash, context, sealed, row.expires_at)
-    return session_id
+    settings = Settings(app_context_secret=SECRET, database_url=url)
+    return await signed_in(url, settings, fhir, context, timedelta(minutes=30))
 
 
 def test_a_save_at_one_replica_makes_the_same_sessions_save_at_the_other_409(
