@@ -28,7 +28,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from cds.sources.reasons import Problem
 from cds.sources.resources import (
@@ -57,9 +57,11 @@ from cds.sources.searches import (
 )
 
 
-@dataclass(frozen=True)
-class Fetched:
-    """What one search returned: resources (JSON objects) or why it could not be read."""
+class Fetched(NamedTuple):
+    """What one search returned: resources (JSON objects) or why it could not be read.
+
+    A NamedTuple, not a frozen dataclass: one per search, ~9 per batch order (0.9 against 1.5 µs
+    to build)."""
 
     key: str
     resources: tuple[Mapping[str, object], ...] = ()

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import parse_qsl, quote, unquote
 
 from cds.sources.resources import earliest_day
@@ -68,9 +69,11 @@ class HistoryFilter:
     before: date | None = None
 
 
-@dataclass(frozen=True)
-class Search:
-    """One read or search: `key` names what it is for, `path` is relative to the FHIR base."""
+class Search(NamedTuple):
+    """One read or search: `key` names what it is for, `path` is relative to the FHIR base.
+
+    A NamedTuple, not a frozen dataclass: ~10 planned per batch order (0.9 against 1.5 µs to
+    build)."""
 
     key: str
     path: str
