@@ -76,6 +76,15 @@ def _ref(value: object, kind: str) -> str | None:
     return None
 
 
+def _encodable(text: str) -> bool:
+    """Whether SQLite can store `text` (UTF-8): a lone surrogate escape read from JSON cannot."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _patient_of(resource: Mapping[str, object]) -> str | None:
     if resource.get("resourceType") == "Patient":
         rid = resource.get("id")
@@ -165,9 +174,15 @@ class Spool:
             on_error(where, "not a FHIR resource (no resourceType)")
             return 0
         kind = resource["resourceType"]
+        if not _encodable(kind):  # never echoed: the errors file could not hold it either
+            on_error(where, "resourceType is not valid Unicode (a lone surrogate escape)")
+            return 0
         rid = resource.get("id")
         if rid is not None and not isinstance(rid, str):
             on_error(where, f"{kind}.id is not a string")
+            return 0
+        if rid is not None and not _encodable(rid):
+            on_error(where, f"{kind}.id is not valid Unicode (a lone surrogate escape)")
             return 0
         patient = _patient_of(resource)
         if patient is None and kind not in ("Patient",):

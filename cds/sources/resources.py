@@ -25,13 +25,13 @@ _DATETIME = re.compile(
 
 
 def _fhir_date(value: str) -> str:
-    if not _DATE.match(value):
+    if not _DATE.fullmatch(value):  # not match: `$` would accept a trailing newline
         raise ValueError("not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)")
     return value
 
 
 def _fhir_datetime(value: str) -> str:
-    if not _DATETIME.match(value):
+    if not _DATETIME.fullmatch(value):
         raise ValueError("not a FHIR dateTime")
     return value
 

@@ -263,12 +263,28 @@ def _performed_day(resource: Mapping[str, object]) -> date | None:
 
 
 def _has_code(resource: Mapping[str, object], tokens: list[str]) -> bool:
+    """Whether a coding matches a token. A `code` that is not shaped as FHIR says (a coding that is
+    not an object, a system or code that is not a string) passes: the lean parse then reports the
+    resource as malformed and the search as incomplete, where dropping it here would silently
+    shorten an operator's history (and an object in a set look-up raised TypeError)."""
     concept = resource.get("code")
-    codings = concept.get("coding") if isinstance(concept, Mapping) else None
+    if not isinstance(concept, Mapping):
+        return True
+    codings = concept.get("coding")
+    if codings is None:
+        return False
+    if not isinstance(codings, list):
+        return True
     wanted = {tuple(unescape(part) for part in split_unescaped(t, "|")[:2]) for t in tokens}
-    return isinstance(codings, list) and any(
-        isinstance(c, Mapping) and (c.get("system"), c.get("code")) in wanted for c in codings
-    )
+    for coding in codings:
+        if not isinstance(coding, Mapping):
+            return True
+        system, code = coding.get("system"), coding.get("code")
+        if not isinstance(system, str | None) or not isinstance(code, str | None):
+            return True
+        if (system, code) in wanted:
+            return True
+    return False
 
 
 def within(search: Search, resource: Mapping[str, object]) -> bool | None:

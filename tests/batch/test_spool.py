@@ -81,6 +81,21 @@ def test_bad_lines_are_reported_with_file_and_line(tmp_path: Path) -> None:
     assert [r["id"] for r in spool.patient_resources("p1")] == ["p1"]
 
 
+def test_a_lone_surrogate_in_a_type_or_id_is_reported_not_fatal(tmp_path: Path) -> None:
+    """UnicodeEncodeError stopped the whole run at the spool's INSERT before."""
+    condition = '{"resourceType":"Condition","id":"\\ud800","subject":{"reference":"Patient/p1"}}'
+    odd = '{"resourceType":"\\udc00","id":"c2","subject":{"reference":"Patient/p1"}}'
+    spool, errors = _spool(
+        tmp_path,
+        {"Patient.ndjson": PATIENT + "\n", "Condition.ndjson": f"{condition}\n{odd}\n"},
+    )
+    assert errors == [
+        ("Condition.ndjson:1", "Condition.id is not valid Unicode (a lone surrogate escape)"),
+        ("Condition.ndjson:2", "resourceType is not valid Unicode (a lone surrogate escape)"),
+    ]
+    assert [r["id"] for r in spool.patient_resources("p1")] == ["p1"]
+
+
 def test_an_empty_directory_is_reported(tmp_path: Path) -> None:
     _, errors = _spool(tmp_path, {})
     assert len(errors) == 1

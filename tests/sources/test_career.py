@@ -170,6 +170,13 @@ def trimmed(resource: dict[str, Any], *drop: str) -> dict[str, Any]:
         ({**cto(11, when=None), "performedPeriod": {"start": "2026-09-01"}}, True),
         ({**cto(12, when=None), "performedPeriod": {"start": "2026-10-05"}}, False),
         (cto(13, when="not a date"), False),  # unreadable: no date, the mapping cannot count it
+        # Malformed codes pass, for the parse to report (TypeError before: unhashable dict).
+        ({**cto(14), "code": {"coding": [{"system": CPT, "code": {"x": 1}}]}}, True),
+        ({**cto(15), "code": {"coding": [{"system": ["x"], "code": "92943"}]}}, True),
+        ({**cto(16), "code": {"coding": ["92943"]}}, True),
+        ({**cto(17), "code": {"coding": {"code": "92943"}}}, True),
+        ({**cto(18), "code": "92943"}, True),
+        ({**cto(19), "code": {"text": "CTO PCI"}}, False),  # well formed, no coding: no match
     ],
 )
 def test_within_applies_code_and_date_as_a_server_would(
@@ -273,6 +280,18 @@ def test_a_server_that_ignored_the_filter_is_filtered_here(server: respx.MockRou
     record = rest_read(server)
     assert record.complete("operator_procedures")
     assert [p.id for p in record.operator_procedures] == ["h1"]
+
+
+def test_a_malformed_code_in_a_history_makes_it_incomplete_not_an_error(
+    server: respx.MockRouter,
+) -> None:
+    broken = {**cto(2), "code": {"coding": [{"system": CPT, "code": {"x": 1}}]}}
+    server.get("/Procedure", params={"performer": f"Practitioner/{OP}"}).respond(
+        json=bundle([cto(1), broken])
+    )
+    record = rest_read(server)
+    assert record.why["operator_procedures"] is Problem.MALFORMED
+    assert "Procedure/h2" in record.incomplete["operator_procedures"]
 
 
 def test_a_trimmed_answer_without_the_dates_is_incomplete(server: respx.MockRouter) -> None:

@@ -179,3 +179,19 @@ def test_json_mode_agrees_on_seeded_damage() -> None:
                     node = node[part]
                 node[path[-1]] = value
                 _agree(json.dumps(damaged))
+
+
+@pytest.mark.parametrize(
+    ("kind", "element", "value"),
+    [
+        ("Patient", "birthDate", "1950-01-01\n"),  # `re.match` with `$` accepted the newline
+        ("Patient", "birthDate", "1950-13-01"),
+        ("Condition", "onsetDateTime", "2020-01-01T10:00:00Z\n"),
+    ],
+)
+def test_a_date_is_matched_whole(kind: str, element: str, value: str) -> None:
+    problem = parse_resource({"resourceType": kind, "id": "r", element: value})
+    assert isinstance(problem, ResourceProblem)
+    assert problem.element == element
+    fine = parse_resource({"resourceType": kind, "id": "r", element: value.rstrip("\n")})
+    assert isinstance(fine, Resource) or "-13-" in value
