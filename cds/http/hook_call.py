@@ -109,6 +109,8 @@ async def answer(
     contract = case.contract()
     # The appContext handle is written behind the response with the card's audit row (one queued
     # write, cds/store/audit_queue.py): waiting for its own INSERT cost ≈ 2 ms of CPU per call.
+    # It holds what the app restores (the inputs as shown, cds/app/card_context.py), not the
+    # scores: those are in the audit row already (CH-16), and were 73 % of the handle's JSON.
     handle = state.store.new_handle(
         card_uuid,
         {
@@ -116,7 +118,7 @@ async def answer(
             "order": case.mapping.order,
             "hookInstance": request.hookInstance,
             "fhirServer": request.fhirServer,
-            "case": contract,
+            "case": {"inputs": contract["inputs"], "context": contract["context"]},
         },
         timedelta(minutes=state.settings.app_context_ttl_minutes),
     )

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from cds.demo.cohort_data import COHORT_NDJSON, load_ndjson
+from cds.http.app_context import verify
 from cds.store.repository import Store
 from tests.http.service import FEEDBACK, SERVICE, running
 from tests.integration.service_harness import auth, full_prefetch, hook_body
@@ -61,3 +62,23 @@ async def test_feedback_right_after_the_card_finds_its_audit_row(
         }
         stored = await client.post(FEEDBACK, json={"feedback": [item]}, headers=auth(FEEDBACK))
     assert stored.json() == {"stored": 1, "duplicate": 0, "unknown_card": 0}
+
+
+async def test_the_cards_handle_holds_what_the_app_restores_and_no_copy_of_the_scores(
+    tmp_path: Path, body: dict[str, Any]
+) -> None:
+    async with running(tmp_path) as (app, client):
+        card = (await client.post(SERVICE, json=body, headers=auth(SERVICE))).json()["cards"][0]
+        secret = app.state.cds.settings.app_context_secret.get_secret_value()
+    context = next(link["appContext"] for link in card["links"] if link.get("appContext"))
+    handle = verify(secret, context)
+    assert handle is not None
+    async with await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'service.db'}") as store:
+        state = await store.resolve_handle(handle)
+        audit = await store.card(card["uuid"])
+    assert state is not None
+    assert audit is not None
+    assert state["patient"] == PATIENT
+    assert state["case"]["inputs"] == audit.inputs  # the inputs as the card showed them
+    assert set(state["case"]) == {"inputs", "context"}  # the scores live in the audit row
+    assert audit.scores["operator_cto"]["name"] == "Operator-CTO"
