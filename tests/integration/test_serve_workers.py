@@ -3,6 +3,9 @@ the same settings; the database is migrated once, by the parent, before they sta
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +78,65 @@ def _cmdline(proc: Path) -> str:
         return (proc / "cmdline").read_text().replace("\0", " ")
     except OSError:
         return ""
+
+
+def test_two_workers_on_one_sqlite_file_keep_every_write_once(
+    tmp_path: Path, cohort_resources: list[dict[str, Any]]
+) -> None:
+    """Concurrent calls at two workers sharing one SQLite file: each worker writes its jti and
+    card rows on a direct connection that never waits for the file's lock and falls back to its
+    pooled one when the other worker holds it (cds/store/sqlite_direct.py). Nothing may be lost,
+    doubled or refused: one jti row per call, one audit row and one handle per card, and a token
+    replayed at either worker is refused."""
+    keys = EhrKeys.generate("ES384", kid="workers")
+    public = "http://127.0.0.1:8000"
+    path = tmp_path / "workers.db"
+    env = serve_env(
+        public_base_url=public,
+        trusted_clients=str(trust_file(tmp_path, keys)),
+        database_url=f"sqlite+aiosqlite:///{path}",
+    )
+    order = next(
+        r
+        for r in cohort_resources
+        if r["resourceType"] == "ServiceRequest" and r["subject"]["reference"] == "Patient/pt05"
+    )
+    body = hook_request(
+        "order-select",
+        order=order,
+        patient_id="pt05",
+        prefetch=full_prefetch("pt05", cohort_resources),
+    )
+    tokens = [sign_client_jwt(keys, ISS, public + SERVICE) for _ in range(120)]
+
+    async def call_all(address: str) -> list[httpx.Response]:
+        limits = httpx.Limits(max_connections=12)
+        async with httpx.AsyncClient(base_url=address, timeout=60, limits=limits) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(SERVICE, json=body, headers={"Authorization": f"Bearer {t}"})
+                    for t in tokens
+                )
+            )
+
+    log = tmp_path / "serve.log"
+    with serving(env, tmp_path, log, ["--workers", "2"]) as address:
+        answers = asyncio.run(call_all(address))
+        replays = [  # a new connection each: whichever worker takes it, the file refuses
+            httpx.post(
+                address + SERVICE,
+                json=body,
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=30,
+            )
+            for token in tokens[:4]
+        ]
+    assert [a.status_code for a in answers] == [200] * len(tokens), log.read_text()[-2000:]
+    assert [r.status_code for r in replays] == [401] * 4
+    cards = {a.json()["cards"][0]["uuid"] for a in answers}
+    with closing(sqlite3.connect(path)) as db:
+        audited = [u for (u,) in db.execute("SELECT card_uuid FROM card_audit")]
+        handles = [u for (u,) in db.execute("SELECT card_uuid FROM app_context_handle")]
+        jtis = db.execute("SELECT COUNT(*) FROM seen_jti").fetchone()[0]
+    assert sorted(audited) == sorted(handles) == sorted(cards)  # each once, none lost
+    assert jtis == len(tokens)
