@@ -27,13 +27,16 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_two_workers_serve_hook_calls(
-    tmp_path: Path, cohort_resources: list[dict[str, Any]]
-) -> None:
-    keys = EhrKeys.generate("ES384", kid="workers")
-    public = "http://127.0.0.1:8000"
+PUBLIC = "http://127.0.0.1:8000"
+
+
+def _setup(
+    tmp_path: Path, keys: EhrKeys, cohort_resources: list[dict[str, Any]]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The workers' environment (SQLite in tmp_path/workers.db, `keys` trusted) and an
+    order-select body for pt05's CTO-PCI order with its full prefetch."""
     env = serve_env(
-        public_base_url=public,
+        public_base_url=PUBLIC,
         trusted_clients=str(trust_file(tmp_path, keys)),
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'workers.db'}",
     )
@@ -48,6 +51,14 @@ def test_two_workers_serve_hook_calls(
         patient_id="pt05",
         prefetch=full_prefetch("pt05", cohort_resources),
     )
+    return env, body
+
+
+def test_two_workers_serve_hook_calls(
+    tmp_path: Path, cohort_resources: list[dict[str, Any]]
+) -> None:
+    keys = EhrKeys.generate("ES384", kid="workers")
+    env, body = _setup(tmp_path, keys, cohort_resources)
     log = tmp_path / "serve.log"
     with serving(env, tmp_path, log, ["--workers", "2"]) as address:
         parent = next(
@@ -62,7 +73,7 @@ def test_two_workers_serve_hook_calls(
                     SERVICE,
                     json=body,
                     headers={
-                        "Authorization": f"Bearer {sign_client_jwt(keys, ISS, public + SERVICE)}"
+                        "Authorization": f"Bearer {sign_client_jwt(keys, ISS, PUBLIC + SERVICE)}"
                     },
                 )
                 for _ in range(6)
@@ -89,25 +100,9 @@ def test_two_workers_on_one_sqlite_file_keep_every_write_once(
     doubled or refused: one jti row per call, one audit row and one handle per card, and a token
     replayed at either worker is refused."""
     keys = EhrKeys.generate("ES384", kid="workers")
-    public = "http://127.0.0.1:8000"
+    env, body = _setup(tmp_path, keys, cohort_resources)
     path = tmp_path / "workers.db"
-    env = serve_env(
-        public_base_url=public,
-        trusted_clients=str(trust_file(tmp_path, keys)),
-        database_url=f"sqlite+aiosqlite:///{path}",
-    )
-    order = next(
-        r
-        for r in cohort_resources
-        if r["resourceType"] == "ServiceRequest" and r["subject"]["reference"] == "Patient/pt05"
-    )
-    body = hook_request(
-        "order-select",
-        order=order,
-        patient_id="pt05",
-        prefetch=full_prefetch("pt05", cohort_resources),
-    )
-    tokens = [sign_client_jwt(keys, ISS, public + SERVICE) for _ in range(120)]
+    tokens = [sign_client_jwt(keys, ISS, PUBLIC + SERVICE) for _ in range(120)]
 
     async def call_all(address: str) -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=12)
