@@ -68,11 +68,6 @@ log = logging.getLogger(__name__)
 HANDLE_BYTES = 32  # 256 random bits → 43 URL-safe characters
 HANDLE_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 PRUNE_INTERVAL = timedelta(minutes=5)
-_JTI_SQLITE = (
-    "INSERT INTO seen_jti (iss, jti, expires_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (iss, jti) DO NOTHING RETURNING id"
-)
-"""`_jti_insert` for the raw SQLite connection of the direct path (cds/store/sqlite_direct.py)."""
 
 
 def utcnow() -> datetime:
@@ -239,8 +234,10 @@ class Store:
         if self._direct is not None:
             # Stored as the async engine stores a UTC instant on SQLite (`UTCDateTime`: naive UTC
             # text, microseconds always); tests/store/test_sqlite_direct.py compares the two.
+            # The same statement: sqlite3 binds its `:name` parameters itself.
             expires = row["expires_at"].replace(tzinfo=None).isoformat(" ", "microseconds")
-            rows = self._direct.attempt_sql(_JTI_SQLITE, (row["iss"], row["jti"], expires))
+            raw = {**row, "expires_at": expires}
+            rows = self._direct.attempt_sql(self._jti_insert.text, raw)
             if not isinstance(rows, Unavailable):
                 self._after_direct_write(self._direct)
                 return bool(rows)

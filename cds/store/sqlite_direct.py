@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, create_engine
@@ -86,7 +86,7 @@ class DirectWrites:
 
         return self._attempt(through_core)
 
-    def attempt_sql(self, sql: str, parameters: tuple[object, ...]) -> list[Any] | Unavailable:
+    def attempt_sql(self, sql: str, parameters: Mapping[str, object]) -> list[Any] | Unavailable:
         """One statement on the raw connection, committed; its rows (e.g. `RETURNING`), or
         `UNAVAILABLE` as for `attempt`. Values are bound as given: the caller formats them as
         the async engine would store them."""
