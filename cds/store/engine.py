@@ -7,7 +7,13 @@ on `BEGIN IMMEDIATE`, and an up-to-date database is left untouched. Supported UR
 async driver).
 
 A new revision, for developers: `alembic.command.revision(alembic_config(url), message=...,
-autogenerate=True)` against a database at head.
+autogenerate=True)` against a database at head, then set `HEAD` to its id (a test compares it with
+the migrations' head).
+
+alembic is imported only when a database must be upgraded: reading the revision a database is at
+is one SELECT, and importing alembic (it loads every SQLAlchemy dialect it supports) was ≈ 0.4 s of
+every start-up — a replica's, whose database the migration Job has already upgraded, included
+(docs/performance.md, "Cold start").
 """
 
 from __future__ import annotations
@@ -18,13 +24,9 @@ import threading
 import time
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -32,7 +34,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from cds.errors import ConfigError
 from cds.text_checks import dumps_storable
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+HEAD = "0003"
+"""The newest revision in MIGRATIONS (tests/store/test_migrations.py checks it is alembic's head)."""
+VERSION_TABLE = "alembic_version"
 ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "sqlite+aiosqlite": "sqlite+aiosqlite",
@@ -167,6 +175,8 @@ def create_engine(url: str) -> AsyncEngine:
 
 def alembic_config(url: str | None = None) -> Config:
     """An in-memory alembic Config pointing at the packaged migrations."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if url is not None:
@@ -182,15 +192,25 @@ def _upgrade(connection: Connection) -> None:
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY})")
     elif connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if _current(connection) == {HEAD}:
+        return  # at head (checked under the lock): nothing to run, alembic not even imported
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
 
 
+def _current(connection: Connection) -> set[str]:
+    """The revisions the database is at (as alembic records them; none for a new database)."""
+    if not inspect(connection).has_table(VERSION_TABLE):
+        return set()
+    rows = connection.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}")
+    return {row[0] for row in rows}
+
+
 def _revisions(connection: Connection) -> tuple[set[str], set[str]]:
-    current = set(MigrationContext.configure(connection).get_current_heads())
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    return current, heads
+    return _current(connection), {HEAD}
 
 
 async def upgrade(engine: AsyncEngine) -> None:
