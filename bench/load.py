@@ -16,13 +16,15 @@ Variants and targets (issue 10, docs/performance.md):
 (a) order-select, full prefetch (≈ 87 KB): ≥ 0.5× the floor's throughput, p99 ≤ 30 ms at 100 req/s;
 (b) a non-CTO order, same prefetch: ≥ 0.8× the floor;
 (c) no prefetch, the service reads the FHIR server behind the proxy: ≤ 1.5× one query + 30 ms;
-(d) cold start (process start → first 200) ≤ 2 s; RSS after 20,000 calls ≤ 200 MB and flat.
+(d) cold start (process start → first 200) ≤ 2 s, on a new database (migrations run) and again on
+that database at head (a restart, another replica); RSS after 20,000 calls ≤ 200 MB and flat.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import json
 import os
 import platform
@@ -343,7 +345,17 @@ def ms(x: float) -> str:
     return f"{x:.1f}"
 
 
+def compile_package() -> None:
+    """Write the package's bytecode before anything starts, as installing the wheel does (pip
+    compiles at install; the image only reads it). A checkout run with PYTHONDONTWRITEBYTECODE set
+    (the image sets it; so did the machine of docs/performance.md) otherwise compiles every module
+    at every start: ≈ 0.6 s of (d)'s cold start that no installed service pays."""
+    if not compileall.compile_dir(ROOT / "cds", quiet=1):
+        raise RuntimeError("could not compile the cds package")
+
+
 async def run_all(args: argparse.Namespace, stack: ExitStack, tmp: Path) -> dict[str, Any]:
+    compile_package()
     keys = EhrKeys.generate(args.alg, kid="bench")
     tokens = Tokens(keys)
     stack.callback(tokens.close)
@@ -456,6 +468,13 @@ async def run_all(args: argparse.Namespace, stack: ExitStack, tmp: Path) -> dict
         )
         service_calls = sum(t.calls for n, t in targets.items() if t.server is service)
         rss.append((service_calls, service.rss_mb()))
+
+    # (d) again as a restart or another replica starts: the database is at head already.
+    again_port = free_port()
+    again_env = {**service_env, "CTO_CDS_PUBLIC_BASE_URL": f"http://{HOST}:{again_port}"}
+    again_cmd = [*serve[:-1], str(again_port)]
+    with started("service-again", again_cmd, again_env, again_port, tmp) as again:
+        cold_again, cold_again_cpu = again.cold_start, again.cold_cpu
     return {
         "closed": closed,
         "rated": rated,
@@ -464,6 +483,8 @@ async def run_all(args: argparse.Namespace, stack: ExitStack, tmp: Path) -> dict
         "cold_service": service.cold_start,
         "cold_floor": floor.cold_start,
         "cold_cpu": service.cold_cpu,
+        "cold_again": cold_again,
+        "cold_again_cpu": cold_again_cpu,
         "slowest_query": slowest_query,
         "hook_searches": _hook_searches(args.patient, cohort),
         "rss": rss,
@@ -516,8 +537,9 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> tuple[str, dict[str, 
         f"one query median {ms(query)} ms → {hook / query:.2f}× one query (target ≤ 1.5× + 30 ms = {ms(limit_c)} ms)",
         f"    the slowest of the hook's {len(r['hook_searches'])} searches alone: {ms(r['slowest_query'] * 1e3)} ms "
         f"(the hook sends them concurrently: {hook / (r['slowest_query'] * 1e3):.2f}× that one)",
-        f"(d) cold start (process start → first 200): service {r['cold_service']:.2f} s ({r['cold_cpu']:.2f} s CPU), "
-        f"floor {r['cold_floor']:.2f} s; "
+        f"(d) cold start (process start → first 200): service {r['cold_service']:.2f} s ({r['cold_cpu']:.2f} s CPU) "
+        f"on a new database (migrations run), {r['cold_again']:.2f} s ({r['cold_again_cpu']:.2f} s CPU) "
+        f"on a database at head (a restart, another replica), floor {r['cold_floor']:.2f} s; "
         f"service RSS by calls served: " + ", ".join(f"{n}: {mb:.0f} MB" for n, mb in rss),
     ]
     full, non_cto, fixed = (
@@ -527,10 +549,11 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> tuple[str, dict[str, 
     )
     verdicts = {
         "(a) ≥ 0.5× floor": full >= 0.5,
-        "(a) p99 ≤ 30 ms at 100 req/s": fixed <= 30,
+        f"(a) p99 ≤ 30 ms at {args.rate:g} req/s": fixed <= 30,
         "(b) ≥ 0.8× floor": non_cto >= 0.8,
         "(c) ≤ 1.5× one query + 30 ms": hook <= limit_c,
-        "(d) cold start ≤ 2 s": r["cold_service"] <= 2.0,
+        "(d) cold start ≤ 2 s, database at head": r["cold_again"] <= 2.0,
+        "(d) cold start ≤ 2 s, new database (migrations included)": r["cold_service"] <= 2.0,
         "(d) RSS ≤ 200 MB": max(mb for _, mb in rss) <= 200,
     }
     if "healthchain" in closed:
@@ -549,6 +572,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> tuple[str, dict[str, 
         "hook_c_ms": hook,
         "query_ms": query,
         "cold_start_s": r["cold_service"],
+        "cold_start_at_head_s": r["cold_again"],
         "rss_mb": rss,
         "targets": verdicts,
     }
