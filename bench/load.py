@@ -354,6 +354,29 @@ def compile_package() -> None:
         raise RuntimeError("could not compile the cds package")
 
 
+def start_times(
+    n: int, service_env: dict[str, str], tmp: Path, *, fresh: bool
+) -> list[tuple[float, float]]:
+    """(wall, CPU) seconds from process start to the first 200 of `n` starts of `cto-cds serve`,
+    each stopped once it answered: with `fresh`, each on a new SQLite file (migrations run), else
+    on `service_env`'s database."""
+    times = []
+    for i in range(n):
+        port = free_port()
+        env = {**service_env, "CTO_CDS_PUBLIC_BASE_URL": f"http://{HOST}:{port}"}
+        name = f"start-{'new' if fresh else 'head'}-{i}"
+        if fresh:
+            env["CTO_CDS_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp / f'{name}.db'}"
+        cmd = [str(VENV_BIN / "cto-cds"), "serve", "--host", HOST, "--port", str(port)]
+        with started(name, cmd, env, port, tmp) as server:
+            times.append((server.cold_start, server.cold_cpu))
+    return times
+
+
+def _median_start(times: list[tuple[float, float]]) -> tuple[float, float]:
+    return sorted(times)[len(times) // 2]
+
+
 async def run_all(args: argparse.Namespace, stack: ExitStack, tmp: Path) -> dict[str, Any]:
     compile_package()
     keys = EhrKeys.generate(args.alg, kid="bench")
@@ -361,6 +384,13 @@ async def run_all(args: argparse.Namespace, stack: ExitStack, tmp: Path) -> dict
     stack.callback(tokens.close)
     trust = tmp / "trusted.json"
     trust.write_text(json.dumps([{"iss": ISS, "jwks": keys.jwks()}]))
+    # (d) first, while nothing else runs, three starts each (one start on a shared machine varies
+    # by ±0.3 s): on new databases (migrations run), then on the first of them, now at head (as
+    # for a restart or another replica).
+    start_env = {"CTO_CDS_TRUSTED_CLIENTS": str(trust)}
+    starts = {"new": start_times(3, start_env, tmp, fresh=True)}
+    at_head = {**start_env, "CTO_CDS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'start-new-0.db'}"}
+    starts["head"] = start_times(3, at_head, tmp, fresh=False)
     cohort = load_ndjson(COHORT_NDJSON)
     (tmp / "fhir").mkdir()
     fhir = stack.enter_context(running_fhir_server(tmp / "fhir"))
@@ -469,12 +499,6 @@ async def run_all(args: argparse.Namespace, stack: ExitStack, tmp: Path) -> dict
         service_calls = sum(t.calls for n, t in targets.items() if t.server is service)
         rss.append((service_calls, service.rss_mb()))
 
-    # (d) again as a restart or another replica starts: the database is at head already.
-    again_port = free_port()
-    again_env = {**service_env, "CTO_CDS_PUBLIC_BASE_URL": f"http://{HOST}:{again_port}"}
-    again_cmd = [*serve[:-1], str(again_port)]
-    with started("service-again", again_cmd, again_env, again_port, tmp) as again:
-        cold_again, cold_again_cpu = again.cold_start, again.cold_cpu
     return {
         "closed": closed,
         "rated": rated,
@@ -483,8 +507,7 @@ async def run_all(args: argparse.Namespace, stack: ExitStack, tmp: Path) -> dict
         "cold_service": service.cold_start,
         "cold_floor": floor.cold_start,
         "cold_cpu": service.cold_cpu,
-        "cold_again": cold_again,
-        "cold_again_cpu": cold_again_cpu,
+        "starts": starts,
         "slowest_query": slowest_query,
         "hook_searches": _hook_searches(args.patient, cohort),
         "rss": rss,
@@ -537,10 +560,19 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> tuple[str, dict[str, 
         f"one query median {ms(query)} ms → {hook / query:.2f}× one query (target ≤ 1.5× + 30 ms = {ms(limit_c)} ms)",
         f"    the slowest of the hook's {len(r['hook_searches'])} searches alone: {ms(r['slowest_query'] * 1e3)} ms "
         f"(the hook sends them concurrently: {hook / (r['slowest_query'] * 1e3):.2f}× that one)",
-        f"(d) cold start (process start → first 200): service {r['cold_service']:.2f} s ({r['cold_cpu']:.2f} s CPU) "
-        f"on a new database (migrations run), {r['cold_again']:.2f} s ({r['cold_again_cpu']:.2f} s CPU) "
-        f"on a database at head (a restart, another replica), floor {r['cold_floor']:.2f} s; "
-        f"service RSS by calls served: " + ", ".join(f"{n}: {mb:.0f} MB" for n, mb in rss),
+        "(d) cold start (process start → first 200, median of 3; CPU of that start): "
+        + "; ".join(
+            f"{label} {_median_start(r['starts'][key])[0]:.2f} s "
+            f"({_median_start(r['starts'][key])[1]:.2f} s CPU; all: "
+            + ", ".join(f"{wall:.2f}" for wall, _ in r["starts"][key])
+            + ")"
+            for key, label in (
+                ("new", "new database (migrations run)"),
+                ("head", "database at head (a restart, another replica)"),
+            )
+        )
+        + f"; the service under test {r['cold_service']:.2f} s, floor {r['cold_floor']:.2f} s;",
+        "    service RSS by calls served: " + ", ".join(f"{n}: {mb:.0f} MB" for n, mb in rss),
     ]
     full, non_cto, fixed = (
         closed["full"].rate / floor,
@@ -552,8 +584,8 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> tuple[str, dict[str, 
         f"(a) p99 ≤ 30 ms at {args.rate:g} req/s": fixed <= 30,
         "(b) ≥ 0.8× floor": non_cto >= 0.8,
         "(c) ≤ 1.5× one query + 30 ms": hook <= limit_c,
-        "(d) cold start ≤ 2 s, database at head": r["cold_again"] <= 2.0,
-        "(d) cold start ≤ 2 s, new database (migrations included)": r["cold_service"] <= 2.0,
+        "(d) cold start ≤ 2 s, database at head": _median_start(r["starts"]["head"])[0] <= 2.0,
+        "(d) cold start ≤ 2 s, new database": _median_start(r["starts"]["new"])[0] <= 2.0,
         "(d) RSS ≤ 200 MB": max(mb for _, mb in rss) <= 200,
     }
     if "healthchain" in closed:
@@ -571,8 +603,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> tuple[str, dict[str, 
         "fixed_rate_p99_ms": {k: s.p(0.99) for k, s in rated.items()},
         "hook_c_ms": hook,
         "query_ms": query,
-        "cold_start_s": r["cold_service"],
-        "cold_start_at_head_s": r["cold_again"],
+        "cold_start_s": {k: _median_start(v)[0] for k, v in r["starts"].items()},
         "rss_mb": rss,
         "targets": verdicts,
     }
