@@ -385,7 +385,7 @@ async def run_all(args: argparse.Namespace, stack: ExitStack, tmp: Path) -> dict
     trust = tmp / "trusted.json"
     trust.write_text(json.dumps([{"iss": ISS, "jwks": keys.jwks()}]))
     # (d) first, while nothing else runs, three starts each (one start on a shared machine varies
-    # by ±0.3 s): on new databases (migrations run), then on the first of them, now at head (as
+    # by ±0.4 s): on new databases (migrations run), then on the first of them, now at head (as
     # for a restart or another replica).
     start_env = {"CTO_CDS_TRUSTED_CLIENTS": str(trust)}
     starts = {"new": start_times(3, start_env, tmp, fresh=True)}

@@ -44,6 +44,12 @@ async def outage(app: Any, kind: str, tmp: Path) -> None:
     await break_database(app, OUTAGES[kind].format(tmp=tmp), remove=gone)
 
 
+def _slow_step(record: logging.LogRecord) -> bool:
+    """asyncio's debug mode (`python -X dev`) warns of every step over 0.1 s: timing, not the
+    service's log."""
+    return record.name == "asyncio" and str(record.msg).startswith("Executing ")
+
+
 def assert_no_phi(caplog: pytest.LogCaptureFixture, body: dict[str, Any]) -> None:
     text = caplog.text
     assert PATIENT not in text
@@ -67,7 +73,7 @@ async def test_jti_check_on_a_dead_database_is_503_never_accepted(
         assert int(response.headers["retry-after"]) > 0
         assert response.json()["issue"][0]["code"] == "transient"
     assert_no_phi(caplog, body)
-    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING and not _slow_step(r)]
     assert len(problems) == len(responses)  # one line per refusal
     assert all(r.exc_info is None for r in problems)  # no traceback
 
