@@ -121,6 +121,16 @@ def test_settings_come_from_real_variables_and_the_mappings_dir_is_a_volume() ->
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"  # read-only root filesystems
 
 
+def test_the_bytecode_is_written_at_install_not_at_every_start() -> None:
+    """With PYTHONDONTWRITEBYTECODE set, a module without bytecode is compiled at every start
+    (≈ 0.6 s of a cold start, docs/performance.md "Cold start"): pip's install must compile."""
+    run = " ".join(_args("RUN"))
+    assert "pip install" in run
+    assert "--no-compile" not in run
+    assert "PIP_NO_COMPILE" not in _env()
+    assert "PIP_NO_COMPILE" not in " ".join(_args("ARG"))
+
+
 def test_no_editable_install_no_tests_and_no_compilers_in_the_final_stage() -> None:
     text = " ".join(i.args for i in ALL)
     assert not re.search(r"pip install[^&]*(\s-e\s|--editable)", text)
