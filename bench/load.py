@@ -426,7 +426,7 @@ async def run_all(args: argparse.Namespace, stack: ExitStack, tmp: Path) -> dict
     port = free_port()
     service_env = {
         "CTO_CDS_PUBLIC_BASE_URL": f"http://{HOST}:{port}",
-        "CTO_CDS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'service.db'}",
+        "CTO_CDS_DATABASE_URL": args.database_url or f"sqlite+aiosqlite:///{tmp / 'service.db'}",
         "CTO_CDS_TRUSTED_CLIENTS": str(trust),
         "CTO_CDS_ALLOWED_FHIR_SERVERS": proxy_base,
     }
@@ -534,6 +534,7 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> tuple[str, dict[str, 
         f"Machine: {machine()}",
         f"Command: .venv/bin/python bench/load.py {' '.join(sys.argv[1:])}".rstrip(),
         f"JWT {args.alg}; {args.workers} worker(s) for the service and the floor; "
+        f"{'PostgreSQL' if (args.database_url or '').startswith('postgres') else 'SQLite'}; "
         f"{args.rounds} rounds × {args.seconds:g} s per variant, {args.connections} connections; "
         f"full prefetch body {r['body_bytes'] / 1000:.1f} kB (patient {args.patient})",
         "",
@@ -642,6 +643,10 @@ def main() -> None:
         type=int,
         default=1,
         help="worker processes of the service and of the floor (the targets are for 1)",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="the service's database (an empty one: it is migrated); default SQLite in a temp dir",
     )
     parser.add_argument("--alg", choices=["RS384", "ES384"], default="RS384")
     parser.add_argument("--patient", default="pt23")
