@@ -45,9 +45,10 @@ async def test_the_hot_inserts_hit_the_statement_cache(store: Store) -> None:
         item = overridden(f"card-{n}", "too-risky", "2026-03-01T12:01:00Z")
         assert (await store.save_feedback("operator-cto", [item, item])).duplicate == 1
     second = seen[len(seen) // 2 :]
-    # On a SQLite file the jti insert is one raw statement (cds/store/sqlite_direct.py): no
-    # compiling at all.
-    jti = [] if store._direct is not None else ["INSERT INTO seen_jti"]
+    # The jti insert is one raw statement on a SQLite file (cds/store/sqlite_direct.py) and one
+    # prepared statement on PostgreSQL's own pool (cds/store/pg_direct.py): no compiling at all.
+    assert (store._direct is None) != (store._pg is None)
+    jti: list[str] = []
     assert [what for what, _ in second] == [
         *jti,
         "INSERT INTO card_audit",

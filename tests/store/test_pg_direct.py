@@ -1,0 +1,128 @@
+"""On PostgreSQL the jti insert is one prepared statement on the store's own asyncpg pool
+(cds/store/pg_direct.py): it must agree with the engine path row for row, and whatever it cannot
+write is written through the engine, with an outage costing one attempt per rest, not per call."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from cds.store import Store
+from cds.store.pg_direct import REST_SECONDS, PgDirect, direct_dsn, numbered
+from cds.store.sqlite_direct import UNAVAILABLE
+from tests.store.conftest import PG_ENV, T0
+
+pytestmark = pytest.mark.anyio
+
+EXPIRES = T0 + timedelta(days=3650)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def pg_store() -> AsyncIterator[Store]:
+    if not os.environ.get(PG_ENV):
+        pytest.skip(f"set {PG_ENV}")  # .ci/run sets it
+    admin_url = make_url(os.environ[PG_ENV])
+    name = f"cds_pg_direct_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = admin_url.set(database=name).render_as_string(hide_password=False)
+        async with await Store.open(url) as store:
+            yield store
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await admin.dispose()
+
+
+class Calls:
+    """Counts the direct path's answers by kind."""
+
+    def __init__(self, direct: PgDirect) -> None:
+        self.answers: list[object] = []
+        inner = direct.fetchval
+
+        async def counted(sql: str, *args: object) -> object:
+            answer = await inner(sql, *args)
+            self.answers.append(answer)
+            return answer
+
+        direct.fetchval = counted  # type: ignore[method-assign]
+
+
+async def _rows(store: Store) -> list[tuple[str, str, object]]:
+    async with store._engine.connect() as conn:
+        result = await conn.execute(text("SELECT iss, jti, expires_at FROM seen_jti ORDER BY id"))
+        return [tuple(row) for row in result]
+
+
+async def test_the_jti_insert_takes_the_direct_path_and_agrees_with_the_engine(
+    pg_store: Store,
+) -> None:
+    assert pg_store._pg is not None
+    calls = Calls(pg_store._pg)
+    assert await pg_store.remember("iss", "jti-1", EXPIRES) is True
+    assert await pg_store.remember("iss", "jti-1", EXPIRES) is False  # a replay, refused directly
+    assert len(calls.answers) == 2
+    assert UNAVAILABLE not in calls.answers
+    # The engine path sees the direct path's row, and the direct path the engine's.
+    pg_store._pg._resting_until = float("inf")
+    assert await pg_store.remember("iss", "jti-1", EXPIRES) is False
+    assert await pg_store.remember("iss", "jti-2", EXPIRES) is True
+    pg_store._pg._resting_until = float("-inf")
+    assert await pg_store.remember("iss", "jti-2", EXPIRES) is False
+    assert await pg_store.remember("other-iss", "jti-2", EXPIRES) is True
+    assert await _rows(pg_store) == [
+        ("iss", "jti-1", EXPIRES),
+        ("iss", "jti-2", EXPIRES),
+        ("other-iss", "jti-2", EXPIRES),
+    ]
+
+
+async def test_a_failing_direct_path_falls_back_and_rests(pg_store: Store) -> None:
+    now = [0.0]
+    dead = PgDirect("postgresql://postgres@127.0.0.1:1/nothing", clock=lambda: now[0])
+    pg_store._pg = dead
+    opened = []
+    inner_open = dead._open
+
+    async def counted_open() -> object:
+        opened.append(now[0])
+        return await inner_open()
+
+    dead._open = counted_open  # type: ignore[method-assign]
+    assert await pg_store.remember("iss", "a", EXPIRES) is True  # through the engine
+    assert await pg_store.remember("iss", "a", EXPIRES) is False
+    assert await pg_store.remember("iss", "b", EXPIRES) is True
+    assert opened == [0.0]  # one attempt, then resting
+    now[0] = REST_SECONDS + 0.1
+    assert await dead.fetchval("SELECT 1") is UNAVAILABLE
+    assert opened == [0.0, REST_SECONDS + 0.1]
+    assert [jti for _, jti, _ in await _rows(pg_store)] == ["a", "b"]
+
+
+def test_only_plain_postgresql_urls_take_the_direct_path() -> None:
+    plain = make_url("postgresql+asyncpg://cds:s3cret@db.example:5433/cds")
+    assert direct_dsn(plain) == "postgresql://cds:s3cret@db.example:5433/cds"
+    assert direct_dsn(make_url("postgresql+asyncpg://cds@db/cds?ssl=require")) is None
+    assert direct_dsn(make_url("sqlite+aiosqlite:///x.db")) is None
+
+
+def test_named_parameters_are_numbered_in_the_given_order() -> None:
+    sql = "INSERT INTO t (a, b, c) VALUES (:a, :b, :c) ON CONFLICT (a, b) DO NOTHING RETURNING id"
+    assert numbered(sql, ("a", "b", "c")) == (
+        "INSERT INTO t (a, b, c) VALUES ($1, $2, $3) ON CONFLICT (a, b) DO NOTHING RETURNING id"
+    )
