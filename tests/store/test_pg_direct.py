@@ -5,19 +5,17 @@ write is written through the engine, with an outage costing one attempt per rest
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from cds.store import Store
 from cds.store.pg_direct import REST_SECONDS, PgDirect, direct_dsn, numbered
 from cds.store.sqlite_direct import UNAVAILABLE
-from tests.store.conftest import PG_ENV, T0
+from tests.store.conftest import PG_ENV, T0, fresh_postgres
 
 pytestmark = pytest.mark.anyio
 
@@ -33,19 +31,8 @@ def anyio_backend() -> str:
 async def pg_store() -> AsyncIterator[Store]:
     if not os.environ.get(PG_ENV):
         pytest.skip(f"set {PG_ENV}")  # .ci/run sets it
-    admin_url = make_url(os.environ[PG_ENV])
-    name = f"cds_pg_direct_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = admin_url.set(database=name).render_as_string(hide_password=False)
-        async with await Store.open(url) as store:
-            yield store
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
+    async with fresh_postgres() as url, await Store.open(url) as store:
+        yield store
 
 
 class Calls:
