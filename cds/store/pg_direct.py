@@ -12,10 +12,15 @@ processes and replicas, exactly as in the engine's transaction.
 What keeps the engine path's behaviour:
 
 * the same statement (the store's text, its `:name` parameters numbered for asyncpg) and values;
-* any failure — no server, a refused role, a dropped connection, a timeout — returns `UNAVAILABLE`
-  and the caller writes through the engine, which refuses, logs and counts it as before (the outage
-  tests are unchanged); after a failure this path rests for `REST_SECONDS`, so an outage costs one
-  failed attempt per interval, never one per call;
+* a statement that certainly did not run — no connection (no server, a refused role, no pool) or
+  an error the server reported for it (autocommit: nothing kept) — returns `UNAVAILABLE`, and the
+  caller writes through the engine, which refuses, logs and counts a failure as before (the outage
+  tests are unchanged); after any failure this path rests for `REST_SECONDS`, so an outage costs
+  one failed attempt per interval, never one per call;
+* a statement whose fate is unknown — the connection lost or the timeout reached after it was sent
+  — may have inserted the jti: writing it again would read as a replay and refuse a genuine call.
+  It is an `OperationalError` instead (503, as the engine's own lost connection is; the EHR
+  retries with a new token);
 * connecting and each statement are bounded (`CONNECT_TIMEOUT`, `STATEMENT_TIMEOUT`).
 
 Only for a URL without query parameters: those are SQLAlchemy's (e.g. `ssl=`) and are not
@@ -32,6 +37,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
 
 from cds.store.sqlite_direct import UNAVAILABLE, Unavailable
 
@@ -71,19 +77,33 @@ class PgDirect:
 
     async def fetchval(self, sql: str, *args: object) -> object | Unavailable:
         """The first column of the first row `sql` returns (None for no row), or UNAVAILABLE."""
+        import asyncpg  # type: ignore[import-untyped]  # the [postgres] extra
+
         if self._clock() < self._resting_until:
             return UNAVAILABLE
         try:
             pool = self._pool or await self._open()
-            value: object = await pool.fetchval(sql, *args, timeout=STATEMENT_TIMEOUT)
+            connection = await pool.acquire(timeout=CONNECT_TIMEOUT)
+        except Exception as exc:  # nothing was sent: the engine path decides (module docstring)
+            return self._not_done(exc)
+        try:
+            value: object = await connection.fetchval(sql, *args, timeout=STATEMENT_TIMEOUT)
             return value
-        except Exception as exc:  # any failure: the engine path decides (module docstring)
-            self._resting_until = self._clock() + REST_SECONDS
-            log.debug("store: direct PostgreSQL write not done (%s)", type(exc).__name__)
-            return UNAVAILABLE
+        except asyncpg.PostgresError as exc:  # the server refused it: nothing was kept
+            return self._not_done(exc)
+        except Exception as exc:  # sent, fate unknown: never written twice (module docstring)
+            self._not_done(exc)
+            raise OperationalError("direct INSERT", None, exc) from exc
+        finally:
+            await pool.release(connection)
+
+    def _not_done(self, exc: BaseException) -> Unavailable:
+        self._resting_until = self._clock() + REST_SECONDS
+        log.debug("store: direct PostgreSQL write not done (%s)", type(exc).__name__)
+        return UNAVAILABLE
 
     async def _open(self) -> Any:
-        import asyncpg  # type: ignore[import-untyped]  # the [postgres] extra
+        import asyncpg
 
         async with self._opening:
             if self._pool is None:

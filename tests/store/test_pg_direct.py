@@ -8,9 +8,11 @@ import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from cds.store import Store
 from cds.store.pg_direct import REST_SECONDS, PgDirect, direct_dsn, numbered
@@ -99,6 +101,57 @@ async def test_a_failing_direct_path_falls_back_and_rests(pg_store: Store) -> No
     assert await dead.fetchval("SELECT 1") is UNAVAILABLE
     assert opened == [0.0, REST_SECONDS + 0.1]
     assert [jti for _, jti, _ in await _rows(pg_store)] == ["a", "b"]
+
+
+class FailingConnection:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def fetchval(self, sql: str, *args: object, timeout: float) -> object:
+        raise self.error
+
+
+class OneConnectionPool:
+    def __init__(self, connection: FailingConnection) -> None:
+        self.connection = connection
+        self.acquired = 0
+        self.released = 0
+
+    async def acquire(self, timeout: float) -> FailingConnection:
+        self.acquired += 1
+        return self.connection
+
+    async def release(self, connection: FailingConnection) -> None:
+        self.released += 1
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_statement_of_unknown_fate_is_a_503_and_never_written_again(
+    pg_store: Store,
+) -> None:
+    """Lost after it was sent, the INSERT may have kept the jti: writing it again through the
+    engine would refuse a genuine call as a replay. The call gets a database error (503)."""
+    assert pg_store._pg is not None
+    pool = OneConnectionPool(FailingConnection(TimeoutError()))
+    pg_store._pg._pool = pool
+    with pytest.raises(OperationalError):
+        await pg_store.remember("iss", "lost", EXPIRES)
+    assert (pool.acquired, pool.released) == (1, 1)
+    assert await _rows(pg_store) == []  # the engine did not write it
+    assert await pg_store.remember("iss", "next", EXPIRES) is True  # resting: the engine writes
+    assert pool.acquired == 1
+
+
+async def test_an_error_the_server_reported_falls_back_to_the_engine(pg_store: Store) -> None:
+    assert pg_store._pg is not None
+    refused = asyncpg.exceptions.InsufficientPrivilegeError("permission denied for seen_jti")
+    pool = OneConnectionPool(FailingConnection(refused))
+    pg_store._pg._pool = pool
+    assert await pg_store.remember("iss", "kept", EXPIRES) is True  # written by the engine
+    assert (pool.acquired, pool.released) == (1, 1)
+    assert [jti for _, jti, _ in await _rows(pg_store)] == ["kept"]
 
 
 def test_only_plain_postgresql_urls_take_the_direct_path() -> None:
