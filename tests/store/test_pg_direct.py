@@ -1,6 +1,7 @@
 """On PostgreSQL the jti insert is one prepared statement on the store's own asyncpg pool
-(cds/store/pg_direct.py): it must agree with the engine path row for row, and whatever it cannot
-write is written through the engine, with an outage costing one attempt per rest, not per call."""
+(cds/store/pg_direct.py): it must agree with the engine path row for row; what certainly did not
+run is written through the engine, with an outage costing one attempt per rest, not per call; what
+may have run is a database error, never written twice."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ async def pg_store() -> AsyncIterator[Store]:
 
 
 class Calls:
-    """Counts the direct path's answers by kind."""
+    """Records each answer of the direct path."""
 
     def __init__(self, direct: PgDirect) -> None:
         self.answers: list[object] = []
