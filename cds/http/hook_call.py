@@ -80,10 +80,11 @@ async def answer(
     request: HookRequest,
     today: date | None = None,
     observed: HookCall | None = None,
-) -> CdsResponse:
+) -> dict[str, Any]:
+    """The response body, JSON-ready (CH-01): `{"cards": []}` for any other order."""
     order = cto_pci_order(request.hook, request.context, state.is_cto_pci)
     if order is None:
-        return CdsResponse(cards=[])  # not a CTO-PCI: nothing to say, nothing read
+        return dump(CdsResponse(cards=[]))  # not a CTO-PCI: nothing to say, nothing read
     pid = patient_id(request.context)
     auth = request.fhirAuthorization
     check_same_patient(order, pid, auth.patient if auth else None)
@@ -137,7 +138,8 @@ async def answer(
             patient_ref=f"Patient/{pid}",
         ),
     )
-    response = CdsResponse(cards=[card])
+    # Dumped once, for the response and the audit row alike (the audit row is the card as sent).
+    card_json = dump(card)
     # Written behind the response, in batches; never lost (cds/store/audit_queue.py).
     audit = CardAuditIn(
         card_uuid=card_uuid,
@@ -150,8 +152,8 @@ async def answer(
         index_date=case.mapping.index_date,
         inputs=contract["inputs"],
         scores=contract["scores"],
-        card=dump(card),
+        card=card_json,
         mappings_version=",".join(state.tables.sources),
     )
     await state.audit.submit(CardWrite(audit, handle))
-    return response
+    return {"cards": [card_json]}

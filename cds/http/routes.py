@@ -14,7 +14,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from cds import metrics
 from cds.cdshooks.feedback import FeedbackIn
 from cds.cdshooks.request import HookRequest
-from cds.cdshooks.response import dump
 from cds.errors import ContextError
 from cds.http import about_page, hook_call
 from cds.http.deps import Client, State
@@ -46,9 +45,9 @@ async def call_service(
         raise ContextError("hook", f"service {service_id!r} does not answer {request.hook!r}")
     with HookCall(service.hook, request.hookInstance) as call:
         check_hook_request(request)
-        response = await hook_call.answer(state, service, request, observed=call)
-        call.cards = len(response.cards)
-    return FastJSONResponse(dump(response))
+        body = await hook_call.answer(state, service, request, observed=call)
+        call.cards = len(body["cards"])
+    return FastJSONResponse(body)
 
 
 @router.post(

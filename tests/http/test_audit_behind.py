@@ -40,13 +40,14 @@ async def test_every_card_answered_is_audited_by_shutdown(
         answers = await asyncio.gather(
             *(client.post(SERVICE, json=body, headers=auth(SERVICE)) for _ in range(12))
         )
-    cards = [a.json()["cards"][0]["uuid"] for a in answers if a.status_code == 200]
+    cards = [a.json()["cards"][0] for a in answers if a.status_code == 200]
     assert len(cards) == 12
     async with await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'service.db'}") as store:
-        for uuid in cards:
-            row = await store.card(uuid)
+        for card in cards:
+            row = await store.card(card["uuid"])
             assert row is not None
             assert row.patient_ref == f"Patient/{PATIENT}"
+            assert row.card == card  # the card as sent (CH-16)
 
 
 async def test_feedback_right_after_the_card_finds_its_audit_row(
