@@ -96,7 +96,7 @@ def history_planner(
     tables: MappingTables, today: date
 ) -> Callable[[ServiceRequest | None], HistoryFilter]:
     """The career search's filter for an order; with no order known yet, codes only."""
-    codes = career_codes(tables)
+    codes = tables.derived("career_codes", career_codes)  # a scan of every row: once, not per call
 
     def plan(order: ServiceRequest | None) -> HistoryFilter:
         if order is None:

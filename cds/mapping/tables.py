@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, TypeVar, cast, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -154,6 +154,7 @@ class Rules(BaseModel):
 
 
 LOOKUP_MEMO = 50_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,14 @@ class MappingTables:
         default_factory=dict, init=False, repr=False, compare=False
     )
     """`lookup` answers by coding: the same few hundred codings come back on every hook call."""
+    _derived: dict[str, object] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """What other modules derive from the tables once (`derived`), e.g. the career search's codes."""
+
+    def derived(self, key: str, compute: Callable[[MappingTables], T]) -> T:
+        """`compute(self)`, computed once per tables and kept (the tables never change)."""
+        if key not in self._derived:
+            self._derived[key] = compute(self)
+        return cast(T, self._derived[key])
 
     def lookup(
         self, resource: str, element: str, system: str | None, code: str | None

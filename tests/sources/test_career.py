@@ -84,6 +84,13 @@ def bundle(resources: Sequence[Mapping[str, object]], next_url: str | None = Non
 # --- the URL ------------------------------------------------------------------------------------
 
 
+PREFIX_ROW = (
+    "id,concept,resource,element,system,code,match,meaning,evidence,verified,enabled,comment\n"
+    "site.pcs,cto_pci,Procedure,code,http://www.cms.gov/Medicare/Coding/ICD10,0270,prefix,"
+    "true,claim,V,true,site row\n"
+)
+
+
 def test_career_codes_are_the_cto_pci_rows_in_every_spelling(tables: MappingTables) -> None:
     codes = career_codes(tables)
     assert (CPT, "92943") in codes
@@ -96,12 +103,31 @@ def test_career_codes_are_the_cto_pci_rows_in_every_spelling(tables: MappingTabl
     assert len(codes) == len(set(codes))
 
 
+def test_the_planner_scans_the_tables_once_per_tables(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cds.mapping.operator as operator
+
+    scans: list[MappingTables] = []
+
+    def counted(t: MappingTables) -> tuple[tuple[str, str], ...]:
+        scans.append(t)
+        return career_codes(t)
+
+    monkeypatch.setattr(operator, "career_codes", counted)
+    fresh = load_tables()  # a new MappingTables: its own derivations
+    first = history_planner(fresh, TODAY)(None).codes
+    assert history_planner(fresh, TODAY)(None).codes is first  # kept, not scanned again
+    assert scans == [fresh]
+    assert first == career_codes(fresh)
+    (tmp_path / "codes.csv").write_text(PREFIX_ROW)
+    other = load_tables(tmp_path)  # another site's tables: scanned for themselves
+    assert history_planner(other, TODAY)(None).codes == ()  # (a prefix row: no code filter)
+    assert scans == [fresh, other]
+
+
 def test_a_prefix_row_drops_the_code_filter(tmp_path: Any) -> None:
-    (tmp_path / "codes.csv").write_text(
-        "id,concept,resource,element,system,code,match,meaning,evidence,verified,enabled,comment\n"
-        "site.pcs,cto_pci,Procedure,code,http://www.cms.gov/Medicare/Coding/ICD10,0270,prefix,"
-        "true,claim,V,true,site row\n"
-    )
+    (tmp_path / "codes.csv").write_text(PREFIX_ROW)
     assert career_codes(load_tables(tmp_path)) == ()
 
 
