@@ -79,14 +79,20 @@ def escape_markdown(text: str) -> str:
     `+` or `1.` cannot start a list; a word joiner breaks every GFM autolink (`https://x`, `www.x`,
     `a@b.c`), so a URL or address in EHR text is shown, never linked.
     """
-    flat = " ".join(word for word in map(_visible, text.split()) if word)
+    if text.isascii() and text.isprintable():  # the common case: nothing to drop, checked in C
+        flat = " ".join(text.split())
+    else:
+        flat = " ".join(word for word in map(_visible, text.split()) if word)
     escaped = flat.translate(_ESCAPES)  # one pass in C: entities and backslashes
     if "://" in escaped or "@" in escaped or "www." in escaped.lower():  # else no autolink to break
         for pattern, replacement in _AUTOLINK:
             escaped = pattern.sub(replacement, escaped)
-    if escaped[:1] in ("-", "+"):
+    first = escaped[:1]
+    if first in ("-", "+"):
         return "\\" + escaped
-    return _ORDERED_MARKER.sub(r"\1\\\2", escaped, count=1)
+    if first.isdigit():  # every `\d` is a digit to `isdigit`: the regex only where it can match
+        return _ORDERED_MARKER.sub(r"\1\\\2", escaped, count=1)
+    return escaped
 
 
 def value_text(value: object, name: str = "") -> str:

@@ -338,6 +338,11 @@ def _rendered_text(markdown: str) -> str:
         ("12. a", "12\\. a"),
         ("a & b > c", "a &amp; b &gt; c"),
         ("\u202eab\u0000", "ab"),
+        ("angiography report 2026-09-30", "angiography report 2026-09-30"),  # nothing to escape
+        ("a\t b\n", "a b"),  # ASCII with whitespace runs: the fast path collapses them too
+        ("\u0661. one", "\u0661\\. one"),  # any Unicode decimal digit starts a list
+        ("3 mm", "3 mm"),  # a digit without `.` or `)` starts none
+        ("\u00e9t\u00e9 1.", "\u00e9t\u00e9 1."),  # not at the start: no list
     ],
 )
 def test_escape_markdown(text: str, escaped: str) -> None:
