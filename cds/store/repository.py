@@ -24,11 +24,11 @@ from typing import Any, cast
 from sqlalchemy import (
     Connection,
     CursorResult,
+    Table,
     TextClause,
     bindparam,
     delete,
     func,
-    insert,
     select,
     text,
     update,
@@ -62,7 +62,7 @@ from cds.store.schemas import (
     FeedbackResult,
     HandleRow,
 )
-from cds.store.sqlite_direct import DirectWrites, Unavailable
+from cds.store.sqlite_direct import DirectWrites, Unavailable, stored_as
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,9 @@ class Store:
         self._jti_insert = self._insert_new(SeenJti, "iss", "jti")
         self._jti_insert_pg = numbered(self._jti_insert.text, ("iss", "jti", "expires_at"))
         self._audit_insert = self._insert_or_skip(CardAudit, "card_uuid")
+        self._handle_insert = self._insert_or_skip(AppContextHandle)  # plain: handles are new
+        self._audit_stored = stored_as(cast(Table, CardAudit.__table__))
+        self._handle_stored = stored_as(cast(Table, AppContextHandle.__table__))
         self._feedback_insert = self._insert_new(
             Feedback, "card_uuid", "outcome", "outcome_timestamp"
         )
@@ -190,7 +193,8 @@ class Store:
     def _insert_or_skip(
         self, model: type[Base], *unique: str, returning: bool = False
     ) -> TextClause:
-        """`INSERT ... ON CONFLICT (unique) DO NOTHING [RETURNING id]` into every column but `id`.
+        """`INSERT ... [ON CONFLICT (unique) DO NOTHING] [RETURNING id]` into every column but
+        `id` (no `unique`: a plain INSERT, a duplicate is an error).
 
         Plain SQL, the same on both backends (SQLite ≥ 3.35 and PostgreSQL share the syntax), with
         each column's type bound (UTC instants, JSON through the store's serializer): SQLAlchemy
@@ -202,7 +206,11 @@ class Store:
         sql = (
             f"INSERT INTO {quote(model.__tablename__)} ({', '.join(quote(c.name) for c in columns)})"
             f" VALUES ({', '.join(':' + c.name for c in columns)})"
-            f" ON CONFLICT ({', '.join(quote(name) for name in unique)}) DO NOTHING"
+            + (
+                f" ON CONFLICT ({', '.join(quote(name) for name in unique)}) DO NOTHING"
+                if unique
+                else ""
+            )
             + (" RETURNING id" if returning else "")
         )
         return text(sql).bindparams(*(bindparam(c.name, type_=c.type) for c in columns))
@@ -302,8 +310,11 @@ class Store:
             row["created_at"] = _aware(audit.created_at or now, "created_at")
             rows.append(row)
         if self._direct is not None:
-            written = self._direct.attempt(
-                lambda connection: self._write_cards(connection, rows, handle_rows)
+            written = self._direct.attempt_many(
+                [
+                    (self._audit_insert.text, [self._audit_stored(row) for row in rows]),
+                    (self._handle_insert.text, [self._handle_stored(h) for h in handle_rows]),
+                ]
             )
             if not isinstance(written, Unavailable):
                 self._after_direct_write(self._direct)
@@ -317,7 +328,7 @@ class Store:
         if rows:
             connection.execute(self._audit_insert, rows)
         if handles:
-            connection.execute(insert(AppContextHandle), handles)
+            connection.execute(self._handle_insert, handles)
 
     async def card(self, card_uuid: str) -> CardAuditOut | None:
         async with self._sessions() as session:

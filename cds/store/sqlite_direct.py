@@ -6,10 +6,12 @@ is several hand-offs between that thread and the event loop, each a queue put, a
 callback: ≈ 0.85 ms of CPU per transaction whatever its size, 1.3–2 ms per order-select call for
 the jti alone (docs/performance.md). The SQLite work itself is a few tens of µs: in WAL mode with
 `synchronous=NORMAL` a commit is a write() to the WAL file, no fsync. So these writes run here, in
-the calling (event-loop) thread, on a second, synchronous connection to the same file: the card
-batches through SQLAlchemy's sync Core, so that every value is bound exactly as on the async engine
-(same statements, same UTC and JSON types, same serializer); the jti insert, three plain values, as
-one raw statement (0.05 ms of CPU instead of Core's 0.15).
+the calling (event-loop) thread, on a second, synchronous connection to the same file, as raw
+statements: the jti insert, three plain values (0.05 ms of CPU instead of Core's 0.15), and the
+card batches, one `executemany` per table with each value first written as the async engine
+stores it (`stored_as`: UTC instants as naive UTC text, dates as ISO text, JSON through the store's
+serializer); tests/store/test_sqlite_direct.py compares the files the two paths write, byte for
+byte. SQLAlchemy's sync Core did the same batches for ≈ 3 % of an order-select call's CPU more.
 
 What keeps the event loop from ever waiting here:
 
@@ -27,13 +29,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, create_engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import JSON, Date, Table
 
+from cds.store.models import UTCDateTime
 from cds.text_checks import dumps_storable
 
 log = logging.getLogger(__name__)
@@ -58,38 +60,20 @@ class DirectWrites:
     """A synchronous connection to a WAL-mode SQLite file for short writes in the calling thread."""
 
     def __init__(self, path: str, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
-        # One connection, used raw (`attempt_sql`, the jti insert: a third of Core's CPU) and
-        # through SQLAlchemy's sync Core (`attempt`, the card batches: their JSON and UTC types).
+        # One connection, used raw: Core's per-statement work was most of these writes' CPU.
         self._raw = sqlite3.connect(path, timeout=0, check_same_thread=False)
         self._raw.execute("PRAGMA synchronous=NORMAL")  # as the async engine's connections
         self._raw.execute("PRAGMA wal_autocheckpoint=0")  # never an fsync in the event loop
-        self._engine = create_engine(
-            "sqlite://",
-            creator=lambda: self._raw,
-            poolclass=StaticPool,
-            hide_parameters=True,
-            json_serializer=dumps_storable,
-        )
         # One writer at a time on the connection (a second event loop in another thread, in
         # tests): whoever finds it taken writes on the async engine instead of waiting.
         self._in_use = threading.Lock()
         self._checkpoint_every = checkpoint_every
         self._commits = 0
 
-    def attempt(self, work: Callable[[Connection], T]) -> T | Unavailable:
-        """`work(connection)` in one transaction, committed; `UNAVAILABLE` when it could not run
-        or failed (rolled back: nothing of it was written)."""
-
-        def through_core() -> T:
-            with self._engine.begin() as connection:
-                return work(connection)
-
-        return self._attempt(through_core)
-
     def attempt_sql(self, sql: str, parameters: Mapping[str, object]) -> list[Any] | Unavailable:
         """One statement on the raw connection, committed; its rows (e.g. `RETURNING`), or
-        `UNAVAILABLE` as for `attempt`. Values are bound as given: the caller formats them as
-        the async engine would store them."""
+        `UNAVAILABLE` when it could not run or failed (rolled back: nothing of it was written).
+        Values are bound as given: the caller formats them as the async engine would store them."""
 
         def raw() -> list[Any]:
             try:
@@ -102,12 +86,31 @@ class DirectWrites:
 
         return self._attempt(raw)
 
+    def attempt_many(
+        self, batches: Sequence[tuple[str, Sequence[Mapping[str, object]]]]
+    ) -> Unavailable | None:
+        """Each `(sql, rows)` as one `executemany` on the raw connection, all in one transaction,
+        committed; `UNAVAILABLE` as for `attempt_sql`.
+        Values are bound as given: `stored_as` formats them as the async engine would."""
+
+        def raw() -> None:
+            try:
+                for sql, rows in batches:
+                    if rows:
+                        self._raw.executemany(sql, rows)
+                self._raw.commit()
+            except BaseException:
+                self._raw.rollback()
+                raise
+
+        return self._attempt(raw)
+
     def _attempt(self, write: Callable[[], T]) -> T | Unavailable:
         if not self._in_use.acquire(blocking=False):
             return UNAVAILABLE
         try:
             result = write()
-        except (SQLAlchemyError, sqlite3.Error) as exc:
+        except sqlite3.Error as exc:
             # Expected under contention ("database is locked"); anything else is the async
             # path's to report. The class only: a message can carry bound values.
             log.debug("store: direct SQLite write not done (%s)", type(exc).__name__)
@@ -125,5 +128,37 @@ class DirectWrites:
         return True
 
     def close(self) -> None:
-        self._engine.dispose()
         self._raw.close()
+
+
+def _instant(value: datetime) -> str:
+    # `UTCDateTime` on SQLite: refuses a naive value, stores naive UTC text with microseconds.
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: pass a tz-aware UTC instant")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _day(value: date) -> str:
+    return value.isoformat()  # SQLAlchemy's SQLite `Date`: YYYY-MM-DD
+
+
+def stored_as(table: Table) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """A row of `table` with each value as the async engine stores it on SQLite (see the module
+    docstring); columns of other types are bound as they are (strings, integers, None)."""
+    convert: dict[str, Callable[[Any], object]] = {}
+    for column in table.c:
+        if isinstance(column.type, UTCDateTime):
+            convert[column.name] = _instant
+        elif isinstance(column.type, Date):
+            convert[column.name] = _day
+        elif isinstance(column.type, JSON):
+            convert[column.name] = dumps_storable  # None too: JSON's `null`, as the engine
+
+    def bind(row: Mapping[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        for name, to_text in convert.items():
+            if name in out and (out[name] is not None or to_text is dumps_storable):
+                out[name] = to_text(out[name])
+        return out
+
+    return bind
