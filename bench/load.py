@@ -499,8 +499,11 @@ async def run_all(args: argparse.Namespace, stack: ExitStack, tmp: Path) -> dict
 
     service_calls = sum(t.calls for n, t in targets.items() if t.server is service)
     rss = [(service_calls, service.rss_mb())]
-    while service_calls < args.rss_calls:
-        step = min(2000, args.rss_calls - service_calls)
+    # Flat means a span: at least two more readings after this one, however many calls the rounds
+    # served (a fast machine can pass --rss-calls in the rounds alone and leave one reading).
+    goal = max(args.rss_calls, service_calls + 4000) if args.rss_calls else 0
+    while service_calls < goal:
+        step = min(2000, goal - service_calls)
         target = targets["full"]
         target.prepare(step + args.connections)
         await closed_loop(
@@ -600,6 +603,10 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> tuple[str, dict[str, 
         "(d) cold start ≤ 2 s, new database": _median_start(r["starts"]["new"])[0] <= 2.0,
         "(d) RSS ≤ 200 MB": max(mb for _, mb in rss) <= 200,
     }
+    if len(rss) >= 3:  # flat after warm-up: the later readings within 10 MB of the first
+        verdicts["(d) RSS flat (within 10 MB after the rounds)"] = (
+            max(abs(mb - rss[0][1]) for _, mb in rss[1:]) <= 10
+        )
     if "healthchain" in closed:
         verdicts["beats HealthChain, (a) vs its fixed card"] = (
             closed["full"].rate > closed["healthchain"].rate
@@ -636,7 +643,10 @@ def main() -> None:
     parser.add_argument("--fetch-calls", type=int, default=10, help="(c) calls per round")
     parser.add_argument("--delay-ms", type=float, default=100.0, help="(c) added per FHIR request")
     parser.add_argument(
-        "--rss-calls", type=int, default=20_000, help="(d) service calls before the last RSS"
+        "--rss-calls",
+        type=int,
+        default=20_000,
+        help="(d) service calls before the last RSS (at least 4,000 after the rounds; 0: no RSS)",
     )
     parser.add_argument(
         "--workers",
