@@ -8,7 +8,7 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
-from contextlib import closing
+from contextlib import asynccontextmanager, closing
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,16 @@ async def sqlite_store(tmp_path: Path, clock: Clock) -> AsyncIterator[Store]:
     async with await Store.open(
         f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", clock=clock
     ) as store:
+        yield store
+
+
+@asynccontextmanager
+async def _opened(path: Path, clock: Clock, *, direct: bool) -> AsyncIterator[Store]:
+    """A store on `path`; `direct=False`: the async engine only, as before the direct path."""
+    async with await Store.open(f"sqlite+aiosqlite:///{path}", clock=clock) as store:
+        if not direct and store._direct is not None:
+            store._direct.close()
+            store._direct = None
         yield store
 
 
@@ -183,10 +193,7 @@ async def test_a_jti_row_written_raw_is_the_row_the_async_engine_writes(
     rows = {}
     for direct in (True, False):
         path = tmp_path / f"{direct}.db"
-        async with await Store.open(f"sqlite+aiosqlite:///{path}", clock=clock) as store:
-            if not direct and store._direct is not None:
-                store._direct.close()
-                store._direct = None  # the async engine only, as before the direct path
+        async with _opened(path, clock, direct=direct) as store:
             for n, expires in enumerate(
                 (T0 + timedelta(minutes=5), T0 + timedelta(minutes=5, microseconds=7))
             ):
@@ -217,10 +224,7 @@ async def test_card_batches_written_raw_are_the_rows_the_async_engine_writes(
     read_back: dict[bool, list[Any]] = {}
     for direct in (True, False):
         path = tmp_path / f"cards-{direct}.db"
-        async with await Store.open(f"sqlite+aiosqlite:///{path}", clock=clock) as store:
-            if not direct and store._direct is not None:
-                store._direct.close()
-                store._direct = None  # the async engine only, as before the direct path
+        async with _opened(path, clock, direct=direct) as store:
             handles = [
                 {
                     **store.new_handle(
