@@ -1,5 +1,6 @@
-"""The jti insert on PostgreSQL as one prepared statement in autocommit, on a small asyncpg pool of
-its own.
+"""The hot writes on PostgreSQL on a small asyncpg pool of the store's own: the jti insert as one
+prepared statement in autocommit, and the card batches (audit rows and appContext handles, written
+behind the response) as one transaction of `executemany`s.
 
 Why: every authenticated call inserts its jti (CH-25). Through the engine that was four round trips
 — the pool's pre-ping `SELECT 1`, `BEGIN`, the `INSERT`, `COMMIT` — with SQLAlchemy's async layer
@@ -23,6 +24,14 @@ What keeps the engine path's behaviour:
   retries with a new token);
 * connecting and each statement are bounded (`CONNECT_TIMEOUT`, `STATEMENT_TIMEOUT`).
 
+The card batches went through the engine too (pre-ping, `BEGIN`, one `executemany` per table,
+`COMMIT`, SQLAlchemy's async layer around each). Here a batch that did not commit for certain —
+refused, failed, or lost after it was sent — returns `UNAVAILABLE` and is written through the
+engine: safe because both statements skip a row that is there already (`ON CONFLICT (card_uuid)`,
+`ON CONFLICT (handle)`), so a batch that did commit before its connection was lost is found, not
+written twice. Values go as the engine sends them (`bound_as`: JSON through the store's
+serializer, instants as UTC), which tests/store/test_pg_direct.py compares column for column.
+
 Only for a URL without query parameters: those are SQLAlchemy's (e.g. `ssl=`) and are not
 translated here; such a store keeps the engine path alone.
 """
@@ -33,13 +42,17 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import JSON, Table
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
+from cds.store.models import UTCDateTime
 from cds.store.sqlite_direct import UNAVAILABLE, Unavailable
+from cds.text_checks import dumps_storable
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +110,30 @@ class PgDirect:
         finally:
             await pool.release(connection)
 
+    async def write_batches(
+        self, batches: Sequence[tuple[str, Sequence[Sequence[object]]]]
+    ) -> Unavailable | None:
+        """Each `(sql, rows)` as one `executemany`, all in one transaction; UNAVAILABLE unless it
+        committed. Only for statements that skip rows already there (module docstring): the
+        caller writes an UNAVAILABLE batch again through the engine."""
+        if self._clock() < self._resting_until:
+            return UNAVAILABLE
+        try:
+            pool = self._pool or await self._open()
+            connection = await pool.acquire(timeout=CONNECT_TIMEOUT)
+        except Exception as exc:
+            return self._not_done(exc)
+        try:
+            async with connection.transaction():
+                for sql, rows in batches:
+                    if rows:
+                        await connection.executemany(sql, rows, timeout=STATEMENT_TIMEOUT)
+        except Exception as exc:  # refused, failed or lost: the engine writes it (idempotent)
+            return self._not_done(exc)
+        finally:
+            await pool.release(connection)
+        return None
+
     def _not_done(self, exc: BaseException) -> Unavailable:
         self._resting_until = self._clock() + REST_SECONDS
         log.debug("store: direct PostgreSQL write not done (%s)", type(exc).__name__)
@@ -120,3 +157,35 @@ class PgDirect:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+def _instant(value: datetime) -> datetime:
+    # `UTCDateTime` refuses a naive value and binds the instant in UTC.
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: pass a tz-aware UTC instant")
+    return value.astimezone(UTC)
+
+
+def bound_as(
+    table: Table,
+) -> tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]]]:
+    """`table`'s columns but `id`, in order, and a row's values for asyncpg as the engine binds
+    them on PostgreSQL: JSON as the store's serializer writes it, UTC instants in UTC."""
+    columns = [c for c in table.c if not c.primary_key]
+    convert: list[Callable[[Any], Any] | None] = []
+    for column in columns:
+        if isinstance(column.type, UTCDateTime):
+            convert.append(_instant)
+        elif isinstance(column.type, JSON):
+            convert.append(dumps_storable)  # None too: JSON's `null`, as the engine
+        else:
+            convert.append(None)
+    names = tuple(c.name for c in columns)
+
+    def bind(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            row[name] if to is None or (row[name] is None and to is _instant) else to(row[name])
+            for name, to in zip(names, convert, strict=True)
+        )
+
+    return names, bind

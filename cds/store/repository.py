@@ -52,7 +52,7 @@ from cds.store.models import (
     Feedback,
     SeenJti,
 )
-from cds.store.pg_direct import PgDirect, direct_dsn, numbered
+from cds.store.pg_direct import PgDirect, bound_as, direct_dsn, numbered
 from cds.store.rows import feedback_row, reason_key
 from cds.store.schemas import (
     CardAuditIn,
@@ -118,9 +118,15 @@ class Store:
         self._jti_insert = self._insert_new(SeenJti, "iss", "jti")
         self._jti_insert_pg = numbered(self._jti_insert.text, ("iss", "jti", "expires_at"))
         self._audit_insert = self._insert_or_skip(CardAudit, "card_uuid")
-        self._handle_insert = self._insert_or_skip(AppContextHandle)  # plain: handles are new
+        # Idempotent, like the audit insert: a batch retried after a lost commit (cds/store/pg_direct.py)
+        # finds its handles there. A handle is 256 random bits: no other row can share one.
+        self._handle_insert = self._insert_or_skip(AppContextHandle, "handle")
         self._audit_stored = stored_as(cast(Table, CardAudit.__table__))
         self._handle_stored = stored_as(cast(Table, AppContextHandle.__table__))
+        audit_columns, self._audit_bound = bound_as(cast(Table, CardAudit.__table__))
+        handle_columns, self._handle_bound = bound_as(cast(Table, AppContextHandle.__table__))
+        self._audit_insert_pg = numbered(self._audit_insert.text, audit_columns)
+        self._handle_insert_pg = numbered(self._handle_insert.text, handle_columns)
         self._feedback_insert = self._insert_new(
             Feedback, "card_uuid", "outcome", "outcome_timestamp"
         )
@@ -318,6 +324,15 @@ class Store:
             )
             if not isinstance(written, Unavailable):
                 self._after_direct_write(self._direct)
+                return
+        elif self._pg is not None:
+            written = await self._pg.write_batches(
+                [
+                    (self._audit_insert_pg, [self._audit_bound(row) for row in rows]),
+                    (self._handle_insert_pg, [self._handle_bound(h) for h in handle_rows]),
+                ]
+            )
+            if not isinstance(written, Unavailable):
                 return
         async with self._engine.begin() as connection:  # one executemany each, no ORM unit of work
             await connection.run_sync(self._write_cards, rows, handle_rows)

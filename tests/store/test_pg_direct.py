@@ -1,13 +1,15 @@
 """On PostgreSQL the jti insert is one prepared statement on the store's own asyncpg pool
 (cds/store/pg_direct.py): it must agree with the engine path row for row; what certainly did not
 run is written through the engine, with an outage costing one attempt per rest, not per call; what
-may have run is a database error, never written twice."""
+may have run is a database error, never written twice. The card batches go the same way, and
+whatever did not commit for certain is written again through the engine, harmlessly."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
@@ -18,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from cds.store import Store
 from cds.store.pg_direct import REST_SECONDS, PgDirect, direct_dsn, numbered
 from cds.store.sqlite_direct import UNAVAILABLE
-from tests.store.conftest import PG_ENV, T0, fresh_postgres
+from tests.store.conftest import PG_ENV, T0, card_audit, fresh_postgres
 
 pytestmark = pytest.mark.anyio
 
@@ -167,3 +169,99 @@ def test_named_parameters_are_numbered_in_the_given_order() -> None:
     assert numbered(sql, ("a", "b", "c")) == (
         "INSERT INTO t (a, b, c) VALUES ($1, $2, $3) ON CONFLICT (a, b) DO NOTHING RETURNING id"
     )
+
+
+# --- the card batches ---------------------------------------------------------------------------
+
+
+async def _card_rows(store: Store) -> list[tuple[object, ...]]:
+    """Every stored column as PostgreSQL's text, but the ids, uuids and handles (they differ by
+    design; the card's own uuid is masked)."""
+    async with store._engine.connect() as conn:
+        audits = await conn.execute(
+            text(
+                "SELECT service_id, hook, created_at::text, patient_ref, order_ref, operator_ref,"
+                " index_date::text, inputs::text, scores::text,"
+                " replace(card::text, card_uuid, '#'), mappings_version"
+                " FROM card_audit ORDER BY id"
+            )
+        )
+        handles = await conn.execute(
+            text(
+                "SELECT created_at::text, expires_at::text, state::text"
+                " FROM app_context_handle ORDER BY id"
+            )
+        )
+        return [tuple(row) for row in audits] + [tuple(row) for row in handles]
+
+
+def _batch(store: Store, n: int) -> tuple[list[Any], list[dict[str, Any]]]:
+    audits = [
+        card_audit(f"card-{n}-{k}", scores={"x": {"p": float("nan"), "q": -0.0, "ñ": "日本"}})
+        for k in range(2)
+    ]
+    handles = [
+        store.new_handle(
+            a.card_uuid, {"patient": "p-1", "ñ": [1.5, None]}, timedelta(hours=1), now=T0
+        )
+        for a in audits
+    ]
+    return audits, handles
+
+
+async def test_card_batches_take_the_direct_path_and_agree_with_the_engine(
+    pg_store: Store,
+) -> None:
+    assert pg_store._pg is not None
+    answers: list[object] = []
+    inner = pg_store._pg.write_batches
+
+    async def counted(batches: Any) -> object:
+        answers.append(await inner(batches))
+        return answers[-1]
+
+    pg_store._pg.write_batches = counted  # type: ignore[method-assign, assignment]
+    await pg_store.save_cards(*_batch(pg_store, 1))  # direct
+    assert answers == [None]
+    direct_rows = await _card_rows(pg_store)
+    pg_store._pg._resting_until = float("inf")  # the engine path
+    await pg_store.save_cards(*_batch(pg_store, 2))
+    assert answers == [None, UNAVAILABLE]
+    both = await _card_rows(pg_store)
+    assert len(direct_rows) == 4
+    # Stored alike: audits 1-2 (direct) against 3-4 (engine), handles likewise.
+    assert both[:2] == both[2:4]
+    assert both[4:6] == both[6:8]
+    assert both[:2] + both[4:6] == direct_rows
+    stored = await pg_store.card("card-1-0")
+    assert stored is not None
+    assert stored.scores == {"x": {"p": None, "q": -0.0, "ñ": "日本"}}  # NaN as null, as sent
+
+
+async def test_a_card_batch_that_may_have_committed_is_written_again_harmlessly(
+    pg_store: Store,
+) -> None:
+    """The engine writes again what the direct path may have committed (its connection lost
+    after COMMIT was sent): every row is found there, none doubled, no error."""
+    assert pg_store._pg is not None
+    audits, handles = _batch(pg_store, 3)
+    await pg_store.save_cards(audits, handles)  # committed directly
+    pg_store._pg._resting_until = float("inf")
+    await pg_store.save_cards(audits, handles)  # "again", through the engine
+    assert len(await _card_rows(pg_store)) == 4
+    assert await pg_store.resolve_handle(handles[0]["handle"], now=T0) == {
+        "patient": "p-1",
+        "ñ": [1.5, None],
+    }
+
+
+async def test_a_card_batch_on_a_dead_direct_path_is_written_by_the_engine(
+    pg_store: Store,
+) -> None:
+    now = [0.0]
+    pg_store._pg = PgDirect("postgresql://postgres@127.0.0.1:1/nothing", clock=lambda: now[0])
+    audits, handles = _batch(pg_store, 4)
+    await pg_store.save_cards(audits, handles)
+    assert pg_store._pg._resting_until == REST_SECONDS  # tried once, now resting
+    assert len(await _card_rows(pg_store)) == 4
+    assert await pg_store.card("card-4-1") is not None

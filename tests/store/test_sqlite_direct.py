@@ -259,23 +259,33 @@ async def test_card_batches_written_raw_are_the_rows_the_async_engine_writes(
 
 
 async def test_a_raw_card_batch_that_fails_is_rolled_back_and_written_by_the_engine(
-    sqlite_store: Store, tmp_path: Path
+    sqlite_store: Store,
 ) -> None:
     direct = sqlite_store._direct
     assert direct is not None
     ok = card_audit("ok-1")
     await sqlite_store.save_cards([ok], [])
-    handle = sqlite_store.new_handle("dup-1", {"patient": "p-1"}, timedelta(hours=1))
-    # The audit row is new but the handle is already there (on the file, from elsewhere): the raw
-    # batch fails on the handle and is rolled back whole; the engine path then refuses it too.
-    with closing(sqlite3.connect(tmp_path / "store.db")) as db:
-        db.execute(
-            "INSERT INTO app_context_handle (handle, card_uuid, created_at, expires_at, state)"
-            " VALUES (?, 'x', '2026-03-01 12:00:00.000000', '2026-03-01 13:00:00.000000', '{}')",
-            (handle["handle"],),
-        )
-        db.commit()
-    with pytest.raises(Exception, match="UNIQUE"):
-        await sqlite_store.save_cards([card_audit("dup-1")], [handle])
-    assert await sqlite_store.card("dup-1") is None  # nothing of the failed batch was kept
+    broken = {**sqlite_store.new_handle("bad-1", {"patient": "p-1"}, timedelta(hours=1))}
+    broken["card_uuid"] = None  # NOT NULL: the raw batch fails on the handle, after the audit row
+    # Rolled back whole; the engine path then refuses it too, and says so.
+    with pytest.raises(Exception, match="NOT NULL"):
+        await sqlite_store.save_cards([card_audit("bad-1")], [broken])
+    assert await sqlite_store.card("bad-1") is None  # nothing of the failed batch was kept
     assert await sqlite_store.card("ok-1") is not None
+
+
+async def test_a_card_batch_written_twice_keeps_one_row_each(sqlite_store: Store) -> None:
+    """A batch retried (its first commit's fate unknown) finds its rows: none twice, no error."""
+    audit = card_audit("twice-1")
+    handle = sqlite_store.new_handle(audit.card_uuid, {"patient": "p-1"}, timedelta(hours=1))
+    await sqlite_store.save_cards([audit], [handle])
+    await sqlite_store.save_cards([audit], [handle])
+    assert await sqlite_store.resolve_handle(handle["handle"]) == {"patient": "p-1"}
+    assert await sqlite_store.card(audit.card_uuid) is not None
+    assert _count_path(sqlite_store, "app_context_handle") == 1
+    assert _count_path(sqlite_store, "card_audit") == 1
+
+
+def _count_path(store: Store, table: str) -> int:
+    assert store._sqlite_file is not None
+    return _count(Path(store._sqlite_file), table)

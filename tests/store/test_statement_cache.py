@@ -43,17 +43,28 @@ async def test_the_hot_inserts_hit_the_statement_cache(store: Store) -> None:
         item = overridden(f"card-{n}", "too-risky", "2026-03-01T12:01:00Z")
         assert (await store.save_feedback("operator-cto", [item, item])).duplicate == 1
     second = seen[len(seen) // 2 :]
-    # The jti insert is one raw statement on a SQLite file (cds/store/sqlite_direct.py) and one
-    # prepared statement on PostgreSQL's own pool (cds/store/pg_direct.py): no compiling at all;
-    # on a SQLite file the card batches are raw statements too.
+    # The jti insert and the card batches are raw statements on a SQLite file
+    # (cds/store/sqlite_direct.py) and prepared statements on PostgreSQL's own pool
+    # (cds/store/pg_direct.py): no compiling at all. The engine is their fallback (below).
     assert (store._direct is None) != (store._pg is None)
-    cards = [] if store._direct is not None else ["INSERT INTO card_audit"]
     assert [what for what, _ in second] == [
-        *cards,
         "INSERT INTO feedback",
         "INSERT INTO feedback",
     ]
     assert {verdict for _, verdict in second} == {dialect.CACHE_HIT}
+    # The direct paths off: the card insert through the engine, compiled once as well.
+    if store._direct is not None:
+        store._direct.close()
+        store._direct = None
+    if store._pg is not None:
+        store._pg._resting_until = float("inf")
+    seen.clear()
+    for _ in range(2):
+        await store.save_cards([card_audit()])
+    assert seen == [
+        ("INSERT INTO card_audit", seen[0][1]),
+        ("INSERT INTO card_audit", dialect.CACHE_HIT),
+    ]
 
 
 async def test_a_repeated_jti_and_card_are_still_refused_by_the_unique_constraint(
