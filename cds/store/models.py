@@ -15,6 +15,7 @@ keeps the two in step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -29,11 +30,14 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from cds.text_checks import dumps_storable
 
 # Column sizes, shared with the pydantic schemas so SQLite (which ignores VARCHAR lengths) and
 # PostgreSQL (which enforces them) accept and refuse the same values.
@@ -52,6 +56,13 @@ NAMING = {
 }
 
 
+def as_utc(value: datetime) -> datetime:
+    """`value` in UTC; a naive datetime is refused (ValueError): it is a bug at the caller."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()}: pass a tz-aware UTC instant")
+    return value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A tz-aware UTC instant on every backend.
 
@@ -65,15 +76,44 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value.isoformat()}: pass a tz-aware UTC instant")
-        value = value.astimezone(UTC)
+        value = as_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Convert = Callable[[Any], Any]
+
+
+def column_converters(
+    table: Table, *, instant: Convert, day: Convert | None = None
+) -> tuple[tuple[str, Convert | None], ...]:
+    """`table`'s columns but `id`, in order, each with what turns a Python value into the one the
+    engine binds for it, for the store's raw writes (cds/store/sqlite_direct.py, pg_direct.py):
+    `UTCDateTime` by `instant`, `Date` by `day`, JSON by the store's serializer (None too: JSON's
+    `null`, as the engine binds it); None for a column bound as it is. A None instant or date
+    stays None."""
+
+    def unless_none(to: Convert) -> Convert:
+        return lambda value: None if value is None else to(value)
+
+    out: list[tuple[str, Convert | None]] = []
+    for column in table.c:
+        if column.primary_key:
+            continue
+        kind = column.type
+        if isinstance(kind, UTCDateTime):
+            out.append((column.name, unless_none(instant)))
+        elif isinstance(kind, Date) and day is not None:
+            out.append((column.name, unless_none(day)))
+        elif isinstance(kind, JSON):
+            out.append((column.name, dumps_storable))
+        else:
+            out.append((column.name, None))
+    return tuple(out)
 
 
 # SQLite only auto-increments an `INTEGER PRIMARY KEY`; PostgreSQL gets a 64-bit identity.

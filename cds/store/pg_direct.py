@@ -43,16 +43,14 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Table
+from sqlalchemy import Table
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
-from cds.store.models import UTCDateTime
+from cds.store.models import as_utc, column_converters
 from cds.store.sqlite_direct import UNAVAILABLE, Unavailable
-from cds.text_checks import dumps_storable
 
 log = logging.getLogger(__name__)
 
@@ -159,33 +157,14 @@ class PgDirect:
             await pool.close()
 
 
-def _instant(value: datetime) -> datetime:
-    # `UTCDateTime` refuses a naive value and binds the instant in UTC.
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value.isoformat()}: pass a tz-aware UTC instant")
-    return value.astimezone(UTC)
-
-
 def bound_as(
     table: Table,
 ) -> tuple[tuple[str, ...], Callable[[Mapping[str, Any]], tuple[Any, ...]]]:
     """`table`'s columns but `id`, in order, and a row's values for asyncpg as the engine binds
-    them on PostgreSQL: JSON as the store's serializer writes it, UTC instants in UTC."""
-    columns = [c for c in table.c if not c.primary_key]
-    convert: list[Callable[[Any], Any] | None] = []
-    for column in columns:
-        if isinstance(column.type, UTCDateTime):
-            convert.append(_instant)
-        elif isinstance(column.type, JSON):
-            convert.append(dumps_storable)  # None too: JSON's `null`, as the engine
-        else:
-            convert.append(None)
-    names = tuple(c.name for c in columns)
+    them on PostgreSQL: JSON as the store's serializer writes it, instants in UTC."""
+    convert = column_converters(table, instant=as_utc)
 
     def bind(row: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(
-            row[name] if to is None or (row[name] is None and to is _instant) else to(row[name])
-            for name, to in zip(names, convert, strict=True)
-        )
+        return tuple(row[name] if to is None else to(row[name]) for name, to in convert)
 
-    return names, bind
+    return tuple(name for name, _ in convert), bind

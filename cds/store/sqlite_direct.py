@@ -30,13 +30,12 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, Date, Table
+from sqlalchemy import Table
 
-from cds.store.models import UTCDateTime
-from cds.text_checks import dumps_storable
+from cds.store.models import as_utc, column_converters
 
 log = logging.getLogger(__name__)
 
@@ -131,34 +130,25 @@ class DirectWrites:
         self._raw.close()
 
 
-def _instant(value: datetime) -> str:
-    # `UTCDateTime` on SQLite: refuses a naive value, stores naive UTC text with microseconds.
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value.isoformat()}: pass a tz-aware UTC instant")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _day(value: date) -> str:
-    return value.isoformat()  # SQLAlchemy's SQLite `Date`: YYYY-MM-DD
+def _stored_instant(value: datetime) -> str:
+    return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")  # `UTCDateTime`
 
 
 def stored_as(table: Table) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
     """A row of `table` with each value as the async engine stores it on SQLite (see the module
-    docstring); columns of other types are bound as they are (strings, integers, None)."""
-    convert: dict[str, Callable[[Any], object]] = {}
-    for column in table.c:
-        if isinstance(column.type, UTCDateTime):
-            convert[column.name] = _instant
-        elif isinstance(column.type, Date):
-            convert[column.name] = _day
-        elif isinstance(column.type, JSON):
-            convert[column.name] = dumps_storable  # None too: JSON's `null`, as the engine
+    docstring): UTC instants as naive UTC text with microseconds, dates as ISO text
+    (SQLAlchemy's SQLite `Date`), JSON as the store's serializer writes it."""
+    convert = [
+        (name, to)
+        for name, to in column_converters(table, instant=_stored_instant, day=date.isoformat)
+        if to is not None
+    ]
 
     def bind(row: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(row)
-        for name, to_text in convert.items():
-            if name in out and (out[name] is not None or to_text is dumps_storable):
-                out[name] = to_text(out[name])
+        for name, to in convert:
+            if name in out:
+                out[name] = to(out[name])
         return out
 
     return bind
