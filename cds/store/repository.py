@@ -116,7 +116,9 @@ class Store:
         self._pg = None if dsn is None else PgDirect(dsn)
         self._checkpoint: asyncio.Task[None] | None = None
         self._jti_insert = self._insert_new(SeenJti, "iss", "jti")
-        self._jti_insert_pg = numbered(self._jti_insert.text, ("iss", "jti", "expires_at"))
+        self._jti_stored = stored_as(cast(Table, SeenJti.__table__))
+        jti_columns, self._jti_bound = bound_as(cast(Table, SeenJti.__table__))
+        self._jti_insert_pg = numbered(self._jti_insert.text, jti_columns)
         self._audit_insert = self._insert_or_skip(CardAudit, "card_uuid")
         # Idempotent, like the audit insert: a batch retried after a lost commit (cds/store/pg_direct.py)
         # finds its handles there. A handle is 256 random bits: no other row can share one.
@@ -252,20 +254,16 @@ class Store:
         return new
 
     async def _insert_jti(self, row: dict[str, Any]) -> bool:
+        # The raw paths bind each value as the engine would (`stored_as`, `bound_as`; the same
+        # statement: sqlite3 binds its `:name` parameters itself, asyncpg's are numbered);
+        # tests/store/test_sqlite_direct.py and test_pg_direct.py compare the rows.
         if self._direct is not None:
-            # Stored as the async engine stores a UTC instant on SQLite (`UTCDateTime`: naive UTC
-            # text, microseconds always); tests/store/test_sqlite_direct.py compares the two.
-            # The same statement: sqlite3 binds its `:name` parameters itself.
-            expires = row["expires_at"].replace(tzinfo=None).isoformat(" ", "microseconds")
-            raw = {**row, "expires_at": expires}
-            rows = self._direct.attempt_sql(self._jti_insert.text, raw)
+            rows = self._direct.attempt_sql(self._jti_insert.text, self._jti_stored(row))
             if not isinstance(rows, Unavailable):
                 self._after_direct_write(self._direct)
                 return bool(rows)
         if self._pg is not None:
-            # timestamptz takes the instant as it is (UTCDateTime binds it converted to UTC).
-            expires = row["expires_at"].astimezone(UTC)
-            new = await self._pg.fetchval(self._jti_insert_pg, row["iss"], row["jti"], expires)
+            new = await self._pg.fetchval(self._jti_insert_pg, *self._jti_bound(row))
             if not isinstance(new, Unavailable):
                 return new is not None
         async with self._engine.begin() as connection:
