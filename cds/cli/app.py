@@ -307,7 +307,7 @@ def serve(
     import uvicorn
 
     from cds.auth.trust import load_trusted_clients
-    from cds.cli.db import require_head
+    from cds.cli.db import require_schema
     from cds.logs import log_config
     from cds.main import create_app, served_settings
     from cds.settings import load_settings
@@ -322,7 +322,7 @@ def serve(
         # Reach and migrate the database now: a bad one is one line and exit 2, not a traceback
         # from inside the server's start-up (and never a 500 at the first request).
         # With CTO_CDS_MIGRATE_ON_START=false a job migrates (`cto-cds db upgrade`): only check.
-        check = prepare if settings.migrate_on_start else require_head
+        check = prepare if settings.migrate_on_start else require_schema
         asyncio.run(check(settings.database_url))
         # Migrated (or checked) once, here: the app, or each worker's, only checks the schema.
         application = create_app(served_settings(settings), trusted, freeze_gc=True)

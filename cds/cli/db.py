@@ -2,7 +2,8 @@
 
 `cto-cds serve` migrates at start-up by default (one node, nothing else to run). Where a Kubernetes
 Job runs `db upgrade` instead, the replicas set `CTO_CDS_MIGRATE_ON_START=false` and only check that
-the schema is at head (`require_head`), so no replica ever runs DDL under live traffic.
+the schema is at head, or newer and still admitting this release (`require_schema`), so no replica
+ever runs DDL under live traffic.
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ def shown_url(url: str) -> str:
     return database_url(url).render_as_string(hide_password=True)
 
 
-async def require_head(url: str) -> None:
-    """Reach the database and insist its schema is at head; ConfigError naming the setting if not."""
-    from cds.store.engine import DATABASE_ERRORS, check_head, create_engine
+async def require_schema(url: str) -> None:
+    """Reach the database and insist this release may run on its schema (at head, or newer and
+    admitting it); ConfigError naming the setting if not."""
+    from cds.store.engine import DATABASE_ERRORS, check_schema, create_engine
 
     engine = create_engine(url)
     try:
-        await check_head(engine)
+        await check_schema(engine)
     except DATABASE_ERRORS as exc:
         raise ConfigError(
             f"CTO_CDS_DATABASE_URL: cannot use the database at {shown_url(url)} "
@@ -51,7 +53,8 @@ async def require_head(url: str) -> None:
 
 @db_app.command("upgrade")
 def upgrade() -> None:
-    """Upgrade the database schema to this version's newest revision (a no-op when it is there).
+    """Upgrade the database schema to this version's newest revision (a no-op when it is there, or
+    at a newer release's revision that still admits this one).
 
     Safe to run twice or from several places at once (PostgreSQL advisory lock, SQLite
     BEGIN IMMEDIATE)."""
@@ -60,7 +63,7 @@ def upgrade() -> None:
 
     try:
         url = load_settings().database_url
-        asyncio.run(prepare(url))
+        where = asyncio.run(prepare(url))
     except CdsError as exc:
         fail(str(exc))
-    print(f"{shown_url(url)}: schema at {', '.join(head_revisions())} (head)")
+    print(f"{shown_url(url)}: {where}")

@@ -14,15 +14,23 @@ alembic is imported only when a database must be upgraded: reading the revision 
 is one SELECT, and importing alembic (it loads every SQLAlchemy dialect it supports) was ≈ 0.4 s of
 every start-up — a replica's, whose database the migration Job has already upgraded, included
 (docs/performance.md, "Cold start").
+
+A release runs on its own head and, during a rolling update or after a rollback, on a NEWER schema
+that still admits it (`schema_compat.oldest_compatible`, set by the migrations): were only its own
+head good enough, the migration Job of an upgrade would turn every replica of the running release
+unready at once. Revisions are numbered (`0004`), so newer and older compare as text.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import socket
 import sqlite3
 import threading
 import time
 from contextlib import closing
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,9 +46,12 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD = "0003"
+HEAD = "0004"
 """The newest revision in MIGRATIONS (tests/store/test_migrations.py checks it is alembic's head)."""
 VERSION_TABLE = "alembic_version"
+COMPAT_TABLE = "schema_compat"
+REVISION = re.compile(r"\d{4}")
+"""Every revision's id (tests/store/test_migrations.py): four digits, one more than the last."""
 ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "sqlite+aiosqlite": "sqlite+aiosqlite",
@@ -55,6 +66,7 @@ WAL_ATTEMPTS = 8
 # failed connect ever returns: bound that wait (and a connect) so they get their 503 within seconds.
 POOL_TIMEOUT_SECONDS = 5.0
 _WAL_LOCK = threading.Lock()
+log = logging.getLogger("cds.store")
 
 
 def _driver_errors() -> tuple[type[Exception], ...]:
@@ -184,7 +196,50 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def _upgrade(connection: Connection) -> None:
+class Fit(Enum):
+    """How this release stands to the schema it finds."""
+
+    HEAD = "at head"
+    NEWER = "newer, admits this release"  # a rolling update's old replicas, a rollback
+    BEHIND = "behind"  # an upgrade brings it to head
+    REFUSED = "refused"  # newer and no longer admitting this release, or not one of ours
+
+
+def _fit(connection: Connection) -> tuple[Fit, str]:
+    """This release's fit to the database's schema, and what to tell the operator (revisions only)."""
+    current = sorted(_current(connection))
+    if current == [HEAD]:
+        return Fit.HEAD, f"schema at {HEAD} (head)"
+    if not current or (len(current) == 1 and REVISION.fullmatch(current[0]) and current[0] < HEAD):
+        return Fit.BEHIND, (
+            f"schema at revision {current or 'none'}, this version needs {[HEAD]}: "
+            "run the store migrations first"
+        )
+    if len(current) != 1 or not REVISION.fullmatch(current[0]):
+        return (
+            Fit.REFUSED,
+            f"schema at revision {current}, which is not one of cto-cds's migrations",
+        )
+    oldest = _oldest_compatible(connection)
+    if oldest is not None and REVISION.fullmatch(oldest) and oldest <= HEAD:
+        return Fit.NEWER, (
+            f"schema at revision {current[0]}, newer than this version's {HEAD} and admitting "
+            f"releases from {oldest} on"
+        )
+    return Fit.REFUSED, (
+        f"schema at revision {current[0]} admits only releases from {oldest or '(unknown)'} on, "
+        f"this version is at {HEAD}: deploy a newer release"
+    )
+
+
+def _oldest_compatible(connection: Connection) -> str | None:
+    if not inspect(connection).has_table(COMPAT_TABLE):
+        return None
+    rows = connection.exec_driver_sql(f"SELECT oldest_compatible FROM {COMPAT_TABLE}").all()
+    return str(rows[0][0]) if len(rows) == 1 else None
+
+
+def _upgrade(connection: Connection) -> tuple[Fit, str]:
     # One transaction for the lock, the version check and every DDL statement. The lock comes
     # first, before alembic runs: besides serialising replicas it keeps two upgrades in one
     # process (one thread, alembic's module-global `context`/`op`) from interleaving.
@@ -192,13 +247,15 @@ def _upgrade(connection: Connection) -> None:
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY})")
     elif connection.dialect.name == "sqlite":
         connection.exec_driver_sql("BEGIN IMMEDIATE")
-    if _current(connection) == {HEAD}:
-        return  # at head (checked under the lock): nothing to run, alembic not even imported
+    fit, why = _fit(connection)
+    if fit is not Fit.BEHIND:
+        return fit, why  # at head or newer (checked under the lock): alembic not even imported
     from alembic import command
 
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+    return Fit.HEAD, f"schema at {HEAD} (head)"
 
 
 def _current(connection: Connection) -> set[str]:
@@ -209,32 +266,42 @@ def _current(connection: Connection) -> set[str]:
     return {row[0] for row in rows}
 
 
-def _revisions(connection: Connection) -> tuple[set[str], set[str]]:
-    return _current(connection), {HEAD}
+def _usable(fit: Fit, why: str) -> None:
+    """ConfigError unless this release may run on the schema; running on a newer one is logged."""
+    if fit in (Fit.BEHIND, Fit.REFUSED):
+        raise ConfigError(f"CTO_CDS_DATABASE_URL: {why}")
+    if fit is Fit.NEWER:
+        log.warning("store: %s: running on it (a rolling update or a rollback)", why)
 
 
-async def upgrade(engine: AsyncEngine) -> None:
-    """Upgrade the database behind `engine` to head (a no-op when it is there already)."""
+async def upgrade(engine: AsyncEngine) -> str:
+    """Upgrade the database behind `engine` to head (a no-op when it is there already, or at a
+    newer revision that admits this release) and say where it stands; ConfigError when a newer
+    one does not admit this release."""
     async with engine.begin() as connection:
-        await connection.run_sync(_upgrade)
+        fit, why = await connection.run_sync(_upgrade)
+    _usable(fit, why)
+    return why
 
 
-async def check_head(engine: AsyncEngine) -> None:
-    """ConfigError unless the database is at the newest revision (for `migrate=False` starts)."""
+async def schema_fit(engine: AsyncEngine) -> tuple[Fit, str]:
+    """How this release stands to the schema behind `engine` (one or two SELECTs, no alembic)."""
     async with engine.connect() as connection:
-        current, heads = await connection.run_sync(_revisions)
-    if current != heads:
-        raise ConfigError(
-            f"CTO_CDS_DATABASE_URL: schema at revision {sorted(current) or 'none'}, this version needs "
-            f"{sorted(heads)}: run the store migrations first"
-        )
+        return await connection.run_sync(_fit)
 
 
-async def migrate(url: str) -> None:
-    """Upgrade the database at `url` to head; safe to call twice or from several replicas."""
+async def check_schema(engine: AsyncEngine) -> None:
+    """ConfigError unless this release may run on the schema as it is (for `migrate=False` starts):
+    at head, or newer and admitting it."""
+    _usable(*await schema_fit(engine))
+
+
+async def migrate(url: str) -> str:
+    """Upgrade the database at `url` to head (`upgrade`); safe to call twice or from several
+    replicas. Returns where the schema stands."""
     engine = create_engine(url)
     try:
-        await upgrade(engine)
+        return await upgrade(engine)
     finally:
         await engine.dispose()
 
@@ -246,15 +313,17 @@ def _describe(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {text[:200]}".rstrip(": ")
 
 
-async def prepare(url: str) -> None:
-    """Start-up check: reach the database at `url` and migrate it to head.
+async def prepare(url: str) -> str:
+    """Start-up check: reach the database at `url` and migrate it to head (`upgrade`); returns
+    where the schema stands.
 
     Raises:
         ConfigError: naming CTO_CDS_DATABASE_URL: unsupported URL, unreachable server, unknown
-            role, refused password, unwritable file (the password is never shown).
+            role, refused password, unwritable file (the password is never shown), a newer schema
+            that no longer admits this release.
     """
     try:
-        await migrate(url)
+        return await migrate(url)
     except DATABASE_ERRORS as exc:
         shown = database_url(url).render_as_string(hide_password=True)
         raise ConfigError(

@@ -11,6 +11,7 @@ keeps the two in step.
 - `Feedback` (CH-22): accepted/overridden outcomes, idempotent on (card, outcome, timestamp).
 - `AppContextHandle` (SM-08): the server-side state an opaque appContext handle points to.
 - `AppSession`, `AppSaveLock`: the SMART app's sessions and its one-save-at-a-time slot.
+- `SchemaCompat`: which releases may still run on this schema (a rolling update, a rollback).
 """
 
 from __future__ import annotations
@@ -255,3 +256,20 @@ class AppSaveLock(Base):
     holder: Mapped[str] = mapped_column(String(HANDLE_MAX))
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SchemaCompat(Base):
+    """One row: the oldest release, named by its newest migration, that may still run on this schema.
+
+    During a rolling update the old release's replicas keep serving on the schema the new release's
+    migration Job has just upgraded, and a rollback runs the old release on it again: a release
+    finding the schema newer than its own head runs on it when this says it may
+    (`cds/store/engine.py`). A migration that only adds keeps the row; one that drops or changes
+    what an older release reads raises it (docs/operations.md, "Upgrades").
+    """
+
+    __tablename__ = "schema_compat"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    oldest_compatible: Mapped[str] = mapped_column(String(32))

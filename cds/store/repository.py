@@ -38,9 +38,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from cds import metrics
-from cds.errors import AuthError, ConfigError
+from cds.errors import AuthError
 from cds.store.app_sessions import AppSessionRow
-from cds.store.engine import DATABASE_ERRORS, check_head, create_engine, sqlite_path, upgrade
+from cds.store.engine import (
+    DATABASE_ERRORS,
+    Fit,
+    check_schema,
+    create_engine,
+    schema_fit,
+    sqlite_path,
+    upgrade,
+)
 from cds.store.models import (
     ISS_MAX,
     JTI_MAX,
@@ -137,13 +145,14 @@ class Store:
     async def open(
         cls, url: str, *, migrate: bool = True, clock: Callable[[], datetime] = utcnow
     ) -> Store:
-        """Connect to `url`; upgrade the schema to head (`migrate`) or insist it is there already.
+        """Connect to `url`; upgrade the schema to head (`migrate`) or insist it is there already
+        (either way, a newer schema that still admits this release is used as it is).
 
         `clock` (tz-aware UTC) is read only when a method is given no `now`; tests pass their own.
         """
         engine = create_engine(url)
         try:
-            await (upgrade(engine) if migrate else check_head(engine))
+            await (upgrade(engine) if migrate else check_schema(engine))
         except BaseException:
             await engine.dispose()
             raise
@@ -172,7 +181,8 @@ class Store:
             log.warning("store: WAL checkpoint failed (%s); will retry", type(exc).__name__)
 
     async def ready(self) -> str | None:
-        """None when the database is reachable and at the newest revision, else why not (no PHI).
+        """None when the database is reachable and this release may run on its schema (at head, or
+        newer and admitting it), else why not (no PHI).
 
         A SQLite file deleted (or replaced) under the running service is caught by its path and
         inode: pooled connections keep reading the deleted file and would hide it."""
@@ -183,12 +193,12 @@ class Store:
             if self._sqlite_identity is not None and now != self._sqlite_identity:
                 return "the SQLite database file was replaced"
         try:
-            await check_head(self._engine)
-        except ConfigError:
-            return "the database schema is not at the newest revision"
+            fit, why = await schema_fit(self._engine)
         except DATABASE_ERRORS as exc:
             return f"the database is unreachable ({type(exc).__name__})"
-        return None
+        # Newer is ready: the old replicas of a rolling update keep serving on the schema the new
+        # release's migration Job has just upgraded (cds/store/engine.py).
+        return None if fit in (Fit.HEAD, Fit.NEWER) else why
 
     async def __aenter__(self) -> Store:
         return self

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from cds.http import about_page
 from cds.scoring.estimate import wilson_interval
 from cds.scoring.scores.operator_cto import OPERATOR_CTO
 from cds.settings import Environment, Settings
+from cds.store.engine import HEAD
 from tests.http.service import running
 
 pytestmark = pytest.mark.anyio
@@ -134,3 +136,33 @@ def test_each_worker_builds_its_app_from_the_environment_and_only_checks_the_sch
     app = served_app()
     assert app.title.startswith("cto-cds")
     assert served_settings(Settings()).migrate_on_start is False  # the parent migrated already
+
+
+async def test_readyz_stays_ready_on_a_newer_schema_that_admits_this_release(
+    tmp_path: Path,
+) -> None:
+    """A rolling update: the new release's migration Job has run, the old replicas keep serving;
+    they turn unready only if the new schema no longer admits them (cds/store/engine.py)."""
+
+    def leave_at(revision: str, oldest_compatible: str) -> None:
+        with sqlite3.connect(tmp_path / "service.db") as connection:
+            connection.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+            connection.execute(
+                "UPDATE schema_compat SET oldest_compatible = ?", (oldest_compatible,)
+            )
+
+    async with running(tmp_path) as (_, client):
+        leave_at("0999", oldest_compatible=HEAD)
+        newer = await client.get("/readyz")
+        leave_at("0999", oldest_compatible="0999")
+        breaking = await client.get("/readyz")
+        leave_at("0001", oldest_compatible="0001")
+        behind = await client.get("/readyz")
+    assert newer.status_code == 200
+    assert breaking.status_code == 503
+    assert breaking.json()["issue"][0]["diagnostics"] == (
+        f"not ready: schema at revision 0999 admits only releases from 0999 on, this version is at "
+        f"{HEAD}: deploy a newer release"
+    )
+    assert behind.status_code == 503
+    assert "run the store migrations first" in behind.json()["issue"][0]["diagnostics"]

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from cds.cli.db import head_revisions, require_head
+from cds.cli.db import head_revisions, require_schema
 from cds.errors import ConfigError
 from cds.store.engine import database_url
 from tests.cli.test_app import run
@@ -16,10 +16,10 @@ from tests.cli.test_app import run
 def test_the_job_migrates_and_the_replica_check_then_passes(database_urls: dict[str, str]) -> None:
     for backend, url in database_urls.items():
         with pytest.raises(ConfigError, match="run the store migrations first"):
-            asyncio.run(require_head(url))
+            asyncio.run(require_schema(url))
         for _ in range(2):  # a second run is a no-op at head
             done = run("db", "upgrade", env={"CTO_CDS_DATABASE_URL": url})
             assert done.returncode == 0, (backend, done.stderr)
             shown = database_url(url).render_as_string(hide_password=True)
             assert done.stdout == f"{shown}: schema at {', '.join(head_revisions())} (head)\n"
-        asyncio.run(require_head(url))
+        asyncio.run(require_schema(url))
