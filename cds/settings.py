@@ -20,7 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cds.errors import ConfigError
-from cds.store.engine import database_url
+from cds.store.engine import MAX_CONNECTIONS, database_url
 from cds.urls import UrlError, base_url, is_under, parse_url
 
 DEV_SECRET = "dev-only-change-me-0123456789abcdef"
@@ -71,7 +71,10 @@ class Settings(BaseSettings):
     one in development only, and is disabled (404, with a warning at start-up) elsewhere."""
     migrate_on_start: bool = True
     """Upgrade the database schema at start-up (single node). False when a one-shot job runs
-    `cto-cds db upgrade` first (Kubernetes): replicas then only check the schema is at head."""
+    `cto-cds db upgrade` first (Kubernetes): replicas then only check they may run on the schema."""
+    database_max_connections: int = Field(MAX_CONNECTIONS, ge=2, le=1000)
+    """The most PostgreSQL connections one process opens (each `serve` worker, each pod): count
+    replicas × workers × this against the server's `max_connections` (deploy/README.md)."""
 
     _split = field_validator("allowed_fhir_servers", "cors_origins", mode="before")(_csv)
 

@@ -34,6 +34,7 @@ def test_environment_is_one_of_three_names() -> None:
         ({"allowed_fhir_servers": "https://ehr.example.org/r4%2F.."}, "CTO_CDS_ALLOWED_FHIR"),
         ({"cors_origins": "https://sandbox.cds-hooks.org/app"}, "CTO_CDS_CORS_ORIGINS"),
         ({"cors_origins": "*"}, "CTO_CDS_CORS_ORIGINS"),
+        ({"database_max_connections": "1"}, "CTO_CDS_DATABASE_MAX_CONNECTIONS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], name: str) -> None:

@@ -106,7 +106,11 @@ def load_static(settings: Settings, trusted: list[TrustedClient] | None = None) 
 async def build_state(settings: Settings, static: StaticConfig) -> ServiceState:
     # One client for FHIR reads and JWKS fetches; no redirects, so tokens never leave the allowlist.
     http = httpx.AsyncClient(follow_redirects=False, timeout=httpx.Timeout(5.0))
-    store = await Store.open(settings.database_url, migrate=settings.migrate_on_start)
+    store = await Store.open(
+        settings.database_url,
+        migrate=settings.migrate_on_start,
+        max_connections=settings.database_max_connections,
+    )
     verifier = ClientJwtVerifier(
         static.trusted, JwksCache(http), store, leeway=settings.jwt_leeway_seconds
     )

@@ -65,6 +65,8 @@ WAL_ATTEMPTS = 8
 # While the database is down, requests beyond the pool (5 + 10 overflow) wait for a slot that no
 # failed connect ever returns: bound that wait (and a connect) so they get their 503 within seconds.
 POOL_TIMEOUT_SECONDS = 5.0
+MAX_CONNECTIONS = 19
+"""A process's PostgreSQL connections by default (`CTO_CDS_DATABASE_MAX_CONNECTIONS`): 5 + 10."""
 _WAL_LOCK = threading.Lock()
 log = logging.getLogger("cds.store")
 
@@ -148,8 +150,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
         cursor.close()
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for `url`; SQLite files get WAL and a generous busy timeout.
+def connection_budget(total: int) -> tuple[int, int, int]:
+    """How a process's `total` PostgreSQL connections are shared: (the engine's pool size, its
+    overflow, the hot writes' own pool: cds/store/pg_direct.py).
+
+    The hot writes hold a connection for one statement each, so a quarter, at most 4, is plenty;
+    none below 4 in all (the jti insert then goes through the engine). The engine keeps a third of
+    the rest open and opens the others only under load. The default 19 gives 5, 10 and 4, the
+    split measured in docs/performance.md.
+    """
+    if total < 2:
+        raise ValueError(f"{total} PostgreSQL connections: at least 2 are needed")
+    direct = min(4, total // 4)
+    size = max(1, (total - direct) // 3)
+    return size, total - direct - size, direct
+
+
+def create_engine(url: str, max_connections: int = MAX_CONNECTIONS) -> AsyncEngine:
+    """An async engine for `url`; SQLite files get WAL and a generous busy timeout; PostgreSQL
+    gets the engine's share of `max_connections` (`connection_budget`).
 
     `hide_parameters`: SQLAlchemy errors would otherwise print bound values (patient ids) into logs.
     `json_serializer`: NUL and lone surrogates in JSON become U+FFFD (cds/text_checks.py), so EHR
@@ -175,9 +194,12 @@ def create_engine(url: str) -> AsyncEngine:
         if path is not None:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    size, overflow, _ = connection_budget(max_connections)
     return create_async_engine(
         parsed,
         connect_args={"timeout": POOL_TIMEOUT_SECONDS},
+        pool_size=size,
+        max_overflow=overflow,
         pool_pre_ping=True,
         hide_parameters=True,
         json_serializer=dumps_storable,

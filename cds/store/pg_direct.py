@@ -57,8 +57,6 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 2.0
 STATEMENT_TIMEOUT = 5.0
 REST_SECONDS = 5.0
-MAX_CONNECTIONS = 4
-"""Per process, on top of the engine's pool (deploy/README.md counts both)."""
 
 _PARAMETER = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -77,10 +75,14 @@ def direct_dsn(url: URL) -> str | None:
 
 
 class PgDirect:
-    """Single statements in autocommit on a pool of at most `MAX_CONNECTIONS`, opened at first use."""
+    """Single statements in autocommit on a pool of at most `max_size` connections (the process's
+    share of them: `engine.connection_budget`), opened at first use."""
 
-    def __init__(self, dsn: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, dsn: str, max_size: int = 4, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._dsn = dsn
+        self._max_size = max_size
         self._clock = clock
         self._pool: Any = None
         self._opening = asyncio.Lock()
@@ -145,7 +147,7 @@ class PgDirect:
                 self._pool = await asyncpg.create_pool(
                     self._dsn,
                     min_size=1,
-                    max_size=MAX_CONNECTIONS,
+                    max_size=self._max_size,
                     timeout=CONNECT_TIMEOUT,
                     command_timeout=STATEMENT_TIMEOUT,
                 )

@@ -42,8 +42,10 @@ from cds.errors import AuthError
 from cds.store.app_sessions import AppSessionRow
 from cds.store.engine import (
     DATABASE_ERRORS,
+    MAX_CONNECTIONS,
     Fit,
     check_schema,
+    connection_budget,
     create_engine,
     schema_fit,
     sqlite_path,
@@ -108,7 +110,10 @@ class Store:
         *,
         clock: Callable[[], datetime] = utcnow,
         prune_interval: timedelta = PRUNE_INTERVAL,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
+        """`max_connections`: the most this store opens on PostgreSQL, the engine's included (it
+        was built with the same number: `Store.open`)."""
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._clock = clock
@@ -121,7 +126,8 @@ class Store:
         # instead of four round trips through the engine (cds/store/pg_direct.py).
         self._direct = None if self._sqlite_file is None else DirectWrites(self._sqlite_file)
         dsn = direct_dsn(engine.url)
-        self._pg = None if dsn is None else PgDirect(dsn)
+        direct = connection_budget(max_connections)[2]
+        self._pg = None if dsn is None or not direct else PgDirect(dsn, max_size=direct)
         self._checkpoint: asyncio.Task[None] | None = None
         self._jti_insert = self._insert_new(SeenJti, "iss", "jti")
         self._jti_stored = stored_as(cast(Table, SeenJti.__table__))
@@ -143,20 +149,26 @@ class Store:
 
     @classmethod
     async def open(
-        cls, url: str, *, migrate: bool = True, clock: Callable[[], datetime] = utcnow
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        clock: Callable[[], datetime] = utcnow,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> Store:
         """Connect to `url`; upgrade the schema to head (`migrate`) or insist it is there already
         (either way, a newer schema that still admits this release is used as it is).
 
         `clock` (tz-aware UTC) is read only when a method is given no `now`; tests pass their own.
+        `max_connections` bounds the store's PostgreSQL connections (`connection_budget`).
         """
-        engine = create_engine(url)
+        engine = create_engine(url, max_connections)
         try:
             await (upgrade(engine) if migrate else check_schema(engine))
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, clock=clock)
+        return cls(engine, clock=clock, max_connections=max_connections)
 
     async def close(self) -> None:
         if self._checkpoint is not None:

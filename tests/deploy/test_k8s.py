@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from cds.main import create_app
 from cds.settings import Settings
+from cds.store.engine import connection_budget
 from tests.deploy.support import K8S, MEASURED_RSS_MIB, parse_cli, unknown_settings
 
 Manifest = dict[str, Any]
@@ -236,3 +237,15 @@ def test_prometheus_scrapes_metrics_with_the_token_from_a_secret(tmp_path: Path)
         scraped = client.get(path, headers={"Authorization": "Bearer scrape-token-0123456789"})
     assert scraped.status_code == 200
     assert 'cto_cds_http_requests_total{method="GET",route="/metrics",status="401"}' in scraped.text
+
+
+def test_the_pods_connections_fit_postgresqls_default_limit() -> None:
+    """Every pod the autoscaler and a rolling update may run at once, at its connection budget,
+    plus the migrate Job, within PostgreSQL's default `max_connections` (100) less the 3 it
+    reserves for superusers: past it, new connections (a scaled-out pod's) are refused."""
+    pods = _one("HorizontalPodAutoscaler")["spec"]["maxReplicas"]
+    pods += DEPLOYMENT["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+    per_pod = int(SETTINGS["CTO_CDS_DATABASE_MAX_CONNECTIONS"])
+    assert "--workers" not in CONTAINER.get("args", [])  # one process per pod
+    assert pods * per_pod + 1 <= 100 - 3
+    assert sum(connection_budget(per_pod)) == per_pod
