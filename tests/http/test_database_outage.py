@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from cds.demo.cohort_data import COHORT_NDJSON, load_ndjson
+from cds.store import audit_queue
 from tests.http.service import FEEDBACK, SERVICE, break_database, running
 from tests.integration.service_harness import auth, full_prefetch, hook_body
 
@@ -80,9 +81,14 @@ async def test_jti_check_on_a_dead_database_is_503_never_accepted(
 
 @pytest.mark.parametrize("kind", list(OUTAGES))
 async def test_the_card_survives_a_failed_audit_write_and_feedback_is_503(
-    tmp_path: Path, kind: str, body: dict[str, Any], caplog: pytest.LogCaptureFixture
+    tmp_path: Path,
+    kind: str,
+    body: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    monkeypatch.setattr(audit_queue, "RETRY_DELAYS", (0.01, 0.02))  # the outage outlasts them
     async with running(tmp_path) as (app, client):
         state = app.state.cds
         # Only the store breaks; the jti check keeps a working replay store.
@@ -100,9 +106,11 @@ async def test_the_card_survives_a_failed_audit_write_and_feedback_is_503(
         ready = await client.get("/readyz")
     assert card.status_code == 200
     assert card.json()["cards"][0]["summary"].startswith("Operator-CTO")
-    # The card's audit row and its appContext handle are one write behind the response: lost
-    # together, counted once (the app opened from this card would show the record as read now).
+    # The card's audit row and its appContext handle are one write behind the response, tried
+    # again while the outage lasts, then lost together and counted once (the app opened from this
+    # card would show the record as read now).
     assert state.audit_failures == 1
+    assert caplog.text.count("next attempt in") == 2
     assert "audit write save_card failed" in caplog.text
     assert feedback.status_code == 503
     assert feedback.headers["retry-after"]
