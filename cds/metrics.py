@@ -2,9 +2,10 @@
 
 One registry per process. Labels are bounded sets only (route templates, hook names, outcomes,
 bands, FHIR resource types, refusal slugs): never a patient, order, token or URL. Several uvicorn
-workers in one pod each count their own requests, and a scrape reaches one of them; set
-`PROMETHEUS_MULTIPROC_DIR` to an empty directory (before the workers start) and `/metrics` then
-adds up every worker's files (prometheus-client's multiprocess mode).
+workers each count their own requests, and a scrape reaches one of them: with
+`PROMETHEUS_MULTIPROC_DIR` set to an empty directory before the workers start (`cto-cds serve
+--workers N` makes one: cds/cli/app.py, `shared_metrics`), `/metrics` adds up every worker's files
+(prometheus-client's multiprocess mode).
 """
 
 from __future__ import annotations

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -342,15 +347,36 @@ def serve(
         return
     # Several processes need an importable factory: each worker builds its own app from the same
     # CTO_CDS_* environment (sizing: deploy/README.md).
-    uvicorn.run(
-        "cds.main:served_app",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_config=log_config(),
-        access_log=False,
-    )
+    with shared_metrics():
+        uvicorn.run(
+            "cds.main:served_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_config=log_config(),
+            access_log=False,
+        )
+
+
+@contextmanager
+def shared_metrics() -> Iterator[None]:
+    """Workers that count into one directory, so that a scrape of `/metrics`, whichever worker
+    answers it, adds up all of them (cds/metrics.py): a new empty one for this run, removed after
+    it, unless the operator chose one (`PROMETHEUS_MULTIPROC_DIR`: then theirs, untouched). Set
+    before the workers start: prometheus-client reads it when a worker first imports it."""
+    from cds.metrics import MULTIPROC_ENV
+
+    if os.environ.get(MULTIPROC_ENV):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="cto-cds-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROC_ENV]
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 app.add_typer(demo_app, name="demo")

@@ -135,3 +135,46 @@ def test_two_workers_on_one_sqlite_file_keep_every_write_once(
         jtis = db.execute("SELECT COUNT(*) FROM seen_jti").fetchone()[0]
     assert sorted(audited) == sorted(handles) == sorted(cards)  # each once, none lost
     assert jtis == len(tokens)
+
+
+def _hook_calls(metrics: str) -> float:
+    """`cto_cds_hook_calls_total` over every label set, as one scrape reports it."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("cto_cds_hook_calls_total{")
+    )
+
+
+def test_every_scrape_of_two_workers_counts_both(
+    tmp_path: Path, cohort_resources: list[dict[str, Any]]
+) -> None:
+    """A scrape reaches whichever worker accepts it: each must report the calls of both (a
+    metrics directory `serve` makes for the run, then removes)."""
+    keys = EhrKeys.generate("ES384", kid="workers")
+    env, body = _setup(tmp_path, keys, cohort_resources)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env["CTO_CDS_METRICS_TOKEN"] = token = "metrics-token-0123456789"
+    env["TMPDIR"] = str(tmp_path)  # where `serve` makes the metrics directory
+    calls = 12
+    with serving(env, tmp_path, tmp_path / "serve.log", ["--workers", "2"]) as address:
+        made = sorted(p.name for p in tmp_path.glob("cto-cds-metrics-*"))
+        for _ in range(calls):  # a connection each, so both workers take some
+            answer = httpx.post(
+                address + SERVICE,
+                json=body,
+                headers={"Authorization": f"Bearer {sign_client_jwt(keys, ISS, PUBLIC + SERVICE)}"},
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+        scrapes = [
+            httpx.get(
+                address + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=30
+            )
+            for _ in range(8)
+        ]
+    assert len(made) == 1
+    assert [s.status_code for s in scrapes] == [200] * 8
+    # Without the shared directory each scrape said 7 of the 12 (one worker's count).
+    assert [_hook_calls(s.text) for s in scrapes] == [calls] * 8
+    assert not list(tmp_path.glob("cto-cds-metrics-*"))  # removed with the run
