@@ -3,7 +3,7 @@
 One command, all variants in one run, round-robin (each round runs every variant once, so the noise of
 a shared machine falls on all of them alike):
 
-    .venv/bin/python bench/load.py                # ~4 minutes; --seconds/--rounds to change
+    .venv/bin/python bench/load.py                # ≈ 12 minutes; --seconds/--rounds to change
     .venv/bin/python bench/load.py --alg ES384 --rounds 5 --json /tmp/load.json
 
 Started as subprocesses on loopback: `cto-cds serve` (SQLite in a temporary directory, one worker,
@@ -625,6 +625,8 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> tuple[str, dict[str, 
         "p50_ms": {k: s.p(0.5) for k, s in closed.items()},
         "p99_ms": {k: s.p(0.99) for k, s in closed.items()},
         "fixed_rate_p99_ms": {k: s.p(0.99) for k, s in rated.items()},
+        "errors": {k: s.errors for k, s in closed.items()},
+        "fixed_rate_errors": {k: s.errors for k, s in rated.items()},
         "hook_c_ms": hook,
         "query_ms": query,
         "cold_start_s": {k: _median_start(v)[0] for k, v in r["starts"].items()},
