@@ -62,8 +62,9 @@ ASYNC_DRIVERS = {
 PG_LOCK_KEY = 0x43544F5F434453  # "CTO_CDS": one advisory lock for schema upgrades
 SQLITE_BUSY_SECONDS = 30.0
 WAL_ATTEMPTS = 8
-# While the database is down, requests beyond the pool (by default 5 + 10 overflow) wait for a slot
-# that no failed connect ever returns: bound that wait (and a connect) so they get their 503 within seconds.
+# While the database is down, requests beyond the pool (by default 5 + 10 overflow) wait for a
+# slot that no failed connect ever returns: bound that wait (and a connect) so they get their 503
+# within seconds.
 POOL_TIMEOUT_SECONDS = 5.0
 MAX_CONNECTIONS = 19
 """A process's PostgreSQL connections by default (`CTO_CDS_DATABASE_MAX_CONNECTIONS`): the
