@@ -41,15 +41,20 @@ def serve_env(**settings: str) -> dict[str, str]:
 
 @contextmanager
 def serving(
-    env: dict[str, str], workdir: Path, log: Path, options: Sequence[str] = ()
+    env: dict[str, str],
+    workdir: Path,
+    log: Path,
+    options: Sequence[str] = (),
+    wrapper: Sequence[str] = (),
 ) -> Iterator[str]:
-    """`cto-cds serve [options]` on a free port until the block ends; yields its address (not
-    necessarily CTO_CDS_PUBLIC_BASE_URL: replicas behind one balancer share that)."""
+    """`cto-cds serve [options]` on a free port until the block ends, run by `wrapper` if given;
+    yields its address (not necessarily CTO_CDS_PUBLIC_BASE_URL: replicas behind one balancer
+    share that)."""
     port = free_port()
     address = f"http://127.0.0.1:{port}"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [*cto_cds(), "serve", "--port", str(port), *options],
+            [*wrapper, *cto_cds(), "serve", "--port", str(port), *options],
             cwd=workdir,
             env=env,
             stdout=out,
