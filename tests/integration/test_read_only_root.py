@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from cds.demo.ehr import EhrKeys, hook_request, sign_client_jwt
+from cds.demo.ehr import EhrKeys, sign_client_jwt
 from tests.integration.conftest import PG_ENV
 from tests.integration.serve_process import ISS, cto_cds, serve_env, serving, trust_file
-from tests.integration.service_harness import full_prefetch
+from tests.integration.service_harness import full_prefetch, hook_body
 
 pytestmark = pytest.mark.integration
 
@@ -67,17 +67,8 @@ def test_the_job_and_the_service_run_on_a_read_only_root(
     )
     assert job.returncode == 0, job.stderr
 
-    order = next(
-        r
-        for r in cohort_resources
-        if r["resourceType"] == "ServiceRequest" and r["subject"]["reference"] == "Patient/pt05"
-    )
-    body = hook_request(
-        "order-select",
-        order=order,
-        patient_id="pt05",
-        prefetch=full_prefetch("pt05", cohort_resources),
-    )
+    prefetch = full_prefetch("pt05", cohort_resources)
+    body = hook_body("order-select", "pt05", cohort_resources, fhir_server=None, prefetch=prefetch)
     log = tmp_path / "serve.log"
     with (
         serving(env, tmp_path, log, wrapper=READ_ONLY_ROOT) as address,

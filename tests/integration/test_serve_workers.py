@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from cds.demo.ehr import EhrKeys, hook_request, sign_client_jwt
+from cds.demo.ehr import EhrKeys, sign_client_jwt
 from tests.integration.serve_process import ISS, serve_env, serving, trust_file
-from tests.integration.service_harness import full_prefetch
+from tests.integration.service_harness import full_prefetch, hook_body
 
 pytestmark = pytest.mark.integration
 SERVICE = "/cds-services/operator-cto"
@@ -40,17 +40,8 @@ def _setup(
         trusted_clients=str(trust_file(tmp_path, keys)),
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'workers.db'}",
     )
-    order = next(
-        r
-        for r in cohort_resources
-        if r["resourceType"] == "ServiceRequest" and r["subject"]["reference"] == "Patient/pt05"
-    )
-    body = hook_request(
-        "order-select",
-        order=order,
-        patient_id="pt05",
-        prefetch=full_prefetch("pt05", cohort_resources),
-    )
+    prefetch = full_prefetch("pt05", cohort_resources)
+    body = hook_body("order-select", "pt05", cohort_resources, fhir_server=None, prefetch=prefetch)
     return env, body
 
 
