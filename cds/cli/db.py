@@ -19,15 +19,6 @@ from cds.errors import CdsError, ConfigError
 db_app = typer.Typer(help="The service's database (CTO_CDS_DATABASE_URL).", no_args_is_help=True)
 
 
-def head_revisions() -> list[str]:
-    """The newest revision(s) of the packaged migrations."""
-    from alembic.script import ScriptDirectory
-
-    from cds.store.engine import alembic_config
-
-    return sorted(ScriptDirectory.from_config(alembic_config()).get_heads())
-
-
 def shown_url(url: str) -> str:
     from cds.store.engine import database_url
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from cds.cli.db import head_revisions, require_schema
+from cds.cli.db import require_schema
 from cds.errors import ConfigError
 from tests.cli.test_app import run
+from tests.store.conftest import head_revisions
 
 
 def _sqlite_env(path: Path) -> dict[str, str]:

@@ -7,10 +7,11 @@ import asyncio
 
 import pytest
 
-from cds.cli.db import head_revisions, require_schema
+from cds.cli.db import require_schema
 from cds.errors import ConfigError
 from cds.store.engine import database_url
 from tests.cli.test_app import run
+from tests.store.conftest import head_revisions
 
 
 def test_the_job_migrates_and_the_replica_check_then_passes(database_urls: dict[str, str]) -> None:

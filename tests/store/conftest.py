@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cds.store import CardAuditIn, Store
+from cds.store.engine import alembic_config
 
 PG_ENV = "CTO_CDS_TEST_DATABASE_URL"
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -123,3 +124,11 @@ def card_audit(card_uuid: str | None = None, **changes: Any) -> CardAuditIn:
     }
     fields.update(changes)
     return CardAuditIn(**fields)
+
+
+def head_revisions() -> list[str]:
+    """The newest revision(s) of the packaged migrations, as alembic reads them (what `HEAD` in
+    cds/store/engine.py must equal)."""
+    from alembic.script import ScriptDirectory
+
+    return sorted(ScriptDirectory.from_config(alembic_config()).get_heads())

@@ -16,12 +16,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect
 
-from cds.cli.db import head_revisions
 from cds.errors import ConfigError
 from cds.store import Store, migrate
 from cds.store.engine import HEAD, REVISION, alembic_config, create_engine, database_url
 from cds.store.models import Base
-from tests.store.conftest import T0, card_audit
+from tests.store.conftest import T0, card_audit, head_revisions
 
 pytestmark = pytest.mark.anyio
 
