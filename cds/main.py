@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from cds import __version__
+from cds import __version__, metrics
 from cds.app.routes import mount as mount_app
 from cds.auth.trust import TrustedClient
 from cds.http import errors, observe
@@ -41,10 +41,14 @@ def create_app(
     tests, which build many apps in one process)."""
     settings = settings or get_settings()
     static = load_static(settings, trusted)
+    version = static.tables.version
+    # Which tables this process maps with, comparable across replicas (deploy/README.md).
+    log.info("mapping tables %s loaded", version, extra={"fields": {"mappings": version}})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.cds = await build_state(settings, static)
+        metrics.MAPPING_TABLES.labels(version).set(1)
         if freeze_gc:
             # Everything built so far lives as long as the process: move it out of the collector's
             # reach, so a full collection under load no longer walks it (p99 at one connection).

@@ -16,6 +16,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -90,6 +91,15 @@ DATABASE_ERRORS = Counter(
     "without its audit row or app handle), prune (expired rows, retried).",
     ["during"],
     registry=REGISTRY,
+)
+
+MAPPING_TABLES = Gauge(
+    "cto_cds_mapping_tables_info",
+    "1 for the version of the mapping tables this process scores with (cds/mapping/tables.py): "
+    "replicas that report different versions map the same record differently.",
+    ["version"],
+    registry=REGISTRY,
+    multiprocess_mode="livemax",  # workers of one process share the tables: one series
 )
 
 

@@ -46,12 +46,15 @@ def check(
         ),
     ] = None,
 ) -> None:
-    """Load the defaults (and DIR over them); print a summary, or the first error with its line."""
+    """Load the defaults (and DIR over them); print a summary and the tables' version (what a
+    service started on the same files reports: `/readyz`, the audit rows), or the first error
+    with its line."""
     tables = _load(site)
     enabled = sum(1 for row in tables.rows if row.enabled)
     print(
         f"{len(tables.rows)} rows ({enabled} enabled), {len(tables.operators)} operators, rules OK"
     )
+    print(f"version {tables.version}")
 
 
 @mappings_app.command()

@@ -153,7 +153,7 @@ async def answer(
         inputs=contract["inputs"],
         scores=contract["scores"],
         card=card_json,
-        mappings_version=",".join(state.tables.sources),
+        mappings_version=state.tables.version,
     )
     await state.audit.submit(CardWrite(audit, handle))
     return {"cards": [card_json]}

@@ -1,7 +1,8 @@
 """The three CDS Hooks routes (CH-03, CH-07, CH-22), the probes and the score's page.
 
 Each delegates, none holds logic. `/healthz` (the process answers) and `/readyz` (database reachable
-and migrated, mappings loaded) are for orchestrators: no auth, no PHI, not in the OpenAPI document.
+on a schema this release runs on; it names the mapping tables' version) are for orchestrators: no
+auth, no PHI, not in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -80,14 +81,20 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", include_in_schema=False)
 async def readyz(state: State) -> Response:
+    # The mapping tables need no check here: a process whose tables fail to load never starts
+    # serving (`create_app` raises, `cto-cds serve` exits 2), and they never change after.
     why = await state.store.ready()
-    if why is None and not state.tables.sources:
-        why = "no mapping tables loaded"
     if why is not None:
         response = operation_outcome(503, "transient", f"not ready: {why}")
         response.headers["Retry-After"] = "5"
         return response
-    return JSONResponse({"status": "ready", "audit_failures": state.audit_failures})
+    return JSONResponse(
+        {
+            "status": "ready",
+            "mappings": state.tables.version,
+            "audit_failures": state.audit_failures,
+        }
+    )
 
 
 _ABOUT = about_page.render()

@@ -13,11 +13,18 @@ A site directory's `codes.csv` merges by the natural key (concept, resource, ele
 a site row replaces the default row with the same key, `enabled=false` disables it, new keys add
 rows. Its `operators.csv` merges by NPI / Practitioner id; its `rules.yaml` overrides keys. A bad row
 fails the load with `file:line: reason`.
+
+`MappingTables.version` names what was loaded: a digest of the six files' bytes (absent ones
+included), not of their paths, so `cto-cds mappings check DIR` on an engineer's copy prints the
+version a pod reports for the same files at /site/mappings (`/readyz`, the
+`cto_cds_mapping_tables_info` metric, the start-up log) and each card's audit row keeps the version
+that mapped it.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -163,6 +170,8 @@ class MappingTables:
     operators: tuple[OperatorEntry, ...]
     rules: Rules
     sources: tuple[str, ...] = ()
+    version: str = ""
+    """`tables_version` of the files loaded ("" for tables built in code)."""
     _exact: Mapping[tuple[str, str, str], tuple[CodeRow, ...]] = field(
         default_factory=dict, repr=False
     )
@@ -500,10 +509,43 @@ def merge_codes(defaults: list[CodeRow], site: list[CodeRow]) -> list[CodeRow]:
     return merged
 
 
+TABLE_FILES = ("codes.csv", "operators.csv", "rules.yaml")
+VERSION_LENGTH = 16
+"""Hex digits of the SHA-256 kept: a name to compare, not a signature."""
+
+
+def tables_version(default_dir: Path, site_dir: Path | None) -> str:
+    """The digest of what the two directories hold: each file's layer, name and bytes, or that it
+    is absent. Paths do not count: the same files give the same version wherever they are."""
+    digest = hashlib.sha256()
+    for layer, directory in (("defaults", default_dir), ("site", site_dir)):
+        for name in TABLE_FILES:
+            path = directory / name if directory is not None else None
+            content = path.read_bytes() if path is not None and path.is_file() else None
+            size = "absent" if content is None else str(len(content))
+            digest.update(f"{layer}/{name}\0{size}\0".encode())
+            digest.update(content or b"")
+    return digest.hexdigest()[:VERSION_LENGTH]
+
+
 def load_tables(site_dir: Path | None = None, default_dir: Path = DEFAULT_DIR) -> MappingTables:
-    """Load the defaults and merge a site directory over them; ConfigError names file and line."""
+    """Load the defaults and merge a site directory over them; ConfigError names file and line.
+
+    The files' version is taken before and after reading them: a site directory replaced
+    meanwhile (a ConfigMap update) is an error to retry, never tables labelled with the version
+    of other files."""
     if site_dir is not None and not site_dir.is_dir():
         raise ConfigError(f"{site_dir}: mappings directory does not exist")
+    version = tables_version(default_dir, site_dir)
+    tables = _load_tables(site_dir, default_dir)
+    if tables_version(default_dir, site_dir) != version:
+        raise ConfigError(
+            f"{site_dir or default_dir}: the mapping files changed while they were read; load again"
+        )
+    return replace(tables, version=version)
+
+
+def _load_tables(site_dir: Path | None, default_dir: Path) -> MappingTables:
     rows = load_codes(default_dir / "codes.csv")
     operators = load_operators(default_dir / "operators.csv")
     rules_data = load_rules(default_dir / "rules.yaml")

@@ -68,6 +68,7 @@ class CardAuditIn(BaseModel):
     scores: dict[str, Any]
     card: dict[str, Any]
     mappings_version: str
+    """The `MappingTables.version` that mapped the case: which table files made this card."""
 
 
 HandleRow = dict[str, Any]

@@ -39,8 +39,9 @@ def make_site(tmp_path: Path, **files: str) -> Path:
     return site
 
 
-def summary(rows: int, enabled: int, operators: int) -> str:
-    return f"{rows} rows ({enabled} enabled), {operators} operators, rules OK\n"
+def summary(rows: int, enabled: int, operators: int, site: Path | None = None) -> str:
+    version = load_tables(site).version
+    return f"{rows} rows ({enabled} enabled), {operators} operators, rules OK\nversion {version}\n"
 
 
 @pytest.mark.parametrize("command", [["mappings"], ["mappings", "check"], ["mappings", "export"]])
@@ -56,7 +57,7 @@ def test_check_defaults(tmp_path: Path, site: str) -> None:
     rows = len(load_tables().rows)
     done = run("mappings", "check", str(directory))
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout == summary(rows, rows, 0)
+    assert done.stdout == summary(rows, rows, 0, directory)
 
 
 def test_check_without_a_directory_checks_the_defaults() -> None:
@@ -76,7 +77,7 @@ def test_check_counts_site_changes(tmp_path: Path) -> None:
     rows = len(load_tables().rows)
     done = run("mappings", "check", str(site))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == summary(rows, rows - 1, 1)
+    assert done.stdout == summary(rows, rows - 1, 1, site)
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cds.http import about_page
+from cds.mapping.tables import load_tables
 from cds.scoring.estimate import wilson_interval
 from cds.scoring.scores.operator_cto import OPERATOR_CTO
 from cds.settings import Environment, Settings
@@ -30,7 +31,11 @@ async def test_probes_need_no_token(tmp_path: Path) -> None:
         ready = await client.get("/readyz")
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "audit_failures": 0}
+    assert ready.json() == {
+        "status": "ready",
+        "mappings": load_tables().version,
+        "audit_failures": 0,
+    }
 
 
 async def test_readyz_notices_the_sqlite_file_deleted_under_the_service(tmp_path: Path) -> None:

@@ -96,6 +96,6 @@ def test_the_job_and_the_service_run_on_a_read_only_root(
         metrics = ehr.get("/metrics", headers={"Authorization": "Bearer metrics-token-0123456789"})
     assert card["summary"].startswith("Operator-CTO")
     assert feedback.status_code == 200, feedback.text
-    assert ready.json() == {"status": "ready", "audit_failures": 0}  # the card's row was written
+    assert ready.json()["audit_failures"] == 0  # the card's row was written
     assert metrics.status_code == 200
     assert "Read-only file system" not in log.read_text()
