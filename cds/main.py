@@ -25,6 +25,7 @@ from cds.http.state import build_state, load_static
 from cds.settings import Settings, get_settings
 
 log = logging.getLogger("cds.http")
+tables_log = logging.getLogger("cds.mapping")
 
 GC_YOUNG_THRESHOLD = 10_000
 """Net new container objects between young collections in a served process (CPython's is 700)."""
@@ -43,7 +44,7 @@ def create_app(
     static = load_static(settings, trusted)
     version = static.tables.version
     # Which tables this process maps with, comparable across replicas (deploy/README.md).
-    log.info("mapping tables %s loaded", version, extra={"fields": {"mappings": version}})
+    tables_log.info("mapping tables %s loaded", version, extra={"fields": {"mappings": version}})
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -321,9 +321,12 @@ def test_serve_warns_at_start_up_when_the_trust_list_is_empty(
     )
     try:
         assert proc.stderr is not None
-        first = proc.stderr.readline()
-        assert first.startswith("cto-cds: warning: the trust list is empty"), first
-        assert "every hook call will be refused" in first
+        # Before the server starts: after the app's own start-up lines (the mapping tables').
+        lines = [proc.stderr.readline() for _ in range(2)]
+        assert json.loads(lines[0])["msg"].startswith("mapping tables "), lines
+        warning = lines[1]
+        assert warning.startswith("cto-cds: warning: the trust list is empty"), lines
+        assert "every hook call will be refused" in warning
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -62,5 +62,6 @@ async def test_the_tables_version_is_logged_probed_measured_and_audited(
     assert audit is not None
     assert audit.mappings_version == version  # which files mapped this card, not their paths
     started = [r for r in caplog.records if r.getMessage() == f"mapping tables {version} loaded"]
+    assert started[0].name == "cds.mapping"
     assert len(started) == 1
     assert started[0].fields == {"mappings": version}  # type: ignore[attr-defined]
