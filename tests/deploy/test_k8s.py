@@ -179,6 +179,20 @@ def test_workloads_are_hardened(workload: Manifest) -> None:
         assert "emptyDir" in volume
 
 
+def test_a_pod_waits_before_stopping_and_its_calls_fit_the_grace_period() -> None:
+    """preStop sleeps while the endpoints drop the pod (tests/integration/test_graceful_shutdown.py:
+    the server refuses new connections from SIGTERM on); what is left of the grace period holds a
+    call that waits its whole FHIR deadline, and a last attempt of the audit queue."""
+    pod = _pod(DEPLOYMENT)
+    wait = CONTAINER["lifecycle"]["preStop"]["sleep"]["seconds"]
+    settings = _one("ConfigMap", "cto-cds-settings")["data"]
+    deadline = float(
+        settings.get("CTO_CDS_FHIR_DEADLINE", Settings.model_fields["fhir_deadline"].default)
+    )
+    assert 3 <= wait <= 10  # longer than endpoint propagation usually takes; not a slow rollout
+    assert wait + deadline + 10 <= pod["terminationGracePeriodSeconds"]
+
+
 def test_the_migration_job_runs_db_upgrade_once() -> None:
     container = _pod(JOB)["containers"][0]
     assert parse_cli(container["args"]) == (["db", "upgrade"], {})

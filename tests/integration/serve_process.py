@@ -50,6 +50,19 @@ def serving(
     """`cto-cds serve [options]` on a free port until the block ends, run by `wrapper` if given;
     yields its address (not necessarily CTO_CDS_PUBLIC_BASE_URL: replicas behind one balancer
     share that)."""
+    with served(env, workdir, log, options, wrapper) as (address, _):
+        yield address
+
+
+@contextmanager
+def served(
+    env: dict[str, str],
+    workdir: Path,
+    log: Path,
+    options: Sequence[str] = (),
+    wrapper: Sequence[str] = (),
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`serving`, yielding the process too: for a test that signals it."""
     port = free_port()
     address = f"http://127.0.0.1:{port}"
     with log.open("w") as out:
@@ -71,7 +84,7 @@ def serving(
                 pass
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        yield address
+        yield address, process
     finally:
         process.terminate()
         process.wait(timeout=30)
