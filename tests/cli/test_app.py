@@ -329,4 +329,4 @@ def test_serve_warns_at_start_up_when_the_trust_list_is_empty(
         assert "every hook call will be refused" in warning
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)  # reads stderr to its end and closes it
