@@ -99,7 +99,8 @@ MAPPING_TABLES = Gauge(
     "replicas that report different versions map the same record differently.",
     ["version"],
     registry=REGISTRY,
-    multiprocess_mode="livemax",  # workers of one process share the tables: one series
+    # `serve --workers N`: one series per version the live workers loaded (the same files: one).
+    multiprocess_mode="livemax",
 )
 
 
