@@ -9,7 +9,7 @@ silently half-read.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from functools import cached_property
 from typing import Annotated
 
@@ -32,6 +32,7 @@ _PATTERN_MESSAGES = {
     DATE_PATTERN: "Value error, not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)",
     DATETIME_PATTERN: "Value error, not a FHIR dateTime",
 }
+NO_SUCH_DAY = "Value error, no such day in the calendar"
 
 
 def earliest_day(value: str) -> date:
@@ -55,10 +56,27 @@ def latest_day(value: str) -> date:
 
 
 def instant_day(value: str) -> date:
-    """The calendar day of a full dateTime as written (its own offset), or of a partial date."""
-    if len(value) > 10:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
-    return earliest_day(value)
+    """The calendar day of a full dateTime as written (its own offset), or of a partial date:
+    the date part, read as is (a leap second, `23:59:60`, is FHIR but not Python's datetime)."""
+    return earliest_day(value[:10])
+
+
+_PLAIN_YEARS = frozenset("12345678")
+"""First digits of years 1000–8999: every month of them has days 1–28 and a following month."""
+
+
+def real_day(value: str) -> bool:
+    """Whether a date/dateTime of the FHIR form names days that exist: 2019-02-30, year 0000 and
+    the end of 9999-12 have the form but no day. Only a day past the 28th or an unusual year is
+    checked in full: the pattern has already checked the rest."""
+    if value[:1] in _PLAIN_YEARS and (len(value) < 10 or value[8:10] <= "28"):
+        return True
+    try:
+        earliest_day(value)
+        latest_day(value)
+    except ValueError:
+        return False
+    return True
 
 
 class _kept(cached_property[str]):  # noqa: N801 - used as a decorator, like its base
@@ -259,6 +277,35 @@ MODELS: dict[str, type[Resource]] = {
 }
 
 
+_DATED: dict[type[Resource], tuple[str, ...]] = {
+    Patient: ("birthDate",),
+    Condition: ("onsetDateTime", "onsetPeriod", "recordedDate"),
+    Procedure: ("performedDateTime", "performedPeriod"),
+    Observation: ("effectiveDateTime", "effectivePeriod"),
+    DiagnosticReport: ("effectiveDateTime",),
+    ServiceRequest: ("authoredOn", "occurrenceDateTime"),
+}
+"""Each model's FHIR date/dateTime elements (a Period's start and end): the patterns check their
+form in Rust; `no_such_day` checks that the day exists (tests/sources/test_resources.py keeps this
+table complete)."""
+
+
+def no_such_day(resource: Resource) -> str | None:
+    """The first element whose date does not exist, else None. The mapping dates what it reads
+    (`earliest_day`), so a resource with such a date is malformed like any other bad element: left
+    to the mapping, 2019-02-30 in an unrelated Condition failed the whole call."""
+    for name in _DATED.get(type(resource), ()):
+        value = getattr(resource, name)
+        if isinstance(value, Period):
+            for part in ("start", "end"):
+                text = getattr(value, part)
+                if text is not None and not real_day(text):
+                    return f"{name}.{part}"
+        elif value is not None and not real_day(value):
+            return name
+    return None
+
+
 class ResourceProblem(BaseModel):
     """A resource that could not be read: which one, which element, and why."""
 
@@ -283,7 +330,7 @@ def parse_resource(raw: object) -> Resource | ResourceProblem | None:
     if model is None:
         return None
     try:
-        return model.model_validate(raw)
+        parsed = model.model_validate(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
         element = ".".join(str(part) for part in error["loc"]) or "(resource)"
@@ -293,13 +340,18 @@ def parse_resource(raw: object) -> Resource | ResourceProblem | None:
         if error["type"] == "string_pattern_mismatch":
             message = _PATTERN_MESSAGES.get(str(error.get("ctx", {}).get("pattern")), message)
         return ResourceProblem(resource=name, element=element, message=message)
+    undated = no_such_day(parsed)
+    if undated is not None:
+        return ResourceProblem(resource=parsed.ref, element=undated, message=NO_SUCH_DAY)
+    return parsed
 
 
 def parse_resource_json(kind: str, text: str) -> Resource | None:
     """The lean model of one resource given as JSON text whose resourceType is `kind`, read
     straight from the text (no dict built: ~25 % less CPU than a `loads` and `parse_resource`).
-    None when the type has no model or JSON mode refuses it: the caller then reads the dict and
-    calls `parse_resource`, which accepts it or says what is wrong exactly as ever. For these
+    None when the type has no model, JSON mode refuses it or a date names no day: the caller then
+    reads the dict and calls `parse_resource`, which accepts it or says what is wrong exactly as
+    ever. For these
     strict models JSON mode accepts only what Python mode accepts, with equal values; it refuses a
     little more (a lone surrogate escape, nesting beyond 200), which the fallback then reads
     (tests/sources/test_resources_json.py)."""
@@ -307,6 +359,7 @@ def parse_resource_json(kind: str, text: str) -> Resource | None:
     if model is None:
         return None
     try:
-        return model.model_validate_json(text)
+        parsed = model.model_validate_json(text)
     except ValidationError:
         return None
+    return None if no_such_day(parsed) is not None else parsed

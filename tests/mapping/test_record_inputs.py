@@ -508,26 +508,40 @@ def test_a_history_trimmed_of_its_dates_is_never_a_definite_answer(tables: Mappi
 
 
 @pytest.mark.parametrize(
-    "unrelated",
+    ("unrelated", "key", "element"),
     [
-        condition("c9", ICD10, "J45.909", onset="2019-02-30"),
-        procedure("p9", CPT, "45378", when="2019-02-30"),
-        finding(
-            "f9",
-            "8867-4",
-            {"valueQuantity": {"value": 72}},
-            site=None,
-            when="2019-02-30",
-            system="http://loinc.org",
+        (condition("c9", ICD10, "J45.909", onset="2019-02-30"), "conditions", "onsetDateTime"),
+        (procedure("p9", CPT, "45378", when="2019-02-30"), "procedures", "performedDateTime"),
+        (
+            finding(
+                "f9",
+                "8867-4",
+                {"valueQuantity": {"value": 72}},
+                site=None,
+                when="2019-02-30",
+                system="http://loinc.org",
+            ),
+            "observations",
+            "effectiveDateTime",
         ),
     ],
     ids=["condition", "procedure", "observation"],
 )
-def test_impossible_date_of_an_unrelated_resource_still_fails(
-    tables: MappingTables, unrelated: dict[str, Any]
+def test_impossible_date_of_an_unrelated_resource_is_a_malformed_resource(
+    tables: MappingTables, unrelated: dict[str, Any], key: str, element: str
 ) -> None:
-    """2019-02-30 passes the format check; the mapping dates every Condition, Procedure and
-    Observation it reads, coded in a table or not, so the date fails it (the batch writes the order
-    to its errors file). Pinned so that skipping unused resources for speed cannot change it."""
-    with pytest.raises(ValueError, match="day is out of range"):
-        mapped(tables, unrelated)
+    """2019-02-30 passes the format check but names no day. It used to reach the mapping, which
+    dates every Condition, Procedure and Observation it reads, coded in a table or not, and fail
+    it with ValueError: an asthma entry's typo cost the hook its card (a 500). Now the lean parse
+    refuses it like any other bad element: named, its search incomplete, what depends on that
+    search unknown, and the rest of the record mapped."""
+    rec = record(patient(), order(), unrelated)
+    (problem,) = rec.problems
+    ref = f"{unrelated['resourceType']}/{unrelated['id']}"
+    assert str(problem) == f"{ref}: {element}: Value error, no such day in the calendar"
+    assert rec.why[key] is Problem.MALFORMED
+    result = map_record(rec, tables, TODAY)
+    if key != "observations":
+        assert result.inputs["prior_cabg"].value is None
+        assert ref in (result.inputs["prior_cabg"].note or "")
+    assert result.inputs["target_vessel"].value is not None  # the order is still read

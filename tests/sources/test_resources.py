@@ -3,16 +3,24 @@ and dateTimes checked in Rust exactly as Python's `re.fullmatch` checks them."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
+from datetime import date
+from typing import get_args, get_type_hints
 
 import pytest
 
 from cds.sources.resources import (
+    _DATED,
     DATE_PATTERN,
     DATETIME_PATTERN,
+    MODELS,
     Condition,
+    FhirDate,
+    FhirDateTime,
     Patient,
+    Period,
     Procedure,
     ResourceProblem,
     parse_resource,
@@ -65,6 +73,21 @@ DATES = [
     "２０１９",
     "2019-02-3\u0661",
     "",
+    # the form, but not a day: checked after the pattern (`real_day`)
+    "2019-02-29",
+    "2020-02-29",
+    "1900-02-29",
+    "2000-02-29",
+    "2019-04-31",
+    "2019-04-30",
+    "2019-12-31",
+    "0000",
+    "0000-01-01",
+    "0001-01-01",
+    "9999-11",
+    "9999-12",
+    "9999-12-31",
+    "9999",
 ]
 DATETIMES = [
     *DATES,
@@ -86,26 +109,67 @@ DATETIMES = [
 ]
 
 
+def days_exist(value: str) -> bool:
+    """The first and the last day a date of the FHIR form can mean, both in the calendar."""
+    year = int(value[:4])
+    month = int(value[5:7]) if len(value) >= 7 else None
+    try:
+        if month is None:
+            date(year, 1, 1), date(year, 12, 31)
+        elif len(value) < 10:
+            date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+            date(year + month // 12, month % 12 + 1, 1)  # the day after: how its end is found
+        else:
+            date(year, month, int(value[8:10]))
+    except (ValueError, calendar.IllegalMonthError):
+        return False
+    return True
+
+
 @pytest.mark.parametrize("value", DATES)
-def test_a_date_is_accepted_exactly_when_python_fullmatch_accepts_it(value: str) -> None:
-    expected = re.fullmatch(DATE_PATTERN.removeprefix("^").removesuffix("$"), value) is not None
+def test_a_date_is_accepted_exactly_when_python_fullmatch_accepts_it_and_its_day_exists(
+    value: str,
+) -> None:
+    form = re.fullmatch(DATE_PATTERN.removeprefix("^").removesuffix("$"), value) is not None
+    expected = form and days_exist(value)
     raw = {"resourceType": "Patient", "id": "p", "birthDate": value}
     parsed = parse_resource(raw)
     assert isinstance(parsed, Patient) is expected, parsed
-    if not expected:
+    if not form:
         assert isinstance(parsed, ResourceProblem)
         assert str(parsed) == (
             "Patient/p: birthDate: Value error, not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)"
         )
+    elif not expected:
+        assert str(parsed) == "Patient/p: birthDate: Value error, no such day in the calendar"
 
 
 @pytest.mark.parametrize("value", DATETIMES)
-def test_a_datetime_is_accepted_exactly_when_python_fullmatch_accepts_it(value: str) -> None:
-    expected = re.fullmatch(DATETIME_PATTERN.removeprefix("^").removesuffix("$"), value) is not None
+def test_a_datetime_is_accepted_exactly_when_python_fullmatch_accepts_it_and_its_day_exists(
+    value: str,
+) -> None:
+    form = re.fullmatch(DATETIME_PATTERN.removeprefix("^").removesuffix("$"), value) is not None
+    expected = form and days_exist(value[:10])
     raw = {"resourceType": "Procedure", "id": "x", "performedPeriod": {"start": value}}
     parsed = parse_resource(raw)
     assert isinstance(parsed, Procedure) is expected, parsed
-    if not expected:
+    if not form:
         assert str(parsed) == "Procedure/x: performedPeriod.start: Value error, not a FHIR dateTime"
+    elif not expected:
+        assert str(parsed) == (
+            "Procedure/x: performedPeriod.start: Value error, no such day in the calendar"
+        )
     json_mode = parse_resource_json("Procedure", json.dumps(raw))  # the batch's reader, alike
     assert (json_mode is not None) is expected
+
+
+def test_every_date_element_of_every_model_is_checked_for_its_day() -> None:
+    """`_DATED` lists exactly the elements typed as FHIR date, dateTime or Period."""
+    for model in MODELS.values():
+        dated = {
+            name
+            for name, hint in get_type_hints(model, include_extras=True).items()
+            if name in model.model_fields
+            and {FhirDate, FhirDateTime, Period} & set(get_args(hint) or (hint,))
+        }
+        assert set(_DATED.get(model, ())) == dated, model.__name__
