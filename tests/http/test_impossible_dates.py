@@ -39,7 +39,8 @@ async def card_for(tmp_path: Path, body: dict[str, Any]) -> dict[str, Any]:
     async with running(tmp_path) as (_, client):
         response = await client.post(SERVICE, content=json.dumps(body), headers=headers)
     assert response.status_code == 200, response.text
-    (card,) = response.json()["cards"]
+    cards: list[dict[str, Any]] = response.json()["cards"]
+    (card,) = cards
     assert card["summary"].startswith("Operator-CTO"), card["summary"]
     return card
 
