@@ -116,6 +116,9 @@ class ScoreValidation(_Model):
 
 class ValidationResult(_Model):
     source: str
+    mappings: str | None = None
+    """The mapping tables' version that read a FHIR cohort's inputs (None: a CSV of inputs); the
+    same version as a service's `/readyz` and audit rows for the same table files."""
     lesions: int
     rows_rejected: int
     errors: list[str]
@@ -324,6 +327,7 @@ def analyse(cohort: Cohort, policy: ScoringPolicy | None = None) -> ValidationRe
         )
     return ValidationResult(
         source=cohort.source,
+        mappings=cohort.mappings,
         lesions=len(cohort.lesions),
         rows_rejected=len({e.row for e in cohort.errors}),
         errors=[str(e) for e in cohort.errors],

@@ -75,6 +75,9 @@ class Cohort:
     errors: list[RowError] = field(default_factory=list)
     absent_inputs: tuple[str, ...] = ()
     """Canonical inputs without a column: unknown in every row."""
+    mappings: str | None = None
+    """The version of the mapping tables the inputs were read with (`MappingTables.version`, a
+    FHIR export); None when they were given as columns."""
 
 
 def _cell(spec: InputSpec, text: str) -> InputValue:

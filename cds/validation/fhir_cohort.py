@@ -122,7 +122,7 @@ async def _lesions(spool: Spool, tables: MappingTables, cohort: Cohort) -> None:
 def read_fhir_cohort(directory: Path, mappings: Path | None = None) -> Cohort:
     """Spool the export, then read one lesion per completed CTO-PCI Procedure (module notes)."""
     tables = load_tables(mappings)
-    cohort = Cohort(str(directory))
+    cohort = Cohort(str(directory), mappings=tables.version)
     with tempfile.TemporaryDirectory(prefix="cto-cds-validate-") as tmp:
         spool = Spool(Path(tmp) / "spool.sqlite", create=True)
         try:

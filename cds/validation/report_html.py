@@ -166,6 +166,11 @@ def render_html(result: ValidationResult) -> str:
         f"<h1>CTO-PCI score validation</h1><p>{html.escape(result.source)}: "
         f"{result.lesions} lesions analysed, {result.rows_rejected} rows rejected.</p>",
     ]
+    if result.mappings is not None:
+        parts.append(
+            "<p>Inputs read through the mapping tables version "
+            f"<code>{html.escape(result.mappings)}</code>.</p>"
+        )
     if result.errors:
         parts.append("<h2>Rejected rows</h2>")
         parts += [f"<div class='err'>{html.escape(e)}</div>" for e in result.errors]

@@ -72,6 +72,8 @@ def print_validation(result: ValidationResult, console: Console) -> None:
         f"[bold]{result.source}[/]: {result.lesions} lesions analysed, "
         f"{result.rows_rejected} rows rejected"
     )
+    if result.mappings is not None:
+        console.print(f"inputs read through the mapping tables version {result.mappings}")
     for error in result.errors[:20]:
         console.print(f"  [red]rejected[/] {error}", highlight=False)
     if len(result.errors) > 20:

@@ -26,6 +26,7 @@ def test_example_json_has_the_contract() -> None:
     assert data["scores"]["j_cto"]["excluded"]["count"] == 144
     assert set(data["scores"]["j_cto"]["vs_operator_cto"] or {}) <= {"n", "diff", "ci95", "p"}
     assert "points" not in primary
+    assert data["mappings"] is None  # a CSV of inputs: no mapping tables read them
 
 
 def test_table_and_html_report(tmp_path: Path) -> None:
@@ -33,6 +34,7 @@ def test_table_and_html_report(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Operator-CTO" in result.stdout
     assert "102/103" in result.stdout
+    assert "mapping tables" not in result.stdout
     page = (tmp_path / "out" / "validation.html").read_text()
     assert page.count("<svg") >= 3  # ROC, band bars, calibration
     # Self-contained: nothing fetched when the page opens.

@@ -8,10 +8,15 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from cds.batch import run
 from cds.batch.spool import Spool
+from cds.mapping.tables import load_tables
+from cds.validation.analysis import analyse
 from cds.validation.fhir_cohort import read_fhir_cohort
+from cds.validation.report_html import write_report
+from cds.validation.report_text import print_validation
 
 SUCCESS, FAILURE = "385669000", "385671000"
 
@@ -106,3 +111,22 @@ def test_unusable_procedures_are_reported_by_id(export: Path) -> None:
     )
     assert errors[1].endswith("-stopped, status: 'in-progress' is not completed")
     assert errors[0].startswith("Procedure/")
+
+
+def test_the_result_names_the_mapping_tables_that_read_the_inputs(
+    export: Path, tmp_path: Path
+) -> None:
+    """A quality officer's result, like a card's audit row, says which tables mapped the cases."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "rules.yaml").write_text("# the site's copy, reviewed\n", encoding="utf-8")
+    version = load_tables(site).version
+    assert version != load_tables().version
+    result = analyse(read_fhir_cohort(export, site))
+    assert result.mappings == version
+    assert analyse(read_fhir_cohort(export)).mappings == load_tables().version
+    console = Console(record=True, width=200)
+    print_validation(result, console)
+    assert f"inputs read through the mapping tables version {version}" in console.export_text()
+    page = write_report(result, tmp_path / "report").read_text(encoding="utf-8")
+    assert f"mapping tables version <code>{version}</code>" in page
