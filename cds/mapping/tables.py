@@ -521,7 +521,10 @@ def tables_version(default_dir: Path, site_dir: Path | None) -> str:
     for layer, directory in (("defaults", default_dir), ("site", site_dir)):
         for name in TABLE_FILES:
             path = directory / name if directory is not None else None
-            content = path.read_bytes() if path is not None and path.is_file() else None
+            try:
+                content = path.read_bytes() if path is not None and path.is_file() else None
+            except OSError as exc:  # unreadable, or gone since `is_file`
+                raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
             size = "absent" if content is None else str(len(content))
             digest.update(f"{layer}/{name}\0{size}\0".encode())
             digest.update(content or b"")

@@ -96,3 +96,20 @@ def test_files_replaced_while_read_are_refused(
     monkeypatch.setattr(tables_module, "load_operators", replaced_meanwhile)
     with pytest.raises(ConfigError, match="changed while they were read; load again"):
         load_tables(directory)
+
+
+def test_an_unreadable_file_is_a_config_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection (the suite runs as root, who reads any file): a read that fails."""
+    directory = site(tmp_path, "site", operators_csv=OPERATORS)
+    real = Path.read_bytes
+
+    def denied(path: Path) -> bytes:
+        if path.name == "operators.csv" and path.parent == directory:
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(ConfigError, match=r"operators\.csv: cannot read: Permission denied"):
+        load_tables(directory)
