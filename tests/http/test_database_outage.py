@@ -104,6 +104,9 @@ async def test_the_card_survives_a_failed_audit_write_and_feedback_is_503(
         }
         feedback = await client.post(FEEDBACK, json={"feedback": [item]}, headers=auth(FEEDBACK))
         ready = await client.get("/readyz")
+        # The replay store is the one `outage` closed, reopened by the jti check: the service's
+        # shutdown closes the store that replaced it, so this one is the test's to close.
+        await replay.close()
     assert card.status_code == 200
     assert card.json()["cards"][0]["summary"].startswith("Operator-CTO")
     # The card's audit row and its appContext handle are one write behind the response, tried
