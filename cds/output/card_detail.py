@@ -330,8 +330,9 @@ def render_detail(case: ScoredCase, unread: list[str]) -> str:
     if unread:
         blocks.append(
             [
-                "**Not read in time** (inputs drawn from these data may be missing or shown as "
-                "not documented): " + "; ".join(escape_markdown(what) for what in unread)
+                # Each entry says its true cause (cds/sources/reasons.py): a timeout is one of them.
+                "**Not read completely** (inputs drawn from these data may be missing or shown "
+                "as not documented): " + "; ".join(escape_markdown(what) for what in unread)
             ]
         )
     if case.mapping.notes:
@@ -354,7 +355,7 @@ def _tail(result: ScoreResult, unread: bool) -> list[str]:
         if undecided:
             parts.append(f"{count_text(undecided, 'item')} undetermined")
     if unread:
-        parts.append("some data not read in time")
+        parts.append("some data could not be read")  # the cause is in the detail
     return parts
 
 

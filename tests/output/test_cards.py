@@ -214,7 +214,10 @@ def test_everything_unknown() -> None:
     card = build_card(case_of(dict.fromkeys(NOTHING_PRESENT)), ctx(unread=["all: server down"]))
     assert card.indicator == "warning"
     assert card.summary.startswith("Operator-CTO -4 to 9 (any band) — incomplete: ")
-    assert card.summary.endswith("missing; some data not read in time")
+    # Not "in time": a server that is down is not a timeout (cds/sources/reasons.py).
+    assert card.summary.endswith("missing; some data could not be read")
+    assert "**Not read completely**" in (card.detail or "")
+    assert "in time" not in (card.detail or "")
     assert check_response(body_of(card)) == []
 
 
