@@ -69,8 +69,8 @@ _LONG_MONTHS = frozenset(("01", "03", "05", "07", "08", "10", "12"))
 def real_day(value: str) -> bool:
     """Whether a date/dateTime of the FHIR form names days that exist: 2019-02-30, year 0000 and
     the end of 9999-12 have the form but no day. The pattern has checked the form: days 29–31,
-    unusual years and digits other than ASCII are what is left to check (a hook call's ~150 dates
-    pass the first test)."""
+    unusual years and digits other than ASCII are what is left to check, and most dates pass the
+    first test."""
     if value[:1] in _PLAIN_YEARS:
         if len(value) < 10:
             return True
@@ -368,10 +368,9 @@ def parse_resource_json(kind: str, text: str) -> Resource | None:
     straight from the text (no dict built: ~25 % less CPU than a `loads` and `parse_resource`).
     None when the type has no model, JSON mode refuses it or a date names no day: the caller then
     reads the dict and calls `parse_resource`, which accepts it or says what is wrong exactly as
-    ever. For these
-    strict models JSON mode accepts only what Python mode accepts, with equal values; it refuses a
-    little more (a lone surrogate escape, nesting beyond 200), which the fallback then reads
-    (tests/sources/test_resources_json.py)."""
+    ever. For these strict models JSON mode accepts only what Python mode accepts, with equal
+    values; it refuses a little more (a lone surrogate escape, nesting beyond 200), which the
+    fallback then reads (tests/sources/test_resources_json.py)."""
     model = MODELS.get(kind)
     if model is None:
         return None
