@@ -1,14 +1,13 @@
 """A pod stopped mid-call (a rolling update, a node drain): SIGTERM to `cto-cds serve` while a hook
 call is waiting on a slow FHIR server. The call still gets its card, the card's audit row is
-written, the process shuts down cleanly, and it stops accepting connections at once — which is why the
-Deployment waits in a preStop hook before the signal (deploy/k8s/deployment.yaml): until the
+written, the process shuts down cleanly, and it stops accepting connections at once — which is
+why the Deployment waits in a preStop hook before the signal (deploy/k8s/deployment.yaml): until the
 Service's endpoints drop the pod, the balancer may still send it new calls."""
 
 from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.load import started
 from cds.demo.ehr import EhrKeys, sign_client_jwt
 from cds.demo.ports import free_port
 from tests.integration.serve_process import ISS, serve_env, served, trust_file
@@ -25,44 +25,19 @@ from tests.integration.service_harness import hook_body
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 PUBLIC = "http://127.0.0.1:8000"
 SERVICE = "/cds-services/operator-cto"
 DELAY_MS = 1500  # each FHIR request: the call is still reading when the signal comes
 
 
-def _proxy(fhir_base: str, log: Path) -> tuple[str, subprocess.Popen[bytes]]:
-    """bench/delay_proxy.py in front of the real FHIR server: the slow EHR server."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.delay_proxy:app", "--port", str(port)],
-            cwd=ROOT,
-            env={
-                **serve_env(),
-                "BENCH_TARGET": fhir_base,
-                "BENCH_SELF": base,
-                "BENCH_DELAY_MS": str(DELAY_MS),
-            },
-            stdout=out,
-            stderr=out,
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None, log.read_text()
-        try:
-            httpx.get(base + "/metadata", timeout=10)
-            return base, process
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-
-
 def test_sigterm_mid_call_answers_the_call_audits_it_and_shuts_down_cleanly(
     tmp_path: Path, fhir_base: str, cohort_resources: list[dict[str, Any]]
 ) -> None:
-    proxy, proxy_process = _proxy(fhir_base, tmp_path / "proxy.log")
+    port = free_port()
+    proxy = f"http://127.0.0.1:{port}"
+    # bench/delay_proxy.py in front of the real FHIR server: the slow EHR server.
+    delay = {"BENCH_TARGET": fhir_base, "BENCH_SELF": proxy, "BENCH_DELAY_MS": str(DELAY_MS)}
+    command = [sys.executable, "-m", "uvicorn", "bench.delay_proxy:app", "--port", str(port)]
     keys = EhrKeys.generate("ES384", kid="shutdown")
     database = tmp_path / "service.db"
     env = serve_env(
@@ -75,35 +50,32 @@ def test_sigterm_mid_call_answers_the_call_audits_it_and_shuts_down_cleanly(
     body = hook_body("order-select", "pt05", cohort_resources, fhir_server=proxy)
     log = tmp_path / "serve.log"
     answers: list[httpx.Response] = []
-    try:
-        with served(env, tmp_path, log) as (address, process):
+    with (
+        started("proxy", command, delay, port, tmp_path),
+        served(env, tmp_path, log) as (address, process),
+    ):
 
-            def call() -> None:
-                token = sign_client_jwt(keys, ISS, PUBLIC + SERVICE)
-                headers = {"Authorization": f"Bearer {token}"}
-                answers.append(
-                    httpx.post(address + SERVICE, json=body, headers=headers, timeout=60)
-                )
+        def call() -> None:
+            token = sign_client_jwt(keys, ISS, PUBLIC + SERVICE)
+            headers = {"Authorization": f"Bearer {token}"}
+            answers.append(httpx.post(address + SERVICE, json=body, headers=headers, timeout=60))
 
-            in_flight = threading.Thread(target=call)
-            started = time.monotonic()
-            in_flight.start()
-            time.sleep(DELAY_MS / 1000 / 3)  # the call is waiting on its FHIR reads
-            process.send_signal(signal.SIGTERM)
-            # New connections are refused while the call in flight is still being answered.
-            refused = False
-            while not refused and in_flight.is_alive():
-                try:
-                    httpx.get(address + "/healthz", timeout=1)
-                    time.sleep(0.02)
-                except httpx.ConnectError:
-                    refused = True
-            in_flight.join(timeout=60)
-            exit_code = process.wait(timeout=30)
-            took = time.monotonic() - started
-    finally:
-        proxy_process.terminate()
-        proxy_process.wait(timeout=30)
+        in_flight = threading.Thread(target=call)
+        begin = time.monotonic()
+        in_flight.start()
+        time.sleep(DELAY_MS / 1000 / 3)  # the call is waiting on its FHIR reads
+        process.send_signal(signal.SIGTERM)
+        # New connections are refused while the call in flight is still being answered.
+        refused = False
+        while not refused and in_flight.is_alive():
+            try:
+                httpx.get(address + "/healthz", timeout=1)
+                time.sleep(0.02)
+            except httpx.ConnectError:
+                refused = True
+        in_flight.join(timeout=60)
+        exit_code = process.wait(timeout=30)
+        took = time.monotonic() - begin
     assert refused, "a new connection was still accepted after SIGTERM"
     assert len(answers) == 1
     (answer,) = answers
