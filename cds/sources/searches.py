@@ -249,17 +249,30 @@ def _subsetted(resource: Mapping[str, object]) -> bool:
     )
 
 
-def _performed_day(resource: Mapping[str, object]) -> date | None:
+class _Unreadable:
+    """A performed date that is there but names no day (not a string, not FHIR's form, 2019-02-30)."""
+
+
+_UNREADABLE = _Unreadable()
+
+
+def _performed_day(resource: Mapping[str, object]) -> date | _Unreadable | None:
     value = resource.get("performedDateTime")
     if value is None:
         period = resource.get("performedPeriod")
-        value = period.get("start") if isinstance(period, Mapping) else None
+        if period is None:
+            return None
+        if not isinstance(period, Mapping):
+            return _UNREADABLE
+        value = period.get("start")
+        if value is None:
+            return None
     if not isinstance(value, str):
-        return None
+        return _UNREADABLE
     try:
         return earliest_day(value)
     except ValueError:
-        return None
+        return _UNREADABLE
 
 
 def _has_code(resource: Mapping[str, object], tokens: list[str]) -> bool:
@@ -291,6 +304,8 @@ def within(search: Search, resource: Mapping[str, object]) -> bool | None:
     """Whether a raw resource passes the search's content filter (`code` tokens, `date=lt`), as a
     FHIR server evaluates it; None when it cannot be told: the server trimmed (SUBSETTED) an element
     the history needs, so a missing date or code may be the server's doing, not the record's.
+    A code or date that is there but unreadable passes, for the lean parse to report the resource
+    and the search as incomplete.
 
     Matching is exact on system and code, as a token search is; the mapping tables' aliases are
     sent as separate tokens (`career_search`).
@@ -307,6 +322,10 @@ def within(search: Search, resource: Mapping[str, object]) -> bool | None:
     if trimmed and any(resource.get(name) is None for name in _HISTORY_NEEDS):
         return None
     day = _performed_day(resource)
+    if isinstance(day, _Unreadable):
+        # Passed for the lean parse to report, as a malformed code is: filtered out here, the
+        # case would vanish and the operator's history be silently one short.
+        return True
     if day is None and trimmed and all(resource.get(n) is None for n in _PERFORMED):
         return None
     for name, value in params:

@@ -195,7 +195,15 @@ def trimmed(resource: dict[str, Any], *drop: str) -> dict[str, Any]:
         (trimmed(cto(10)), True),
         ({**cto(11, when=None), "performedPeriod": {"start": "2026-09-01"}}, True),
         ({**cto(12, when=None), "performedPeriod": {"start": "2026-10-05"}}, False),
-        (cto(13, when="not a date"), False),  # unreadable: no date, the mapping cannot count it
+        # A date there but unreadable passes, for the parse to report (it used to be dropped: the
+        # operator's history silently one case short).
+        (cto(13, when="not a date"), True),
+        (cto(13, when="2026-02-30"), True),
+        (cto(13, when="2026-02-30", code="92944"), False),  # not a CTO-PCI anyway
+        ({**cto(13, when=None), "performedDateTime": 20260101}, True),
+        ({**cto(13, when=None), "performedPeriod": "2026-01-01"}, True),
+        ({**cto(13, when=None), "performedPeriod": {"start": "soon"}}, True),
+        ({**cto(13, when=None), "performedPeriod": {"end": "2026-01-01"}}, False),  # no start
         # Malformed codes pass, for the parse to report (TypeError before: unhashable dict).
         ({**cto(14), "code": {"coding": [{"system": CPT, "code": {"x": 1}}]}}, True),
         ({**cto(15), "code": {"coding": [{"system": ["x"], "code": "92943"}]}}, True),
@@ -382,6 +390,25 @@ def test_file_prefetch_and_rest_give_the_same_history(server: respx.MockRouter) 
     }
     assert values["operator_last_year_success_rate"] == [1.0, 1.0]
     assert values["operator_annual_cto_volume"] == [1.0, 1.0]  # 2 CTO-PCIs over 2 years
+
+
+@pytest.mark.parametrize("when", ["2026-02-30", "last spring"])
+def test_a_case_whose_date_cannot_be_read_leaves_the_history_unknown_not_short(
+    server: respx.MockRouter, when: str
+) -> None:
+    # A server that kept a bad date (or a file export) answers it; the date filter cannot place it,
+    # so dropping it would count the operator's cases one short without a word.
+    mine = [r for r in career() if r["id"] != "x1"] + [cto(6, when=when)]
+    server.get("/Procedure", params={"performer": f"Practitioner/{OP}"}).respond(json=bundle(mine))
+    from_rest = rest_read(server)
+    from_file = asyncio.run(read_operator(FileSource([patient(), *mine]), ORDER_DAY))
+    tables = load_tables()
+    for record in (from_rest, from_file):
+        assert record.why["operator_procedures"] is Problem.MALFORMED, record
+        assert "Procedure/h6" in record.incomplete["operator_procedures"]
+        inputs = map_record(record, tables, TODAY).inputs
+        assert inputs["operator_annual_cto_volume"].value is None
+        assert inputs["operator_last_year_success_rate"].value is None
 
 
 def test_the_file_source_evaluates_code_and_date() -> None:
