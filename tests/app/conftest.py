@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import httpx2  # what starlette's TestClient answers with
 import pytest
 import respx
 from fastapi.testclient import TestClient
@@ -140,10 +141,10 @@ def launch(client: TestClient, **params: str) -> dict[str, str]:
     return query(response.headers["location"])
 
 
-def signed_in(client: TestClient) -> httpx.Response:
+def signed_in(client: TestClient) -> httpx2.Response:
     """Launch and come back from the authorization server with a code."""
     sent = launch(client)
-    response: httpx.Response = client.get(
+    response: httpx2.Response = client.get(
         "/app/callback", params={"code": "code-1", "state": sent["state"]}
     )
     return response

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
+import httpx2  # what starlette's TestClient answers with
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -127,8 +128,8 @@ def _page_form(client: TestClient) -> dict[str, str]:
     return {"csrf": token.group(1)}
 
 
-def _save(client: TestClient, form: dict[str, str]) -> httpx.Response:
-    response: httpx.Response = client.post("/app/save", data=form)
+def _save(client: TestClient, form: dict[str, str]) -> httpx2.Response:
+    response: httpx2.Response = client.post("/app/save", data=form)
     return response
 
 
