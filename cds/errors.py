@@ -42,8 +42,13 @@ class InputIssue:
     type: str
     msg: str
 
+    @property
+    def field(self) -> str:
+        """`loc` joined with dots, a lone surrogate in a key shown as its escape (see utf8_safe)."""
+        return utf8_safe(".".join(self.loc))
+
     def __str__(self) -> str:
-        return f"{'.'.join(self.loc)}: {self.msg}, got {show_value(self.value)}"
+        return f"{self.field}: {self.msg}, got {show_value(self.value)}"
 
 
 class InputError(CdsError):
@@ -71,9 +76,16 @@ class SourceError(CdsError):
 def show_value(value: object) -> str:
     """Render a value as the JSON the user wrote, so `true`, `"Blunt"` and `-3` read as typed."""
     try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=True)
+        text = json.dumps(value, ensure_ascii=False, allow_nan=True)
     except (TypeError, ValueError):
-        return repr(value)
+        text = repr(value)
+    return utf8_safe(text)
+
+
+def utf8_safe(text: str) -> str:
+    """`text` with any lone surrogate ("\ud800" in a JSON string or key) shown as that escape:
+    UTF-8 cannot carry one, so a message holding it could be neither printed nor sent (a 500)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class AuthError(CdsError):

@@ -49,7 +49,10 @@ def _failure(iss: str, detail: str) -> SmartError:
 
 
 def _endpoint(iss: str, name: str, url: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL"
+        raise _failure(iss, f"{name} {url!r} is not a URL") from None
     secure = parts.scheme == "https" or (parts.scheme == "http" and iss.startswith("http://"))
     if not secure or not parts.netloc:
         raise _failure(iss, f"{name} {url!r} is not an absolute https URL")

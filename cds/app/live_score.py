@@ -18,27 +18,24 @@ from cds.scoring.engine import score_all
 from cds.scoring.inputs import (
     INPUT_SPECS,
     InputSpec,
+    number_from_text,
     parse_inputs,
 )
 from cds.scoring.scores.operator_cto import OPERATOR_CTO
 
 
 def _typed(spec: InputSpec, raw: object) -> object:
-    """A form string as the input's type; a value that does not convert is returned unchanged,
-    so `parse_inputs` names it with the field in its error."""
+    """A form string as the input's type; a value that does not convert exactly is returned
+    unchanged, so `parse_inputs` names it, as typed, with the field in its error."""
     if not isinstance(raw, str):
         return raw
     if raw == "":
         return None
-    try:
-        if spec.kind == "boolean":
-            return {"true": True, "false": False}.get(raw, raw)
-        if spec.kind == "integer":
-            return int(raw)
-        if spec.kind == "number":
-            return float(raw)
-    except ValueError:
-        return raw
+    if spec.kind == "boolean":
+        return {"true": True, "false": False}.get(raw, raw)
+    if spec.kind in ("integer", "number"):
+        number = number_from_text(spec, raw)
+        return raw if number is None else number
     return raw
 
 
@@ -51,7 +48,9 @@ def live_score(service: ServiceState, body: object) -> Response:
     """`{"inputs": {name: value}}` → the result fragments, or 400 naming each bad field."""
     raw = body.get("inputs") if isinstance(body, dict) else None
     if not isinstance(raw, dict):
-        issue = InputIssue(("inputs",), raw, "not_an_object", "must be a JSON object")
+        # The body itself when it is not an object ([] said "inputs …, got null" before).
+        where, given = (("inputs",), raw) if isinstance(body, dict) else ((), body)
+        issue = InputIssue(where, given, "not_an_object", "must be a JSON object")
         return _invalid(InputError([issue]))
     try:
         inputs = parse_inputs(typed_inputs(raw))
@@ -71,5 +70,5 @@ def live_score(service: ServiceState, body: object) -> Response:
 
 
 def _invalid(exc: InputError) -> Response:
-    issues = [{"field": ".".join(map(str, i.loc)), "message": str(i)} for i in exc.issues]
+    issues = [{"field": i.field, "message": str(i)} for i in exc.issues]
     return JSONResponse({"error": "Invalid inputs", "issues": issues}, status_code=400)

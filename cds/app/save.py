@@ -57,7 +57,9 @@ def csrf_token(secret: str, session_id: str) -> str:
 def csrf_ok(secret: str, session_id: str | None, sent: str | None) -> bool:
     if not session_id or not sent:
         return False
-    return hmac.compare_digest(csrf_token(secret, session_id), sent)
+    # Bytes: compare_digest refuses str with non-ASCII characters (TypeError, a 500 before).
+    expected = csrf_token(secret, session_id).encode()
+    return hmac.compare_digest(expected, sent.encode("utf-8", "backslashreplace"))
 
 
 def parse_form(body: bytes) -> dict[str, str]:

@@ -33,7 +33,10 @@ router = APIRouter(prefix="/app", include_in_schema=False)
 
 def checked_iss(settings: Settings, iss: str) -> str:
     """`iss` without a trailing slash, or SmartError when it is off the allowlist (SM-01)."""
-    parts = urlsplit(iss)
+    try:
+        parts = urlsplit(iss)
+    except ValueError:  # "Invalid IPv6 URL": a bracket without its pair
+        raise errors.not_allowed(iss[:200]) from None
     if (
         parts.scheme not in ("http", "https")
         or not parts.netloc

@@ -9,6 +9,7 @@ read as unknown.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -193,6 +194,32 @@ def inputs_in(group: InputGroup) -> tuple[str, ...]:
     return tuple(spec.name for spec in INPUTS if spec.group == group)
 
 
+# Numbers written as text (a CSV cell, a form field) in HTML's "valid floating-point number" form,
+# ASCII only: Python's int()/float() also read "1_000", " 5 ", "+3", "٣" and full-width digits,
+# which nobody wrote as a number and which must not reach a score or the EHR converted.
+_INTEGER_TEXT = re.compile(r"-?[0-9]{1,18}")
+_NUMBER_TEXT = re.compile(
+    r"-?(?:[0-9]{1,18}(?:\.[0-9]{1,18})?|\.[0-9]{1,18})(?:[eE][+-]?[0-9]{1,3})?"
+)
+_NONZERO = re.compile(r"[1-9]")
+
+
+def number_from_text(spec: InputSpec, text: str) -> int | float | None:
+    """`text` as the number input `spec` means, or None when it is not exactly a number of that
+    kind: an integer for "integer" (`3.0` is not), an int or a float for "number" ("25" → 25, so
+    an error quotes -1, not -1.0). Never a value the text does not say: "1e-400" and "1e309" fall
+    outside a float and are None, not 0 or infinity; "-0.0" is 0. The range is `spec.issue`'s."""
+    if _INTEGER_TEXT.fullmatch(text):
+        return int(text)
+    if spec.kind != "number" or not _NUMBER_TEXT.fullmatch(text):
+        return None
+    value = float(text) + 0.0  # + 0.0: "-0.0" is 0
+    mantissa = text.partition("e")[0].partition("E")[0]
+    if not math.isfinite(value) or (value == 0.0 and _NONZERO.search(mantissa)):
+        return None
+    return value
+
+
 def parse_inputs(raw: object) -> dict[str, InputValue | None]:
     """Validate a JSON-like object of inputs; return every canonical name, `None` where unknown.
 
@@ -218,8 +245,13 @@ def parse_inputs(raw: object) -> dict[str, InputValue | None]:
             issues.append(issue)
     if issues:
         raise InputError(issues)
-    values = {spec.name: raw.get(spec.name) for spec in INPUTS}
-    years = values["operator_cto_years"]
+    return counted({spec.name: raw.get(spec.name) for spec in INPUTS})
+
+
+def counted(values: dict[str, InputValue | None]) -> dict[str, InputValue | None]:
+    """Checked values as the scores count them: `operator_cto_years` in whole years. Every source
+    of inputs applies it (`parse_inputs`; a CSV row, cds/validation/cohort.py)."""
+    years = values.get("operator_cto_years")
     if isinstance(years, int | float) and not isinstance(years, bool):
         values["operator_cto_years"] = whole_years(years)
     return values

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from cds.errors import CdsError
-from cds.scoring.inputs import INPUT_SPECS, INPUTS, InputSpec, InputValue
+from cds.scoring.inputs import INPUT_SPECS, INPUTS, InputSpec, InputValue, counted, number_from_text
 
 OUTCOME = "technical_success"
 EXTRA_COLUMNS = ("procedural_success", "operator_id", "procedure_date", "lesion_id")
@@ -91,12 +91,10 @@ def _cell(spec: InputSpec, text: str) -> InputValue:
         raise ValueError("must be 0/1, true/false or yes/no (empty = unknown)")
     if spec.kind == "enum":
         return text
-    try:
-        if spec.kind == "integer":
-            return int(text)
-        return float(text) if any(c in text for c in ".eE") else int(text)
-    except ValueError:
-        raise ValueError(f"must be {spec.describe()}") from None
+    number = number_from_text(spec, text)
+    if number is None:
+        raise ValueError(f"must be {spec.describe()}")
+    return number
 
 
 def _binary(text: str) -> int:
@@ -171,7 +169,7 @@ def _row(line: int, row: dict[str, str], has_outcome: bool) -> tuple[Lesion | No
     return (
         Lesion(
             line=line,
-            inputs=inputs,
+            inputs=counted(inputs),
             technical_success=outcome,
             procedural_success=procedural,
             operator_id=row.get("operator_id", "").strip() or None,

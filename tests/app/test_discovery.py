@@ -28,6 +28,7 @@ def anyio_backend() -> str:
         ({"grant_types_supported": ["client_credentials"]}, "authorization_code required"),
         ({"token_endpoint": "http://as.example/token"}, "not an absolute https URL"),
         ({"authorization_endpoint": "/authorize"}, "not an absolute https URL"),
+        ({"authorization_endpoint": "https://[::1/authorize"}, "is not a URL"),  # a 500 before
     ],
 )
 def test_refused(change: dict[str, Any], says: str) -> None:

@@ -31,7 +31,14 @@ from tests.app.conftest import (
 
 
 def test_iss_off_the_allowlist_is_refused_and_never_contacted(client: TestClient, ehr: Ehr) -> None:
-    for iss in ("https://evil.example/fhir", ISS + ".evil.example", ISS + "?x=1", "ftp://ehr"):
+    odd = ("https://[::1", "http://[", "https://]/")  # urlsplit's "Invalid IPv6 URL": a 500 before
+    for iss in (
+        "https://evil.example/fhir",
+        ISS + ".evil.example",
+        ISS + "?x=1",
+        "ftp://ehr",
+        *odd,
+    ):
         response = client.get("/app/launch", params={"iss": iss, "launch": "l"})
         assert response.status_code == 400
         assert "not one of CTO_CDS_ALLOWED_FHIR_SERVERS" in response.text

@@ -9,6 +9,8 @@ end to end in tests/e2e/test_browser.py.
 from __future__ import annotations
 
 import asyncio
+import html
+import json
 import os
 import re
 import threading
@@ -196,7 +198,50 @@ def test_missing_or_forged_csrf_token_is_refused(client: TestClient, store: Fhir
     forged = _save(client, {"csrf": "0" * 64} | FINDINGS)
     assert forged.status_code == 403
     assert "anti-forgery" in forged.text
+    for odd in ("é", "€" * 32, "\ufffd"):  # not ASCII: compare_digest raised TypeError, a 500
+        refused = _save(client, {"csrf": odd} | FINDINGS)
+        assert refused.status_code == 403, refused.text
+        assert "anti-forgery" in refused.text
     assert store.writes == []
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["1_000", "\u0663", "\uff12\uff15", " 25 ", "+25", "1e-400", "1e309", "0x19", "25.0.1"],
+)
+def test_a_number_not_typed_as_a_number_is_refused_as_typed_and_nothing_is_written(
+    client: TestClient, store: FhirStore, typed: str
+) -> None:
+    # Python's float() reads all of these (Arabic-Indic and full-width digits, underscores,
+    # spaces; 1e-400 as 0): the EHR was sent the converted value while the page showed the text.
+    signed_in(client)
+    form = _page_form(client) | FINDINGS | {"occlusion_length_mm": typed}
+    response = _save(client, form)
+    assert response.status_code == 400, response.text
+    error = re.search(
+        r'<span class="field-error" id="err-occlusion_length_mm"[^>]*>(.*?)</span>', response.text
+    )
+    assert error is not None
+    assert html.escape(json.dumps(typed, ensure_ascii=False)) in error.group(1)
+    assert store.writes == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "written"), [("25", 25), ("2.5", 2.5), (".5", 0.5), ("1e1", 10), ("-0.0", 0)]
+)
+def test_what_a_number_input_sends_is_written_as_that_number(
+    client: TestClient, store: FhirStore, typed: str, written: float
+) -> None:
+    signed_in(client)
+    form = _page_form(client) | FINDINGS | {"occlusion_length_mm": typed}
+    assert _save(client, form).status_code == 200
+    lengths = [
+        r["valueQuantity"]["value"]
+        for ref, r in store.held.items()
+        if ref.startswith("Observation/") and r.get("valueQuantity", {}).get("code") == "mm"
+    ]
+    assert lengths == [written]
+    assert str(lengths[0]) != "-0.0"
 
 
 def test_bad_value_is_named_next_to_its_field_and_the_form_is_kept(

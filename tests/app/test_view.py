@@ -72,6 +72,29 @@ def test_bad_value_names_the_field_and_value(client: TestClient) -> None:
     assert "round" in fields["inputs.stump"]
     not_object = client.post("/app/api/score", json={"inputs": [1]})
     assert not_object.status_code == 400
+    assert not_object.json()["issues"][0]["field"] == "inputs"
+
+
+def test_a_body_that_is_not_an_object_is_named_as_sent(client: TestClient) -> None:
+    signed_in(client)
+    for body, shown in (("[]", "got []"), ("1", "got 1"), ('"x"', 'got "x"')):
+        response = client.post(
+            "/app/api/score", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400
+        (issue,) = response.json()["issues"]
+        assert issue["field"] == ""
+        assert shown in issue["message"]  # said "got null" before
+
+
+def test_a_lone_surrogate_is_named_not_a_500(client: TestClient) -> None:
+    signed_in(client)
+    for body in ('{"inputs": {"stump": "\\ud800"}}', '{"inputs": {"\\ud800": 1}}'):
+        response = client.post(
+            "/app/api/score", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 400, response.text
+        assert "\\ud800" in response.text
 
 
 def test_chart_draws_each_band_with_its_wilson_interval() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds.scoring.inputs import INPUTS
+from cds.scoring.inputs import INPUTS, parse_inputs
 from cds.validation.cohort import CohortError, read_cohort
 
 HEADER = "lesion_id,calcification,rentrop_grade,distal_vessel_disease,technical_success\n"
@@ -36,6 +36,11 @@ def test_values_are_typed_and_empty_cells_stay_unknown() -> None:
         ("A,mild,1,0,", "technical_success", "required"),
         ("A,mild,1,0,2", "technical_success", "0 or 1"),
         ("A,mild,1,0,1,extra", "(row)", "6 cells"),
+        # Python's int() reads these; nobody wrote them as a number (read as 3 and 1 before).
+        ("A,mild,\u0663,0,1", "rentrop_grade", "integer"),
+        ("A,mild,\uff11,0,1", "rentrop_grade", "integer"),
+        ("A,mild,0_1,0,1", "rentrop_grade", "integer"),
+        ("A,mild,+1,0,1", "rentrop_grade", "integer"),
     ],
 )
 def test_a_bad_cell_is_reported_and_the_other_rows_kept(row: str, column: str, reason: str) -> None:
@@ -71,3 +76,28 @@ def test_blank_lines_are_not_lesions() -> None:
     cohort = read_cohort(HEADER + "A,mild,1,0,1\n\n,,,,\n", "c.csv")
     assert len(cohort.lesions) == 1
     assert cohort.errors == []
+
+
+def test_operator_years_count_as_whole_years_as_in_json() -> None:
+    # 4.6 years is 5 whole years (a remainder over six months rounds up, docs/spec/inputs.md);
+    # the CSV kept 4.6, so its operator_years_ge_5 item differed from the same case in JSON.
+    text = "operator_cto_years,operator_annual_cto_volume,technical_success\n4.6,35,1\n4.5,1e1,0\n"
+    a, b = read_cohort(text, "c.csv").lesions
+    assert (
+        a.inputs["operator_cto_years"]
+        == parse_inputs({"operator_cto_years": 4.6})["operator_cto_years"]
+        == 5
+    )
+    assert b.inputs["operator_cto_years"] == 4
+    assert (a.inputs["operator_annual_cto_volume"], b.inputs["operator_annual_cto_volume"]) == (
+        35,
+        10.0,
+    )
+
+
+@pytest.mark.parametrize("cell", ["1e-400", "1e309", "1_000", "\u0663\u0665", "0x10", "25.0.1"])
+def test_a_number_cell_is_read_only_as_written(cell: str) -> None:
+    cohort = read_cohort("occlusion_length_mm,technical_success\n" + cell + ",1\n", "c.csv")
+    (error,) = cohort.errors
+    assert (error.column, error.value) == ("occlusion_length_mm", cell)
+    assert cohort.lesions == []
