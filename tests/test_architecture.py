@@ -22,6 +22,7 @@ ALLOWED_ROOTS = {
     "math",
     "itertools",
     "json",
+    "re",  # pure: reading numbers written as text (inputs.number_from_text)
     "pydantic",
     "cds",
 }
