@@ -315,6 +315,9 @@ def _parse_code_row(raw: Mapping[str, str], origin: str) -> CodeRow:
     system = LOCAL if system_raw == LOCAL else normalize_system(system_raw)
     if system != LOCAL and not re.match(r"^(https?://|urn:)", system):
         raise ValueError(f"system {system_raw!r} is not a URI or urn:oid")
+    code = normalize_code(system, code_raw)
+    if not code:  # "." once ICD dots go: an empty prefix would match every code of the system
+        raise ValueError(f"code {code_raw!r} is empty once normalised (ICD codes lose their dots)")
     meaning = col("meaning")
     _check_meaning(concept, element, meaning)
     verified = col("verified")
@@ -331,7 +334,7 @@ def _parse_code_row(raw: Mapping[str, str], origin: str) -> CodeRow:
         resource=resource,
         element=element,
         system=system,
-        code=normalize_code(system, code_raw),
+        code=code,
         match=_choice(col("match") or "exact", get_args(Match), "match"),
         meaning=meaning,
         evidence=_choice(col("evidence"), get_args(Evidence), "evidence"),

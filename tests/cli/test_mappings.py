@@ -91,6 +91,14 @@ def test_check_counts_site_changes(tmp_path: Path) -> None:
             "codes.csv:3: ",
             "concept 'blunt_stump' is neither a canonical input",
         ),
+        (  # the fuzzed row: an empty ICD prefix made every patient with a diagnosis prior_cabg
+            {
+                "codes_csv": f"{HEADER}\nsite.dot,prior_cabg,Condition,code,"
+                "http://hl7.org/fhir/sid/icd-10-cm,.,prefix,true,patient,site,true,typo\n"
+            },
+            "codes.csv:2: ",
+            "code '.' is empty once normalised",
+        ),
         (
             {"rules_yaml": "cabg_min_days_before: 90\ncabg_days: 30\n"},
             "rules.yaml:2: ",
