@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -345,10 +347,43 @@ def _parse_code_row(raw: Mapping[str, str], origin: str) -> CodeRow:
     )
 
 
+MAX_TABLE_BYTES = 5 * 1024 * 1024
+"""Largest table file read (the shipped codes.csv is ≈ 40 KB; a ConfigMap holds at most 1 MiB):
+parsing takes ≈ 14 times a file's size in memory, and a pod has 384 MiB."""
+
+
+def _nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)  # opening a FIFO would wait for a writer
+
+
+def read_table(path: Path) -> bytes:
+    """A table file's bytes: a regular file (after links), at most MAX_TABLE_BYTES of it read, so
+    that a FIFO, a device such as /dev/zero or a huge file fails the load instead of hanging it."""
+    try:
+        with open(path, "rb", opener=_nonblocking) as file:
+            mode = os.fstat(file.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise ConfigError(f"{path}: is not a regular file ({_kind(mode)})")
+            content = file.read(MAX_TABLE_BYTES + 1)  # not the size stat says: a file can grow
+    except IsADirectoryError as exc:  # open() itself refuses a directory
+        raise ConfigError(f"{path}: is not a regular file (a directory)") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if len(content) > MAX_TABLE_BYTES:
+        raise ConfigError(f"{path}: larger than the {MAX_TABLE_BYTES} bytes a table file may hold")
+    return content
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket"}
+    kinds |= {stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device"}
+    return next((name for test, name in kinds.items() if test(mode)), "not a file")
+
+
 def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
     try:
-        text = path.read_text(encoding="utf-8-sig")  # Excel writes "CSV UTF-8" with a BOM
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_table(path).decode("utf-8-sig")  # Excel writes "CSV UTF-8" with a BOM
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     lines = [
         (n, line)
@@ -451,7 +486,7 @@ def load_operators(path: Path) -> list[OperatorEntry]:
 
 def load_rules(path: Path, base: Mapping[str, object] | None = None) -> dict[str, object]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(read_table(path).decode("utf-8")) or {}
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem}") from exc
@@ -471,8 +506,8 @@ def load_rules(path: Path, base: Mapping[str, object] | None = None) -> dict[str
 def _yaml_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
     """The line of the deepest key of `loc` present in a YAML file, for messages."""
     try:
-        node = yaml.compose(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        node = yaml.compose(read_table(path).decode("utf-8"))
+    except (ConfigError, yaml.YAMLError):
         return None
     line = None
     for part in loc:
@@ -524,10 +559,7 @@ def tables_version(default_dir: Path, site_dir: Path | None) -> str:
     for layer, directory in (("defaults", default_dir), ("site", site_dir)):
         for name in TABLE_FILES:
             path = directory / name if directory is not None else None
-            try:
-                content = path.read_bytes() if path is not None and path.is_file() else None
-            except OSError as exc:  # unreadable, or gone since `is_file`
-                raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+            content = read_table(path) if path is not None and path.exists() else None
             size = "absent" if content is None else str(len(content))
             digest.update(f"{layer}/{name}\0{size}\0".encode())
             digest.update(content or b"")

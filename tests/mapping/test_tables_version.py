@@ -4,6 +4,7 @@ are an error, not tables labelled with the version of other files."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -103,13 +104,13 @@ def test_an_unreadable_file_is_a_config_error_naming_it(
 ) -> None:
     """Fault injection (the suite runs as root, who reads any file): a read that fails."""
     directory = site(tmp_path, "site", operators_csv=OPERATORS)
-    real = Path.read_bytes
+    real = os.open
 
-    def denied(path: Path) -> bytes:
-        if path.name == "operators.csv" and path.parent == directory:
+    def denied(path: str, flags: int, *args: int) -> int:
+        if path == str(directory / "operators.csv"):
             raise PermissionError(13, "Permission denied")
-        return real(path)
+        return real(path, flags, *args)
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(os, "open", denied)
     with pytest.raises(ConfigError, match=r"operators\.csv: cannot read: Permission denied"):
         load_tables(directory)
