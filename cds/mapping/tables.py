@@ -24,6 +24,7 @@ that mapped it.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import os
 import re
@@ -368,10 +369,28 @@ def read_table(path: Path) -> bytes:
     except IsADirectoryError as exc:  # open() itself refuses a directory
         raise ConfigError(f"{path}: is not a regular file (a directory)") from exc
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise ConfigError(f"{path}: {_unreadable(path, exc)}") from exc
     if len(content) > MAX_TABLE_BYTES:
         raise ConfigError(f"{path}: larger than the {MAX_TABLE_BYTES} bytes a table file may hold")
     return content
+
+
+def _unreadable(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "is a link loop"
+    if exc.errno == errno.ENOENT and path.is_symlink():
+        return f"is a broken link (to {os.readlink(path)})"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def present(path: Path) -> bool:
+    """Whether a directory holds an entry of this name. A link counts whatever it points to: a
+    broken ConfigMap mount must fail the load, not leave the tables as the defaults alone."""
+    try:
+        path.lstat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
 
 
 def _kind(mode: int) -> str:
@@ -559,7 +578,7 @@ def tables_version(default_dir: Path, site_dir: Path | None) -> str:
     for layer, directory in (("defaults", default_dir), ("site", site_dir)):
         for name in TABLE_FILES:
             path = directory / name if directory is not None else None
-            content = read_table(path) if path is not None and path.exists() else None
+            content = read_table(path) if path is not None and present(path) else None
             size = "absent" if content is None else str(len(content))
             digest.update(f"{layer}/{name}\0{size}\0".encode())
             digest.update(content or b"")
@@ -591,15 +610,15 @@ def _load_tables(site_dir: Path | None, default_dir: Path) -> MappingTables:
     rules_paths = [default_dir / "rules.yaml"]
     if site_dir is not None:
         sources.append(str(site_dir))
-        if (site_dir / "codes.csv").exists():
+        if present(site_dir / "codes.csv"):
             rows = merge_codes(rows, load_codes(site_dir / "codes.csv"))
-        if (site_dir / "operators.csv").exists():
+        if present(site_dir / "operators.csv"):
             site_ops = load_operators(site_dir / "operators.csv")
             site_keys = {(o.npi, o.practitioner_id) for o in site_ops}
             operators = site_ops + [
                 o for o in operators if (o.npi, o.practitioner_id) not in site_keys
             ]
-        if (site_dir / "rules.yaml").exists():
+        if present(site_dir / "rules.yaml"):
             rules_data = load_rules(site_dir / "rules.yaml", rules_data)
             rules_paths.append(site_dir / "rules.yaml")
     rules = _rules(rules_data, rules_paths)

@@ -68,3 +68,34 @@ def test_a_file_above_the_limit_is_refused_and_one_at_it_loads(
 def test_the_shipped_tables_are_far_below_the_limit() -> None:
     for name in TABLE_FILES:
         assert (DEFAULT_DIR / name).stat().st_size < tables_module.MAX_TABLE_BYTES / 50
+
+
+def test_a_broken_link_is_refused_not_skipped(tmp_path: Path) -> None:
+    """A ConfigMap mount is links: a bad one must not leave the tables as the defaults alone."""
+    (tmp_path / "codes.csv").symlink_to("/nonexistent/codes.csv")
+    message = load_error(tmp_path)
+    assert message == f"{tmp_path / 'codes.csv'}: is a broken link (to /nonexistent/codes.csv)"
+    with pytest.raises(ConfigError, match="is a broken link"):
+        tables_module.tables_version(DEFAULT_DIR, tmp_path)
+
+
+def test_a_link_loop_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").symlink_to(tmp_path / "loop.yaml")
+    (tmp_path / "loop.yaml").symlink_to(tmp_path / "rules.yaml")
+    assert load_error(tmp_path) == f"{tmp_path / 'rules.yaml'}: is a link loop"
+    with pytest.raises(ConfigError, match="is a link loop"):
+        tables_module.tables_version(DEFAULT_DIR, tmp_path)
+
+
+def test_a_link_to_a_regular_file_loads_as_the_file(tmp_path: Path) -> None:
+    """The ConfigMap layout: name -> ..data/name -> ..2026_12_07/name."""
+    (tmp_path / "..2026_12_07").mkdir()
+    (tmp_path / "..2026_12_07" / "rules.yaml").write_text("lm_ramus_as_lad: true\n")
+    (tmp_path / "..data").symlink_to("..2026_12_07")
+    (tmp_path / "rules.yaml").symlink_to("..data/rules.yaml")
+    tables = load_tables(tmp_path)
+    assert tables.rules.lm_ramus_as_lad
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "rules.yaml").write_text("lm_ramus_as_lad: true\n")
+    assert load_tables(plain).version == tables.version
