@@ -36,6 +36,7 @@ from typing import Literal, TypeVar, cast, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from yaml.composer import ComposerError
 
 from cds.defaults import MAPPINGS_DIR
 from cds.errors import ConfigError
@@ -399,11 +400,20 @@ def _kind(mode: int) -> str:
     return next((name for test, name in kinds.items() if test(mode)), "not a file")
 
 
-def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
+def _text(path: Path) -> str:
+    """A table file as UTF-8 text (a BOM allowed: Excel writes "CSV UTF-8" with one)."""
+    content = read_table(path)
     try:
-        text = read_table(path).decode("utf-8-sig")  # Excel writes "CSV UTF-8" with a BOM
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # Latin-1 or UTF-16: named, with the line it is on
+        line = content.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 (byte 0x{content[exc.start]:02x}): save the file as UTF-8"
+        ) from exc
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
+    text = _text(path)
     lines = [
         (n, line)
         for n, line in enumerate(text.splitlines(), 1)
@@ -503,13 +513,41 @@ def load_operators(path: Path) -> list[OperatorEntry]:
     return entries
 
 
+MAX_YAML_DEPTH = 16
+"""rules.yaml nests three levels (a section's list); deeper input would only exhaust the stack."""
+
+
+class _RulesLoader(yaml.SafeLoader):
+    """SafeLoader with bounded nesting and no aliases: a 100k-deep `[[[…` was a RecursionError
+    traceback, and aliases of aliases expand to billions of values; rules.yaml needs neither."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            raise ComposerError(None, None, "aliases (*name) are not allowed", self._mark())
+        if self._depth >= MAX_YAML_DEPTH:
+            deep = f"nested more than {MAX_YAML_DEPTH} levels deep"
+            raise ComposerError(None, None, deep, self._mark())
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def _mark(self) -> yaml.Mark | None:
+        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+        return event.start_mark if isinstance(event.start_mark, yaml.Mark) else None
+
+
 def load_rules(path: Path, base: Mapping[str, object] | None = None) -> dict[str, object]:
+    text = _text(path)
     try:
-        data = yaml.safe_load(read_table(path).decode("utf-8")) or {}
+        data = yaml.load(text, Loader=_RulesLoader) or {}
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem}") from exc
-    except (OSError, yaml.YAMLError) as exc:
+    except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: cannot read YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1: expected a mapping of rule names")
@@ -525,7 +563,7 @@ def load_rules(path: Path, base: Mapping[str, object] | None = None) -> dict[str
 def _yaml_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
     """The line of the deepest key of `loc` present in a YAML file, for messages."""
     try:
-        node = yaml.compose(read_table(path).decode("utf-8"))
+        node = yaml.compose(_text(path), Loader=_RulesLoader)
     except (ConfigError, yaml.YAMLError):
         return None
     line = None

@@ -547,6 +547,38 @@ def test_bad_rules_name_file_and_line(tmp_path: Path, text: str, line: int, reas
     assert reason in message
 
 
+@pytest.mark.parametrize(
+    ("content", "line", "reason"),
+    [
+        ("# café\nlm_ramus_as_lad: true\n".encode("latin-1"), 1, "not UTF-8 (byte 0xe9)"),
+        ("lm_ramus_as_lad: true\n".encode("utf-16"), 1, "not UTF-8 (byte 0xff)"),
+        ("# ok\n# façade\n".encode("latin-1"), 2, "not UTF-8 (byte 0xe7)"),
+        (b"x: " + b"[" * 100_000 + b"]" * 100_000 + b"\n", 1, "nested more than 16 levels deep"),
+        (
+            "".join(" " * i + "a:\n" for i in range(3000)).encode() + b" " * 3000 + b"a: 1\n",
+            16,
+            "nested more than 16 levels deep",
+        ),
+        (b"a: &a [1, 2]\nb: [*a, *a]\n", 2, "aliases (*name) are not allowed"),
+    ],
+    ids=["latin-1", "utf-16", "latin-1-line-2", "deep-flow", "deep-block", "alias"],
+)
+def test_rules_that_are_not_utf8_or_nest_too_deep_name_file_and_line(
+    tmp_path: Path, content: bytes, line: int, reason: str
+) -> None:
+    site = site_dir(tmp_path)
+    (site / "rules.yaml").write_bytes(content)
+    message = load_error(site)
+    assert message.startswith(f"{site / 'rules.yaml'}:{line}: "), message
+    assert reason in message
+
+
+def test_codes_that_are_not_utf8_name_the_line(tmp_path: Path) -> None:
+    site = site_dir(tmp_path)
+    (site / "codes.csv").write_bytes((HEADER + "\n" + GOOD + " é\n").encode("latin-1"))
+    assert load_error(site).startswith(f"{site / 'codes.csv'}:2: not UTF-8 (byte 0xe9)")
+
+
 # --- site overrides ---------------------------------------------------------------------------
 
 Z951 = "prior_cabg,Condition,code,http://hl7.org/fhir/sid/icd-10-cm,Z95.1,exact,true"
