@@ -304,7 +304,8 @@ def derived(
             note=f"{dated} CTO-PCIs over {max(years, 1)} year(s); {lower_bound}",
         ),
     }
-    start = index_date - timedelta(days=rules.last_year_days)
+    # An order dated in year 1 has no last year before it: the window starts at date.min.
+    start = index_date - min(timedelta(days=rules.last_year_days), index_date - date.min)
     low = min(bisect_left(days, start), dated)  # the last year: [start, order date)
     last_year = dated - low
     missing = timeline.no_outcome[dated] - timeline.no_outcome[low]

@@ -131,6 +131,11 @@ class OperatorEntry:
     origin: str
 
 
+MAX_DAYS = 36_500
+"""Upper bound of every day count in rules.yaml (a century): beyond it a window reaches before
+year 1 and every scoring failed with an OverflowError instead of the load."""
+
+
 class SuccessRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     partial_counts_as_success: bool = False
@@ -138,7 +143,7 @@ class SuccessRule(BaseModel):
 
 class OperatorRules(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    last_year_days: int = Field(365, ge=1)
+    last_year_days: int = Field(365, ge=1, le=MAX_DAYS)
     # Xiao 2021 §2.2: whole years; a remainder of more than 6 months counts as one more year.
     round_up_after_months: int = Field(6, ge=0, le=12)
     primary_function_codes: tuple[str, ...] = ()
@@ -153,10 +158,10 @@ class Rules(BaseModel):
         "http://cto-cds.org/fhir/CodeSystem/cto-lesion",
         pattern=r"^https?://\S+/CodeSystem/[^/\s]+$",
     )
-    cabg_min_days_before: int = Field(90, ge=0)  # scores.md §1: CABG ≥ 3 months before
+    cabg_min_days_before: int = Field(90, ge=0, le=MAX_DAYS)  # scores.md §1: CABG ≥ 3 months before
     # inputs.md: an MI during the index stay is not prior; MIs this many days or fewer before the
     # order are taken as the index stay (0 = only on or after the order date).
-    prior_mi_exclude_days: int = Field(0, ge=0)
+    prior_mi_exclude_days: int = Field(0, ge=0, le=MAX_DAYS)
     retry_counts_partial_success: bool = False  # terminology.md §4.8: site option
     lm_ramus_as_lad: bool = False  # scores.md: LM and ramus count as non-LAD by default
     cl_score_any_prior_cabg: bool = False  # scores.md §5: site setting, default target vessel

@@ -6,6 +6,7 @@ a different history (other Procedure objects, another length, other tables)."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import date, timedelta
 
 from cds.mapping.operator import OperatorHistories, derived, history_cases, practice_years
@@ -191,3 +192,21 @@ def test_kept_refs_are_what_a_pass_over_the_cases_gives() -> None:
         expected = [c.ref for c in cases if c.day < high and (low is None or c.day >= low)][:limit]
         assert timeline.refs(low, high, limit) == expected
     assert 0 < len(timeline._refs) < 3000
+
+
+def test_the_longest_last_year_window_counts_without_overflow() -> None:
+    """rules.yaml allows up to 36500 days; before that bound 800000 failed every scoring. An
+    order dated in year 1 has no year before it: the window starts at the first day there is."""
+    rules = TABLES.rules.model_copy(
+        update={"operator": TABLES.rules.operator.model_copy(update={"last_year_days": 36_500})}
+    )
+    tables = replace(TABLES, rules=rules)
+    raws = [procedure("old", CPT, "92943", when="0001-02-01", outcome=SUCCESS, performer="dr1")]
+    history = tuple(p for p in map(parse_resource, raws) if isinstance(p, Procedure))
+    fetched = Fetched("operator_procedures", parsed=history, exhaustive=True)
+    record = assemble(
+        {"operator_procedures": fetched}, PatientRecord(patient_id="p1", operator_id="dr1")
+    )
+    rate = "operator_last_year_success_rate"
+    assert derived(record, tables, date(1, 3, 1))[rate].value == 1.0
+    assert derived(record, tables, date(2026, 12, 1))[rate].value is None  # a century back: 1926

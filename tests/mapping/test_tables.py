@@ -536,6 +536,13 @@ def test_duplicate_operator_is_refused(tmp_path: Path) -> None:
             "success.partial_counts_as_success: Input should be a valid boolean",
         ),
         ("operator:\n  last_year_day: 300\n", 2, "operator.last_year_day: Extra inputs"),
+        (  # every scoring then failed with OverflowError (date - timedelta)
+            "operator:\n  last_year_days: 800000\n",
+            2,
+            "operator.last_year_days: Input should be less than or equal to 36500",
+        ),
+        ("cabg_min_days_before: 36501\n", 1, "less than or equal to 36500"),
+        ("prior_mi_exclude_days: 99999999999\n", 1, "less than or equal to 36500"),
         ("lm_ramus_as_lad: [true\n", 2, "invalid YAML"),
         ("- a\n- b\n", 1, "expected a mapping of rule names"),
     ],
