@@ -29,14 +29,15 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, TypeVar, cast, get_args
+from typing import Any, Literal, TypeVar, cast, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from yaml.composer import ComposerError
+from yaml.constructor import ConstructorError
 
 from cds.defaults import MAPPINGS_DIR
 from cds.errors import ConfigError
@@ -137,22 +138,25 @@ year 1 and every scoring failed with an OverflowError instead of the load."""
 
 
 class SuccessRule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     partial_counts_as_success: bool = False
 
 
 class OperatorRules(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     last_year_days: int = Field(365, ge=1, le=MAX_DAYS)
     # Xiao 2021 §2.2: whole years; a remainder of more than 6 months counts as one more year.
     round_up_after_months: int = Field(6, ge=0, le=12)
-    primary_function_codes: tuple[str, ...] = ()
+    primary_function_codes: tuple[StrictStr, ...] = Field((), strict=False)  # YAML gives a list
 
 
 class Rules(BaseModel):
-    """rules.yaml: thresholds and policies that are not code lists."""
+    """rules.yaml: thresholds and policies that are not code lists.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Strict types: YAML reads `yes` as true and a lax model took true as 1 and '30' as 30, so a
+    slip changed a threshold instead of failing the load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
     # terminology.md §4.10: the local CodeSystem; its base (before /CodeSystem/) names the exports.
     local_system: str = Field(
         "http://cto-cds.org/fhir/CodeSystem/cto-lesion",
@@ -523,8 +527,8 @@ MAX_YAML_DEPTH = 16
 
 
 class _RulesLoader(yaml.SafeLoader):
-    """SafeLoader with bounded nesting and no aliases: a 100k-deep `[[[…` was a RecursionError
-    traceback, and aliases of aliases expand to billions of values; rules.yaml needs neither."""
+    """SafeLoader with bounded nesting, no aliases and no repeated keys: a 100k-deep `[[[…` was a
+    RecursionError traceback, and aliases of aliases expand to billions of values."""
 
     _depth = 0
 
@@ -539,6 +543,22 @@ class _RulesLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        # YAML keeps the last of two equal keys: a site's second `operator:` block or a repeated
+        # flag would silently replace the first.
+        lines: dict[Hashable, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, Hashable):
+                continue  # SafeConstructor refuses it below
+            if key in lines:
+                problem = f"duplicate key {key!r} (first at line {lines[key]})"
+                raise ConstructorError(None, None, problem, key_node.start_mark)
+            lines[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
 
     def _mark(self) -> yaml.Mark | None:
         event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]

@@ -542,6 +542,30 @@ def test_duplicate_operator_is_refused(tmp_path: Path) -> None:
             "operator.last_year_days: Input should be less than or equal to 36500",
         ),
         ("cabg_min_days_before: 36501\n", 1, "less than or equal to 36500"),
+        # Strict types: each of these was coerced (to 1, 1, true, true, 30, 30).
+        ("cabg_min_days_before: yes\n", 1, "cabg_min_days_before: Input should be a valid integer"),
+        ("operator:\n  last_year_days: true\n", 2, "last_year_days: Input should be a valid int"),
+        ("lm_ramus_as_lad: 'yes'\n", 1, "lm_ramus_as_lad: Input should be a valid boolean"),
+        ("lm_ramus_as_lad: 1\n", 1, "lm_ramus_as_lad: Input should be a valid boolean"),
+        ("\ncabg_min_days_before: '30'\n", 2, "cabg_min_days_before: Input should be a valid int"),
+        ("cabg_min_days_before: 30.0\n", 1, "cabg_min_days_before: Input should be a valid int"),
+        ("operator:\n  primary_function_codes: [PRIMARY, 42]\n", 2, "Input should be a valid str"),
+        # Duplicate keys: YAML keeps the last one.
+        (
+            "lm_ramus_as_lad: false\n# again\nlm_ramus_as_lad: true\n",
+            3,
+            "duplicate key 'lm_ramus_as_lad' (first at line 1)",
+        ),
+        (
+            "operator:\n  last_year_days: 200\noperator:\n  round_up_after_months: 3\n",
+            3,
+            "duplicate key 'operator' (first at line 1)",
+        ),
+        (
+            "success: {partial_counts_as_success: true, partial_counts_as_success: false}\n",
+            1,
+            "duplicate key",
+        ),
         ("prior_mi_exclude_days: 99999999999\n", 1, "less than or equal to 36500"),
         ("lm_ramus_as_lad: [true\n", 2, "invalid YAML"),
         ("- a\n- b\n", 1, "expected a mapping of rule names"),
@@ -552,6 +576,13 @@ def test_bad_rules_name_file_and_line(tmp_path: Path, text: str, line: int, reas
     message = load_error(site)
     assert message.startswith(f"{site / 'rules.yaml'}:{line}: "), message
     assert reason in message
+
+
+def test_strict_rules_still_take_what_yaml_writes_for_each_type(tmp_path: Path) -> None:
+    text = "cabg_min_days_before: 60\nlm_ramus_as_lad: true\noperator:\n  primary_function_codes: [P1, '2']\n"
+    rules = load_tables(site_dir(tmp_path, rules=text)).rules
+    assert (rules.cabg_min_days_before, rules.lm_ramus_as_lad) == (60, True)
+    assert rules.operator.primary_function_codes == ("P1", "2")
 
 
 @pytest.mark.parametrize(
