@@ -31,6 +31,7 @@ import re
 import stat
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast, get_args
 
@@ -472,18 +473,41 @@ def load_codes(path: Path) -> list[CodeRow]:
     return rows
 
 
-def _number(value: str, column: str, low: float, high: float | None) -> float | None:
-    if not value.strip():
+# Registry bounds (documented in operators.csv): far above any operator's figures, so that only a
+# slip (a rate in percent, a digit too many) fails.
+MAX_ANNUAL_CTO_VOLUME = 1000
+MAX_CTO_YEARS = 80
+_DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?|\.[0-9]{1,9}")
+"""Digits 0-9 and one dot: float() also takes inf, nan, 1e400, 1_000 and other scripts' digits."""
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:40] + "…")
+
+
+def _number(value: str, column: str, high: float) -> float | None:
+    text = value.strip()
+    if not text:
         return None
-    try:
-        number = float(value)
-    except ValueError as exc:
-        raise ValueError(f"{column} {value!r} is not a number") from exc
-    if number < low or (high is not None and number > high) or number != number:
-        raise ValueError(
-            f"{column} {value!r} is outside {low}..{high if high is not None else '∞'}"
-        )
+    if not _DECIMAL.fullmatch(text.removeprefix("-")):
+        raise ValueError(f"{column} {_shown(text)} is not a number (digits 0-9 and a dot)")
+    number = float(text)
+    if not 0 <= number <= high:
+        raise ValueError(f"{column} {_shown(text)} is outside 0..{high:g}")
     return number
+
+
+def _day(value: str) -> str | None:
+    text = value.strip()
+    if not text:
+        return None
+    try:  # fromisoformat alone takes 20261101 and week dates too
+        if _ISO_DAY.fullmatch(text):
+            return date.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    raise ValueError(f"as_of {_shown(text)} is not a date YYYY-MM-DD")
 
 
 def load_operators(path: Path) -> list[OperatorEntry]:
@@ -507,13 +531,13 @@ def load_operators(path: Path) -> list[OperatorEntry]:
                     npi=npi,
                     practitioner_id=pid,
                     annual_cto_volume=_number(
-                        raw["annual_cto_volume"], "annual_cto_volume", 0, None
+                        raw["annual_cto_volume"], "annual_cto_volume", MAX_ANNUAL_CTO_VOLUME
                     ),
-                    cto_years=_number(raw["cto_years"], "cto_years", 0, None),
+                    cto_years=_number(raw["cto_years"], "cto_years", MAX_CTO_YEARS),
                     last_year_success_rate=_number(
-                        raw["last_year_success_rate"], "last_year_success_rate", 0, 1
+                        raw["last_year_success_rate"], "last_year_success_rate", 1
                     ),
-                    as_of=raw["as_of"].strip() or None,
+                    as_of=_day(raw["as_of"]),
                     origin=origin,
                 )
             )
