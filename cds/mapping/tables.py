@@ -29,6 +29,7 @@ import hashlib
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -310,6 +311,17 @@ def _check_value(concept: str, value: str) -> None:
         raise ValueError(f"meaning {value!r} is not a valid {concept}")
 
 
+def _visible(column: str, value: str) -> None:
+    """Refuse control, format and space characters (a zero-width space pasted with a code):
+    no EHR sends the code with them, so the row would add a dead key, not override the default."""
+    for ch in value:
+        if unicodedata.category(ch)[0] in "CZ" and unicodedata.category(ch) != "Co":
+            raise ValueError(
+                f"{column} {value!r} contains U+{ord(ch):04X} "
+                f"({unicodedata.name(ch, 'a control character')}), which no code holds"
+            )
+
+
 def _parse_code_row(raw: Mapping[str, str], origin: str) -> CodeRow:
     def col(name: str) -> str:
         return (raw.get(name) or "").strip()
@@ -329,6 +341,8 @@ def _parse_code_row(raw: Mapping[str, str], origin: str) -> CodeRow:
     system = LOCAL if system_raw == LOCAL else normalize_system(system_raw)
     if system != LOCAL and not re.match(r"^(https?://|urn:)", system):
         raise ValueError(f"system {system_raw!r} is not a URI or urn:oid")
+    for name, value in (("system", system_raw), ("code", code_raw)):
+        _visible(name, value)
     code = normalize_code(system, code_raw)
     if not code:  # "." once ICD dots go: an empty prefix would match every code of the system
         raise ValueError(f"code {code_raw!r} is empty once normalised (ICD codes lose their dots)")
@@ -517,6 +531,7 @@ def load_operators(path: Path) -> list[OperatorEntry]:
         try:
             npi = raw["npi"].strip() or None
             pid = raw["practitioner_id"].strip() or None
+            _visible("practitioner_id", pid or "")
             if npi is None and pid is None:
                 raise ValueError("npi or practitioner_id is required")
             if npi is not None and not re.fullmatch(r"\d{10}", npi):

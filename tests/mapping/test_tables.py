@@ -389,6 +389,16 @@ def _row(**changes: str) -> str:
         (_row(system=""), "system and code are required"),
         (_row(code=""), "system and code are required"),
         (_row(code="B L"), "contains white space"),
+        (  # a dead row that never overrides the default it was meant to
+            _row(code="BL\u200b"),
+            "code 'BL\\u200b' contains U+200B (ZERO WIDTH SPACE), which no code holds",
+        ),
+        (_row(code="\u2060BL"), "contains U+2060 (WORD JOINER)"),
+        (_row(code="B\x7fL"), "contains U+007F (a control character)"),
+        (
+            _row(system="http://hospital.example/\u200bcath"),
+            "system 'http://hospital.example/\\u200b",
+        ),
         (  # an empty ICD prefix would match every diagnosis: prior_cabg for every patient
             _row(
                 concept="prior_cabg",
@@ -506,6 +516,7 @@ def test_excel_bom_is_accepted(tmp_path: Path) -> None:
         ("1234567893,,60,5,0.9,2999-13-45,", "as_of '2999-13-45' is not a date YYYY-MM-DD"),
         ("1234567893,,60,5,0.9,20261101,", "as_of '20261101' is not a date YYYY-MM-DD"),
         ("1234567893,,60,5,0.9", "5 fields, header has 7"),
+        (",prac-17\u200b,60,5,0.9,,", "practitioner_id 'prac-17\\u200b' contains U+200B"),
     ],
 )
 def test_bad_operator_row_names_file_and_line(tmp_path: Path, line: str, reason: str) -> None:
