@@ -453,6 +453,9 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str,
         except csv.Error as exc:
             raise ConfigError(f"{path}:{number}: bad CSV quoting: {exc}") from exc
     header = [h.strip() for h in parsed[0][1]]
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:  # the row dict would keep the last column of the name, silently
+        raise ConfigError(f"{path}:{lines[0][0]}: header: {', '.join(repeated)} repeated")
     missing = [c for c in columns if c not in header]
     unknown = [h for h in header if h not in columns]
     if missing or unknown:

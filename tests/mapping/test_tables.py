@@ -477,6 +477,8 @@ def test_site_id_may_not_reuse_a_default_id_for_another_key(tmp_path: Path) -> N
             "missing ['verified']",
         ),
         ("# only comments\n", 1, "empty file"),
+        (HEADER + ",code\n", 1, "header: code repeated"),
+        (HEADER.replace("comment", "code") + "\n", 1, "header: code repeated"),
     ],
 )
 def test_bad_header_names_its_line(tmp_path: Path, text: str, line: int, reason: str) -> None:
