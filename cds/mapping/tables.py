@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import errno
 import hashlib
+import logging
 import os
 import re
 import stat
@@ -174,6 +175,11 @@ class Rules(BaseModel):
     success: SuccessRule = SuccessRule()
     operator: OperatorRules = OperatorRules()
 
+
+SHORT_PREFIX = 3
+"""A prefix row with a shorter code (after normalisation) is loaded with a warning: ICD-10-CM `I2`
+is every ischaemic heart disease. The shipped prefixes have 3 characters or more."""
+log = logging.getLogger("cds.mapping")
 
 LOOKUP_MEMO = 50_000
 T = TypeVar("T")
@@ -479,6 +485,13 @@ def load_codes(path: Path) -> list[CodeRow]:
             row = _parse_code_row(raw, origin)
         except ValueError as exc:
             raise ConfigError(f"{origin}: {exc}") from exc
+        if row.match == "prefix" and len(row.code) < SHORT_PREFIX:
+            log.warning(
+                "%s: prefix %r matches every %s code starting so: check it is meant",
+                origin,
+                row.code,
+                row.system,
+            )
         if row.id in ids:
             raise ConfigError(f"{origin}: id {row.id!r} already used at {ids[row.id]}")
         if row.key in keys:

@@ -439,6 +439,22 @@ def test_good_row_loads_so_the_bad_row_cases_differ_by_one_column(tmp_path: Path
     assert load_tables(site_dir(tmp_path, [isr])).rows[-1].meaning == "boolean"
 
 
+def test_a_short_prefix_loads_with_a_warning_naming_the_row(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    row = _row(system=ICD10CM, code="I.2", match="prefix", concept="prior_mi", element="code")
+    site = site_dir(tmp_path, [row.replace(",blunt,", ",true,")])
+    with caplog.at_level("WARNING", logger="cds.mapping"):
+        load_tables(site)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{site / 'codes.csv'}:2: prefix 'I2' matches every {ICD10CM} code starting so: "
+        "check it is meant"
+    ]
+    caplog.clear()
+    load_tables()  # the shipped prefixes are long enough
+    assert not caplog.records
+
+
 def test_duplicate_id_names_both_lines(tmp_path: Path) -> None:
     site = site_dir(tmp_path, [GOOD, _row(code="TA", meaning="tapered")])
     path = site / "codes.csv"
