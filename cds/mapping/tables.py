@@ -14,6 +14,11 @@ a site row replaces the default row with the same key, `enabled=false` disables 
 rows. Its `operators.csv` merges by NPI / Practitioner id; its `rules.yaml` overrides keys. A bad row
 fails the load with `file:line: reason`.
 
+Every file present in a directory must be a UTF-8 regular file (links followed) of at most
+`MAX_TABLE_BYTES`: a broken link, a link loop, a FIFO or a device fails the load naming it, never
+leaves the defaults alone or blocks. rules.yaml is read with strict types, unique keys, no aliases
+and bounded nesting; its day counts are at most `MAX_DAYS`.
+
 `MappingTables.version` names what was loaded: a digest of the six files' bytes (absent ones
 included), not of their paths, so `cto-cds mappings check DIR` on an engineer's copy prints the
 version a pod reports for the same files at /site/mappings (`/readyz`, the
