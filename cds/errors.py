@@ -22,7 +22,14 @@ OperationOutcome without parsing messages.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
+
+
+def integer_too_long() -> str:
+    """Why `json.loads` raised a plain ValueError (not a JSONDecodeError): Python refuses to read an
+    integer literal longer than its digit limit (4,300 unless changed), which json parses with int()."""
+    return f"an integer of more than {sys.get_int_max_str_digits():,} digits"
 
 
 class CdsError(Exception):

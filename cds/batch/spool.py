@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from cds.errors import integer_too_long
 from cds.sources.files import NDJSON_SUFFIXES
 
 _REF = re.compile(r"(?:^|/)(Patient|Practitioner|PractitionerRole)/([A-Za-z0-9\-.]{1,64})$")
@@ -169,6 +170,9 @@ class Spool:
             resource = loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
             on_error(where, f"not valid JSON ({getattr(exc, 'msg', 'nested too deeply')})")
+            return 0
+        except ValueError:  # not a JSONDecodeError: an integer past Python's digit limit
+            on_error(where, f"not valid JSON ({integer_too_long()})")
             return 0
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             on_error(where, "not a FHIR resource (no resourceType)")

@@ -25,7 +25,7 @@ from cds.cli.demo import demo_app
 from cds.cli.errors import fail
 from cds.cli.mappings import mappings_app
 from cds.cli.validate import validate
-from cds.errors import CdsError, InputError
+from cds.errors import CdsError, InputError, integer_too_long
 from cds.output.console import make_console, print_report
 from cds.scoring.engine import score_all
 from cds.scoring.inputs import INPUTS, parse_inputs
@@ -77,6 +77,8 @@ def _read_json(path: str) -> object:
         _fail(source, f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
     except RecursionError:
         _fail(source, "JSON nested too deeply")
+    except ValueError:  # not a JSONDecodeError: an integer past Python's digit limit
+        _fail(source, f"not valid JSON: {integer_too_long()}")
 
 
 def _version(value: bool) -> None:

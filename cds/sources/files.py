@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import NoReturn
 from urllib.parse import parse_qsl, unquote
 
-from cds.errors import SourceError
+from cds.errors import SourceError, integer_too_long
 from cds.sources.reasons import Problem, reason
 from cds.sources.record import Fetched
 from cds.sources.searches import Search, valid_id, within
@@ -133,6 +133,8 @@ class FileSource:
             raise SourceError(f"{name}: {where}: not valid JSON ({exc.msg})", url=name) from None
         except RecursionError:
             raise SourceError(f"{name}: JSON nested too deeply", url=name) from None
+        except ValueError:  # not a JSONDecodeError: an integer past Python's digit limit
+            raise SourceError(f"{name}: not valid JSON ({integer_too_long()})", url=name) from None
         return cls.from_bundle(data, name)
 
     @classmethod
@@ -170,6 +172,9 @@ class FileSource:
                 raise SourceError(f"{name}: line {number}: {problem}", url=name) from None
             except RecursionError:
                 raise SourceError(f"{name}: line {number}: nested too deeply", url=name) from None
+            except ValueError:  # not a JSONDecodeError: an integer past Python's digit limit
+                problem = f"not valid JSON ({integer_too_long()})"
+                raise SourceError(f"{name}: line {number}: {problem}", url=name) from None
             entries.append(FileEntry(resource, None, f"line {number}"))
         return cls(entries, name)
 

@@ -96,6 +96,14 @@ def test_a_lone_surrogate_in_a_type_or_id_is_reported_not_fatal(tmp_path: Path) 
     assert [r["id"] for r in spool.patient_resources("p1")] == ["p1"]
 
 
+def test_an_integer_past_the_digit_limit_is_a_bad_line_not_fatal(tmp_path: Path) -> None:
+    """json raises a plain ValueError for it: the whole run stopped with a traceback before."""
+    long = '{"resourceType":"Observation","id":"o1","valueInteger":' + "9" * 4301 + "}"
+    spool, errors = _spool(tmp_path, {"Patient.ndjson": f"{long}\n{PATIENT}\n"})
+    assert errors == [("Patient.ndjson:1", "not valid JSON (an integer of more than 4,300 digits)")]
+    assert [r["id"] for r in spool.patient_resources("p1")] == ["p1"]
+
+
 def test_an_empty_directory_is_reported(tmp_path: Path) -> None:
     _, errors = _spool(tmp_path, {})
     assert len(errors) == 1

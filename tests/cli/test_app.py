@@ -181,6 +181,24 @@ def test_reads_stdin() -> None:
     assert json.loads(done.stdout)["scores"]["ora"]["min"] == 1
 
 
+def test_bad_stdin_is_one_line_and_exit_2() -> None:
+    done = run("score", "-", stdin=b'{"age_years": ' + b"9" * 4301 + b"}")
+    assert done.returncode == 2
+    assert (
+        done.stderr
+        == "cto-cds: error: stdin: not valid JSON: an integer of more than 4,300 digits\n"
+    )
+
+
+@pytest.mark.parametrize("name", ["b.json", "b.ndjson"])
+def test_bad_bundle_number_is_one_line_and_exit_2(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, '{"resourceType": "Bundle", "total": ' + "9" * 4301 + "}\n", name)
+    done = run("score", "--bundle", path)
+    assert done.returncode == 2
+    assert "an integer of more than 4,300 digits" in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_shipped_examples_score(example: Path) -> None:
     done = run("score", str(example), "--json")
@@ -206,6 +224,11 @@ BAD_FILES: list[tuple[Any, str]] = [
     ('{"rentrop_grade": 4}', "inputs.rentrop_grade: must be an integer from 0 to 3, got 4"),
     ('{"occlusion_length_mm": -3}', "inputs.occlusion_length_mm: must be a number ≥ 0, got -3"),
     ('{"occlusion_length_mm": NaN}', "inputs.occlusion_length_mm: must be a number ≥ 0, got NaN"),
+    # Past Python's int digit limit json raises a plain ValueError (a traceback, exit 1, before).
+    (
+        b'{"age_years": ' + b"9" * 4301 + b"}",
+        "not valid JSON: an integer of more than 4,300 digits",
+    ),
 ]
 
 

@@ -45,6 +45,26 @@ def test_jobs_give_the_same_output_as_one_job(export: Path, tmp_path: Path) -> N
     assert {"patient", "order", "scores", "inputs", "context"} <= set(lines[0])
 
 
+def test_an_integer_past_the_digit_limit_is_one_bad_line(export: Path, tmp_path: Path) -> None:
+    """It stopped the whole run with a traceback (exit 1) before."""
+    directory = tmp_path / "export"
+    directory.mkdir()
+    text = (export / "cohort.ndjson").read_text()
+    long = '{"resourceType":"Observation","id":"x","valueInteger":' + "9" * 4301 + "}\n"
+    (directory / "cohort.ndjson").write_text(long + text)
+    out = tmp_path / "out.ndjson"
+    result = run("score", "--ndjson", str(directory), "--out", str(out), "--today", "2026-12-01")
+    assert result.returncode == 0, result.stderr
+    errors = [
+        json.loads(e) for e in (tmp_path / "out.ndjson.errors.ndjson").read_text().splitlines()
+    ]
+    assert errors[0] == {
+        "where": "cohort.ndjson:1",
+        "reason": "not valid JSON (an integer of more than 4,300 digits)",
+    }
+    assert len(out.read_text().splitlines()) >= 30
+
+
 def test_csv_batch(tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
     path.write_text("calcification,stump\nmild,blunt\nnone,sharp\n")
