@@ -224,6 +224,10 @@ BAD_FILES: list[tuple[Any, str]] = [
     ('{"rentrop_grade": 4}', "inputs.rentrop_grade: must be an integer from 0 to 3, got 4"),
     ('{"occlusion_length_mm": -3}', "inputs.occlusion_length_mm: must be a number ≥ 0, got -3"),
     ('{"occlusion_length_mm": NaN}', "inputs.occlusion_length_mm: must be a number ≥ 0, got NaN"),
+    (  # the text between two values was cut as one value, the field name with it
+        '{"sex": "a", "operator_last_year_success_rate": "b"}',
+        'got "a"; inputs.operator_last_year_success_rate: must be a number from 0 to 1, got "b"',
+    ),
     # Past Python's int digit limit json raises a plain ValueError (a traceback, exit 1, before).
     (
         b'{"age_years": ' + b"9" * 4301 + b"}",
