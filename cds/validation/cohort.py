@@ -8,6 +8,8 @@ Why it is built this way:
 
 * A bad cell does not sink the file: the row is set aside as a `RowError` naming its line, column,
   value and reason, and the other rows are still analysed (`strict` callers refuse the file instead).
+  A row with more or fewer cells than the header is set aside whole: its values may be in the wrong
+  columns.
 * A column that is neither an input nor an outcome column is refused for the whole file: it is most
   likely a misspelt input whose values would otherwise be silently dropped.
 * A canonical input with no column is unknown in every row; the analysis excludes the rows per score
@@ -187,24 +189,21 @@ def iter_rows(
 
     `require_outcome=False` (batch scoring of inputs) accepts a file without `technical_success`.
     """
-    reader = csv.DictReader(text, restkey="\0extra", restval="")
-    names = _header(list(reader.fieldnames or []), source, require_outcome)
+    reader = csv.reader(text)
+    names = _header(next(reader, None), source, require_outcome)
     absent = tuple(spec.name for spec in INPUTS if spec.name not in names)
-    for row in reader:
+    for cells in reader:
         line = reader.line_num
-        extra = row.pop("\0extra", None)
-        clean = {k.strip(): v or "" for k, v in row.items() if k is not None}
-        if not any(v.strip() for v in clean.values()) and not extra:
+        if not any(cell.strip() for cell in cells):
             continue  # a blank line between rows is not a lesion
-        if extra:
-            cells = len(names) + len(extra)
-            yield (
-                None,
-                [RowError(line, "(row)", "", f"has {cells} cells, header has {len(names)}")],
-                absent,
-            )
+        if len(cells) != len(names):
+            # Fewer cells as much as more: a dropped delimiter moves every later value into the
+            # wrong column (they were read as unknown, silently, when the row was short).
+            count = f"{len(cells)} cell{'s' * (len(cells) != 1)}"
+            reason = f"has {count}, header has {len(names)}"
+            yield None, [RowError(line, "(row)", "", reason)], absent
             continue
-        lesion, errors = _row(line, clean, OUTCOME in names)
+        lesion, errors = _row(line, dict(zip(names, cells, strict=True)), OUTCOME in names)
         yield lesion, errors, absent
 
 

@@ -78,6 +78,18 @@ def test_csv_batch(tmp_path: Path) -> None:
     assert (error["line"], error["column"]) == (3, "stump")
 
 
+def test_a_csv_row_with_fewer_cells_is_an_error(tmp_path: Path) -> None:
+    """Its missing cells were read as unknown, and the values after a dropped comma shifted."""
+    path = tmp_path / "in.csv"
+    path.write_text("lesion_id,calcification,age_years\nA,mild,70\nB,80\nC,none,60\n")
+    out = tmp_path / "out.ndjson"
+    result = run("score", "--csv", str(path), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(x)["lesion_id"] for x in out.read_text().splitlines()] == ["A", "C"]
+    error = json.loads((tmp_path / "out.ndjson.errors.ndjson").read_text())
+    assert error == {"line": 3, "column": "(row)", "reason": "'' has 2 cells, header has 3"}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

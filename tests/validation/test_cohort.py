@@ -35,7 +35,10 @@ def test_values_are_typed_and_empty_cells_stay_unknown() -> None:
         ("A,mild,1,maybe,1", "distal_vessel_disease", "0/1"),
         ("A,mild,1,0,", "technical_success", "required"),
         ("A,mild,1,0,2", "technical_success", "0 or 1"),
-        ("A,mild,1,0,1,extra", "(row)", "6 cells"),
+        ("A,mild,1,0,1,extra", "(row)", "has 6 cells, header has 5"),
+        # A dropped delimiter shifts the later values: refused as a long row is (read before).
+        ("A,mild,0,1", "(row)", "has 4 cells, header has 5"),
+        ("A", "(row)", "has 1 cell, header has 5"),
         # Python's int() reads these; nobody wrote them as a number (read as 3 and 1 before).
         ("A,mild,\u0663,0,1", "rentrop_grade", "integer"),
         ("A,mild,\uff11,0,1", "rentrop_grade", "integer"),
@@ -73,7 +76,7 @@ def test_a_file_level_problem_refuses_the_file(text: str, message: str) -> None:
 
 
 def test_blank_lines_are_not_lesions() -> None:
-    cohort = read_cohort(HEADER + "A,mild,1,0,1\n\n,,,,\n", "c.csv")
+    cohort = read_cohort(HEADER + "A,mild,1,0,1\n\n,,,,\n  \n,,\n", "c.csv")
     assert len(cohort.lesions) == 1
     assert cohort.errors == []
 
