@@ -192,8 +192,11 @@ def iter_rows(
     reader = csv.reader(text)
     names = _header(next(reader, None), source, require_outcome)
     absent = tuple(spec.name for spec in INPUTS if spec.name not in names)
-    for cells in reader:
-        line = reader.line_num
+    while True:
+        line = reader.line_num + 1  # where the row starts; a quoted cell may span lines
+        cells = next(reader, None)
+        if cells is None:
+            return
         if not any(cell.strip() for cell in cells):
             continue  # a blank line between rows is not a lesion
         if len(cells) != len(names):

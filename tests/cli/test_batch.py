@@ -90,6 +90,17 @@ def test_a_csv_row_with_fewer_cells_is_an_error(tmp_path: Path) -> None:
     assert error == {"line": 3, "column": "(row)", "reason": "'' has 2 cells, header has 3"}
 
 
+def test_a_csv_row_is_named_by_the_line_it_starts_on(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text('lesion_id,age_years\n"A\nnote",70\n"B\nnote",old\nC,60\n')
+    out = tmp_path / "out.ndjson"
+    result = run("score", "--csv", str(path), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(x)["line"] for x in out.read_text().splitlines()] == [2, 6]
+    error = json.loads((tmp_path / "out.ndjson.errors.ndjson").read_text())
+    assert (error["line"], error["column"]) == (4, "age_years")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -55,6 +55,16 @@ def test_a_bad_cell_is_reported_and_the_other_rows_kept(row: str, column: str, r
     assert str(error).startswith(f"line 3, column {column}: ")
 
 
+def test_a_row_is_named_by_the_line_it_starts_on() -> None:
+    """A quoted cell with line breaks: the line where the row ended was named before."""
+    text = HEADER + '"A\nnote\nmore",chalky,1,0,1\n\n"B\r\n",mild,9,0,1\n'
+    cohort = read_cohort(text, "c.csv")
+    assert [(e.line, e.column) for e in cohort.errors] == [
+        (2, "calcification"),
+        (6, "rentrop_grade"),
+    ]
+
+
 def test_optional_columns_are_checked() -> None:
     text = "technical_success,procedural_success,procedure_date,operator_id\n1,1,2024-02-30,op1\n"
     cohort = read_cohort(text, "c.csv")
