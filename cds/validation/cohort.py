@@ -9,7 +9,7 @@ Why it is built this way:
 * A bad cell does not sink the file: the row is set aside as a `RowError` naming its line, column,
   value and reason, and the other rows are still analysed (`strict` callers refuse the file instead).
   A row with more or fewer cells than the header is set aside whole: its values may be in the wrong
-  columns.
+  columns; so is a row the csv module refuses (a cell longer than its limit), and reading goes on.
 * A column that is neither an input nor an outcome column is refused for the whole file: it is most
   likely a misspelt input whose values would otherwise be silently dropped.
 * A canonical input with no column is unknown in every row; the analysis excludes the rows per score
@@ -182,19 +182,60 @@ def _row(line: int, row: dict[str, str], has_outcome: bool) -> tuple[Lesion | No
     )
 
 
+class _Lines:
+    """The lines the csv reader takes, counted, and the quotes of the current row: after a row the
+    reader refuses (a cell past `csv.field_size_limit()`, 131,072 characters), the rest of a quoted
+    cell that spans lines is skipped, so that reading goes on at the next row, not inside the cell.
+    ("" in a cell counts two: only a quote left open makes the count odd.)"""
+
+    def __init__(self, text: Iterable[str]) -> None:
+        self._text = iter(text)
+        self.read = 0
+        self.quotes = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._text)
+        self.read += 1
+        self.quotes += line.count('"')
+        return line
+
+    def skip_open_cell(self) -> None:
+        for _ in self:
+            if self.quotes % 2 == 0:
+                return
+
+
 def iter_rows(
     text: Iterable[str], source: str, require_outcome: bool = True
 ) -> Iterator[tuple[Lesion | None, list[RowError], tuple[str, ...]]]:
     """Each data row as (lesion or None, its errors, inputs without a column), streaming.
 
     `require_outcome=False` (batch scoring of inputs) accepts a file without `technical_success`.
+
+    Raises:
+        CohortError: the header cannot be used (see the module notes).
     """
-    reader = csv.reader(text)
-    names = _header(next(reader, None), source, require_outcome)
+    lines = _Lines(text)
+    reader = csv.reader(lines)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise CohortError(f"{source}: not a readable CSV file ({exc})") from None
+    names = _header(header, source, require_outcome)
     absent = tuple(spec.name for spec in INPUTS if spec.name not in names)
     while True:
-        line = reader.line_num + 1  # where the row starts; a quoted cell may span lines
-        cells = next(reader, None)
+        line = lines.read + 1  # where the row starts; a quoted cell may span lines
+        lines.quotes = 0
+        try:
+            cells = next(reader, None)
+        except csv.Error as exc:
+            if lines.quotes % 2:
+                lines.skip_open_cell()
+            yield None, [RowError(line, "(row)", "", f"is not readable CSV ({exc})")], absent
+            continue
         if cells is None:
             return
         if not any(cell.strip() for cell in cells):
@@ -217,14 +258,11 @@ def read_cohort(text: str, source: str = "(cohort)") -> Cohort:
         CohortError: the file as a whole is unusable (see the module notes).
     """
     cohort = Cohort(source)
-    try:
-        for lesion, errors, absent in iter_rows(io.StringIO(text, newline=""), source):
-            cohort.absent_inputs = absent
-            cohort.errors.extend(errors)
-            if lesion is not None:
-                cohort.lesions.append(lesion)
-    except csv.Error as exc:
-        raise CohortError(f"{source}: not a readable CSV file ({exc})") from None
+    for lesion, errors, absent in iter_rows(io.StringIO(text, newline=""), source):
+        cohort.absent_inputs = absent
+        cohort.errors.extend(errors)
+        if lesion is not None:
+            cohort.lesions.append(lesion)
     if not cohort.absent_inputs and not cohort.lesions and not cohort.errors:
         # Header only: still report which inputs have no column.
         names = next(csv.reader(io.StringIO(text)), [])

@@ -101,6 +101,22 @@ def test_a_csv_row_is_named_by_the_line_it_starts_on(tmp_path: Path) -> None:
     assert (error["line"], error["column"]) == (4, "age_years")
 
 
+def test_a_csv_cell_past_the_csv_limit_is_one_bad_row(tmp_path: Path) -> None:
+    """`_csv.Error: field larger than field limit` was a traceback (exit 1) before."""
+    path = tmp_path / "in.csv"
+    path.write_text(f"lesion_id,age_years\nA,70\nB,{'9' * 131_073}\nC,60\n")
+    out = tmp_path / "out.ndjson"
+    result = run("score", "--csv", str(path), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(x)["lesion_id"] for x in out.read_text().splitlines()] == ["A", "C"]
+    error = json.loads((tmp_path / "out.ndjson.errors.ndjson").read_text())
+    assert error == {
+        "line": 3,
+        "column": "(row)",
+        "reason": "'' is not readable CSV (field larger than field limit (131072))",
+    }
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -65,6 +65,22 @@ def test_a_row_is_named_by_the_line_it_starts_on() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "cell",
+    ["x" * 131_073, '"x' + "y" * 131_073 + '"', '"' + "x\n" * 70_000 + '"'],
+    ids=["plain", "quoted", "quoted over lines"],
+)
+def test_a_cell_past_the_csv_limit_sets_its_row_aside(cell: str) -> None:
+    """csv.Error stopped the whole file (a traceback from `score --csv`) before."""
+    text = HEADER + "Z,none,2,0,1\n" + f"A,{cell},1,0,1\n" + 'Y,"severe",0,1,0\n'
+    cohort = read_cohort(text, "c.csv")
+    assert [lesion.lesion_id for lesion in cohort.lesions] == ["Z", "Y"]
+    (error,) = cohort.errors
+    assert (error.line, error.column) == (3, "(row)")
+    assert error.reason == "is not readable CSV (field larger than field limit (131072))"
+    assert cohort.lesions[1].line == 3 + cell.count("\n") + 1
+
+
 def test_optional_columns_are_checked() -> None:
     text = "technical_success,procedural_success,procedure_date,operator_id\n1,1,2024-02-30,op1\n"
     cohort = read_cohort(text, "c.csv")
