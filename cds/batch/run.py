@@ -257,7 +257,8 @@ def read_csv_rows(path: Path, errors: Callable[[str], None]) -> Iterator[CsvRow]
     """The CSV's valid rows, streaming; bad rows go to `errors`. `technical_success` is optional."""
     from cds.validation.cohort import iter_rows
 
-    with path.open(encoding="utf-8-sig", newline="") as handle:
+    # A byte that is not UTF-8 sets its row aside (iter_rows), not the rest of the file.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         for lesion, row_errors, _absent in iter_rows(handle, str(path), require_outcome=False):
             for e in row_errors:
                 errors(_error({"line": e.line, "column": e.column}, f"{e.value!r} {e.reason}"))

@@ -203,8 +203,6 @@ def _run_csv(
             units, scored, _ = _drain(results, out, err, lambda n: progress.advance(task, n))
     except CdsError as exc:
         fail(str(exc))
-    except UnicodeDecodeError as exc:
-        fail(f"{path}: not UTF-8 text (byte {exc.start})")
     return units, scored, bad
 
 

@@ -61,11 +61,10 @@ def validate(
             parsed = read_fhir_cohort(cohort, mappings)
         else:
             try:
-                text = cohort.read_text(encoding="utf-8-sig")
+                # A byte that is not UTF-8 sets its row aside (iter_rows), not the whole file.
+                text = cohort.read_text(encoding="utf-8-sig", errors="surrogateescape")
             except FileNotFoundError:
                 fail(f"{cohort}: no such file")
-            except UnicodeDecodeError as exc:
-                fail(f"{cohort}: not UTF-8 text (byte {exc.start})")
             except OSError as exc:
                 fail(f"{cohort}: cannot read: {exc.strerror}")
             parsed = read_cohort(text, str(cohort))

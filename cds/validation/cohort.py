@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -31,6 +32,9 @@ OUTCOME = "technical_success"
 EXTRA_COLUMNS = ("procedural_success", "operator_id", "procedure_date", "lesion_id")
 _TRUE = frozenset({"1", "true", "yes", "y"})
 _FALSE = frozenset({"0", "false", "no", "n"})
+_UNDECODED = re.compile("[\udc80-\udcff]")
+"""What `errors="surrogateescape"` makes of a byte that is not UTF-8: the callers read the file so,
+and a row with one is set aside, not the whole file."""
 
 
 class CohortError(CdsError):
@@ -182,16 +186,34 @@ def _row(line: int, row: dict[str, str], has_outcome: bool) -> tuple[Lesion | No
     )
 
 
+def _first_undecoded(cells: list[str]) -> tuple[int, str]:
+    """The first cell with a byte that is not UTF-8, and that byte (never the cell: the errors
+    file, written as UTF-8, could not hold it)."""
+    for at, cell in enumerate(cells):
+        found = _UNDECODED.search(cell)
+        if found:
+            return at, f"byte 0x{ord(found.group()) - 0xDC00:02X}"
+    return len(cells), "a byte"  # in a line the reader dropped
+
+
 class _Lines:
     """The lines the csv reader takes, counted, and the quotes of the current row: after a row the
     reader refuses (a cell past `csv.field_size_limit()`, 131,072 characters), the rest of a quoted
     cell that spans lines is skipped, so that reading goes on at the next row, not inside the cell.
-    ("" in a cell counts two: only a quote left open makes the count odd.)"""
+    ("" in a cell counts two: only a quote left open makes the count odd.) Whether the row has a
+    byte that is not UTF-8 is noted too (one search a line; its cells are searched only then)."""
 
     def __init__(self, text: Iterable[str]) -> None:
         self._text = iter(text)
         self.read = 0
         self.quotes = 0
+        self.undecoded = False
+
+    def start_row(self) -> int:
+        """The line the next row starts on."""
+        self.quotes = 0
+        self.undecoded = False
+        return self.read + 1
 
     def __iter__(self) -> _Lines:
         return self
@@ -200,6 +222,8 @@ class _Lines:
         line = next(self._text)
         self.read += 1
         self.quotes += line.count('"')
+        if _UNDECODED.search(line):
+            self.undecoded = True
         return line
 
     def skip_open_cell(self) -> None:
@@ -224,11 +248,12 @@ def iter_rows(
         header = next(reader, None)
     except csv.Error as exc:
         raise CohortError(f"{source}: not a readable CSV file ({exc})") from None
+    if header and lines.undecoded:
+        raise CohortError(f"{source}: the header is not UTF-8 text ({_first_undecoded(header)[1]})")
     names = _header(header, source, require_outcome)
     absent = tuple(spec.name for spec in INPUTS if spec.name not in names)
     while True:
-        line = lines.read + 1  # where the row starts; a quoted cell may span lines
-        lines.quotes = 0
+        line = lines.start_row()  # a quoted cell may span lines
         try:
             cells = next(reader, None)
         except csv.Error as exc:
@@ -238,6 +263,11 @@ def iter_rows(
             continue
         if cells is None:
             return
+        if lines.undecoded:
+            at, byte = _first_undecoded(cells)
+            column = names[at] if at < len(names) else "(row)"
+            yield None, [RowError(line, column, "", f"is not UTF-8 text ({byte})")], absent
+            continue
         if not any(cell.strip() for cell in cells):
             continue  # a blank line between rows is not a lesion
         if len(cells) != len(names):

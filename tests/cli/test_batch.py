@@ -117,6 +117,22 @@ def test_a_csv_cell_past_the_csv_limit_is_one_bad_row(tmp_path: Path) -> None:
     }
 
 
+def test_a_byte_that_is_not_utf8_is_one_bad_row(tmp_path: Path) -> None:
+    """The run stopped half-way before, naming a wrong offset (that of the decoder's chunk)."""
+    rows = [f"R{i},mild,blunt,70\n" for i in range(1000)]
+    rows[500] = "R500,mild,bl\xe9nt,70\n"
+    path = tmp_path / "in.csv"
+    path.write_bytes(
+        ("lesion_id,calcification,stump,age_years\n" + "".join(rows)).encode("latin-1")
+    )
+    out = tmp_path / "out.ndjson"
+    result = run("score", "--csv", str(path), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert len(out.read_text().splitlines()) == 999
+    error = json.loads((tmp_path / "out.ndjson.errors.ndjson").read_text())
+    assert error == {"line": 502, "column": "stump", "reason": "'' is not UTF-8 text (byte 0xE9)"}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

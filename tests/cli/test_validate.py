@@ -56,6 +56,17 @@ def test_bad_rows_are_reported_and_the_rest_analysed(tmp_path: Path) -> None:
     assert data["errors"][0].startswith("line 3, column calcification: 'chalky'")
 
 
+def test_a_byte_that_is_not_utf8_sets_its_row_aside(tmp_path: Path) -> None:
+    """It refused the whole file before, as `score --csv` (which also stopped half-way) did."""
+    path = tmp_path / "c.csv"
+    path.write_bytes(BAD.replace("chalky", "mild").replace("severe", "s\xe9vere").encode("latin-1"))
+    result = run("validate", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["lesions"], data["rows_rejected"]) == (3, 1)
+    assert data["errors"] == ["line 4, column calcification: '' is not UTF-8 text (byte 0xE9)"]
+
+
 def test_strict_refuses_a_bad_row(tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     path.write_text(BAD)

@@ -81,6 +81,19 @@ def test_a_cell_past_the_csv_limit_sets_its_row_aside(cell: str) -> None:
     assert cohort.lesions[1].line == 3 + cell.count("\n") + 1
 
 
+def test_a_byte_that_is_not_utf8_sets_its_row_aside() -> None:
+    """Callers read the file with errors="surrogateescape": 0xE9 arrives as U+DCE9."""
+    text = HEADER + 'Z,none,2,0,1\nA,m\udce9ld,1,0,1\n"B\n\udcff",mild,1,0,1\nY,mild,0,1,0\n'
+    cohort = read_cohort(text, "c.csv")
+    assert [lesion.lesion_id for lesion in cohort.lesions] == ["Z", "Y"]
+    assert [str(e) for e in cohort.errors] == [
+        "line 3, column calcification: '' is not UTF-8 text (byte 0xE9)",
+        "line 4, column lesion_id: '' is not UTF-8 text (byte 0xFF)",
+    ]
+    with pytest.raises(CohortError, match=r"c.csv: the header is not UTF-8 text \(byte 0xE9\)"):
+        read_cohort("lesion_id,calcification,technical_success\udce9\n", "c.csv")
+
+
 def test_optional_columns_are_checked() -> None:
     text = "technical_success,procedural_success,procedure_date,operator_id\n1,1,2024-02-30,op1\n"
     cohort = read_cohort(text, "c.csv")
