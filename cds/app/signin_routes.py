@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from cds.app import app_state, errors, scopes, session
@@ -28,11 +27,16 @@ from cds.store.app_sessions import AppSessionRow
 log = logging.getLogger(__name__)
 
 AUTHORIZE_MINUTES = 10  # time to sign in at the authorization server
+# Longest parameters taken; beyond them the browser gets the error page (a query validator gave
+# it a JSON OperationOutcome). A state is ours (new_state: 43 characters).
+MAX_ISS, MAX_LAUNCH, MAX_STATE, MAX_CODE, MAX_ERROR = 1024, 2048, 256, 4096, 128
 router = APIRouter(prefix="/app", include_in_schema=False)
 
 
 def checked_iss(settings: Settings, iss: str) -> str:
     """`iss` without a trailing slash, or SmartError when it is off the allowlist (SM-01)."""
+    if len(iss) > MAX_ISS:
+        raise errors.not_allowed(iss[:200])
     try:
         parts = urlsplit(iss)
     except ValueError:  # "Invalid IPv6 URL": a bracket without its pair
@@ -51,12 +55,15 @@ def checked_iss(settings: Settings, iss: str) -> str:
 @router.get("/launch")
 async def launch(
     request: Request,
-    iss: Annotated[str, Query(max_length=1024)] = "",
-    launch: Annotated[str | None, Query(max_length=2048)] = None,
+    iss: str = "",
+    launch: str | None = None,
 ) -> Response:
     """EHR launch (`iss` + `launch`) or standalone launch (`iss` only, SM-09)."""
     service, smart = service_of(request), smart_of(request)
     settings = service.settings
+    if launch is not None and len(launch) > MAX_LAUNCH:
+        detail = f"the EHR's launch parameter is longer than {MAX_LAUNCH} characters"
+        return error_page(SmartError(400, "Launch refused", detail))
     try:
         base = checked_iss(settings, iss)
         config = await smart.discovery.get(service.http, base)
@@ -96,9 +103,9 @@ async def launch(
 @router.get("/callback")
 async def callback(
     request: Request,
-    state: Annotated[str, Query(max_length=256)] = "",
-    code: Annotated[str | None, Query(max_length=4096)] = None,
-    error: Annotated[str | None, Query(max_length=128)] = None,
+    state: str = "",
+    code: str | None = None,
+    error: str | None = None,
 ) -> Response:
     """Claim the state once, exchange the code server-side, store the tokens encrypted."""
     service, smart = service_of(request), smart_of(request)
@@ -107,7 +114,8 @@ async def callback(
     if key is None:
         return error_page(errors.expired("this browser has no app session (cookie missing)"))
     now = app_state.utc_now()
-    claimed = await service.store.claim_app_session(key, state, now) if state else None
+    ours = 0 < len(state) <= MAX_STATE  # longer was never issued here: no look-up
+    claimed = await service.store.claim_app_session(key, state, now) if ours else None
     if claimed is None:
         known = await service.store.app_session(key)
         if known is not None and known.expires_at <= now:
@@ -119,9 +127,16 @@ async def callback(
             relaunch=True,
         )
         return error_page(refused, known.iss if known else None)
-    if error is not None or code is None:
-        shown = error if error is not None and error.isascii() and error.isprintable() else None
-        detail = f"the authorization server answered {shown or 'without a code'}"
+    if error is not None or code is None or len(code) > MAX_CODE:
+        if error is not None:
+            printable = len(error) <= MAX_ERROR and error.isascii() and error.isprintable()
+            detail = "the authorization server answered " + (
+                error if printable else "an error code that cannot be shown"
+            )
+        elif code is None:
+            detail = "the authorization server answered without a code"
+        else:
+            detail = f"the authorization server's code is longer than {MAX_CODE} characters"
         return error_page(
             SmartError(400, "Sign-in not completed", detail, relaunch=True), claimed.iss
         )

@@ -366,3 +366,35 @@ def test_no_banner_when_the_ehr_shows_its_own(client: TestClient, ehr: Ehr) -> N
     assert page.status_code == 200
     assert 'class="banner"' not in page.text
     assert "Operator-CTO" in page.text
+
+
+def test_over_long_launch_parameters_get_the_page_not_json(client: TestClient, ehr: Ehr) -> None:
+    # A query validator answered these with a JSON OperationOutcome, which a browser shows raw.
+    for params, says in (
+        ({"iss": ISS + "/" + "x" * 1100, "launch": "l"}, "not one of CTO_CDS_ALLOWED_FHIR_SERVERS"),
+        ({"iss": ISS, "launch": "l" * 2049}, "longer than 2048 characters"),
+    ):
+        response = client.get("/app/launch", params=params)
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith("text/html")
+        assert says in response.text
+    assert ehr.mock.calls.call_count == 0
+
+
+def test_over_long_or_unprintable_callback_parameters_get_the_page(
+    client: TestClient, ehr: Ehr
+) -> None:
+    cases = (
+        ({"code": "c", "state": "s" * 257}, "state does not match"),
+        ({"code": "c" * 4097}, "code is longer than 4096 characters"),
+        ({"error": "e" * 129}, "an error code that cannot be shown"),
+        ({"error": "\u202eevil"}, "an error code that cannot be shown"),
+        ({}, "answered without a code"),
+    )
+    for params, says in cases:
+        sent = launch(client)
+        response = client.get("/app/callback", params={"state": sent["state"]} | params)
+        assert response.status_code == 400, params
+        assert response.headers["content-type"].startswith("text/html")
+        assert says in response.text, params
+    assert ehr.token.call_count == 0
