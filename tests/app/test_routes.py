@@ -384,7 +384,7 @@ def test_over_long_launch_parameters_get_the_page_not_json(client: TestClient, e
 def test_over_long_or_unprintable_callback_parameters_get_the_page(
     client: TestClient, ehr: Ehr
 ) -> None:
-    cases = (
+    cases: tuple[tuple[dict[str, str], str], ...] = (
         ({"code": "c", "state": "s" * 257}, "state does not match"),
         ({"code": "c" * 4097}, "code is longer than 4096 characters"),
         ({"error": "e" * 129}, "an error code that cannot be shown"),
