@@ -24,6 +24,9 @@ from cds.store.engine import MAX_CONNECTIONS, database_url
 from cds.urls import UrlError, base_url, is_under, parse_url
 
 DEV_SECRET = "dev-only-change-me-0123456789abcdef"
+MIN_SECRET_CHARS = 32
+"""The shortest appContext secret accepted outside development (`openssl rand -hex 32` gives 64):
+it signs the card's app link and derives the token key, so a short one can be guessed offline."""
 MIB = 1024 * 1024
 Environment = Literal["development", "test", "production"]
 
@@ -133,12 +136,26 @@ class Settings(BaseSettings):
         A ConfigError, not a ValueError, so it leaves `Settings(...)` as itself with its message."""
         if self.environment == "development":
             return
-        if self.app_context_secret.get_secret_value() == DEV_SECRET:
+        secret = self.app_context_secret.get_secret_value()
+        if secret == DEV_SECRET:
             raise ConfigError("CTO_CDS_APP_CONTEXT_SECRET: set a secret outside development")
+        if len(secret.strip()) < MIN_SECRET_CHARS:
+            raise ConfigError(
+                f"CTO_CDS_APP_CONTEXT_SECRET: must be at least {MIN_SECRET_CHARS} characters "
+                "(not counting surrounding whitespace) outside development, e.g. openssl rand -hex 32"
+            )
         if not self.public_base_url.startswith("https://"):
             raise ConfigError("CTO_CDS_PUBLIC_BASE_URL: must be https outside development")
         if self.trusted_clients is None:
             raise ConfigError("CTO_CDS_TRUSTED_CLIENTS: no trusted EHR configured")
+        # The file, not only the variable: an empty list would refuse every hook call (401).
+        from cds.auth.trust import load_trusted_clients  # imported here: yaml and jwt
+
+        if not load_trusted_clients(self.trusted_clients):
+            raise ConfigError(
+                f"CTO_CDS_TRUSTED_CLIENTS: {self.trusted_clients} lists no client; "
+                "outside development every hook call would be refused"
+            )
 
     def fhir_server_allowed(self, url: str) -> bool:
         """True when the base URL `url` is under an allowed base (scheme, host, port and path)."""

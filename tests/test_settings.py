@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -53,3 +55,37 @@ def test_an_unsupported_database_url_fails_in_settings_without_the_password() ->
     with pytest.raises(ConfigError, match="CTO_CDS_DATABASE_URL") as refused:
         load_settings(database_url="mysql://u:s3cret@db/cds")
     assert "s3cret" not in str(refused.value)
+
+
+ONE_CLIENT = "- iss: https://ehr.example.org\n  jwks_url: https://ehr.example.org/jwks\n"
+
+
+def production(tmp_path: Path, trust: str = ONE_CLIENT, **values: object) -> Settings:
+    path = tmp_path / "trusted.yaml"
+    path.write_text(trust, "utf-8")
+    settings: dict[str, object] = {
+        "environment": "production",
+        "public_base_url": "https://cds.example.org",
+        "app_context_secret": "p" * 32,
+        "trusted_clients": path,
+    }
+    return load_settings(**(settings | values))
+
+
+def test_production_accepts_a_long_secret_and_a_trust_list_naming_a_client(tmp_path: Path) -> None:
+    assert production(tmp_path).environment == "production"
+
+
+@pytest.mark.parametrize("trust", ["[]", "[]\n# nobody yet\n"])
+def test_production_refuses_a_trust_file_that_lists_no_client(tmp_path: Path, trust: str) -> None:
+    # Only the variable was checked: a file holding [] started a service refusing every call.
+    with pytest.raises(ConfigError, match=r"CTO_CDS_TRUSTED_CLIENTS: .* lists no client"):
+        production(tmp_path, trust)
+
+
+@pytest.mark.parametrize("secret", ["", "   ", "a", "x" * 31, " " * 40, " " + "y" * 30 + " "])
+def test_production_refuses_a_short_or_blank_app_context_secret(
+    tmp_path: Path, secret: str
+) -> None:
+    with pytest.raises(ConfigError, match="CTO_CDS_APP_CONTEXT_SECRET: must be at least 32"):
+        production(tmp_path, app_context_secret=secret)

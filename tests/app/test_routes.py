@@ -90,8 +90,8 @@ def test_v1_scopes_only_when_the_server_offers_only_permission_v1(
 
 
 def test_secure_cookie_outside_development(tmp_path: Path, ehr: Ehr) -> None:
-    trusted = tmp_path / "trusted.json"
-    trusted.write_text("[]")
+    trusted = tmp_path / "trusted.yaml"
+    trusted.write_text("- iss: https://ehr.example.org\n  jwks_url: https://ehr.example.org/jwks\n")
     production = settings(
         tmp_path,
         environment="production",

@@ -114,7 +114,9 @@ def test_env_names_are_settings_and_the_settings_pass_production_rules(tmp_path:
     assert unknown_settings(names) == []
     assert SETTINGS["CTO_CDS_MIGRATE_ON_START"] == "false"
     trusted = tmp_path / "trusted.yaml"
-    trusted.write_text("[]", "utf-8")
+    trusted.write_text(
+        "- iss: https://ehr.example.org\n  jwks_url: https://ehr.example.org/jwks\n", "utf-8"
+    )
     mappings = tmp_path / "mappings"
     mappings.mkdir()
     values = {k.removeprefix("CTO_CDS_").lower(): v for k, v in SETTINGS.items()}

@@ -52,7 +52,7 @@ def cto_body(patient: str, hook: str = "order-select") -> dict[str, Any]:
 def elsewhere(tmp: Path, **extra: Any) -> Settings:
     """Outside development: https, a real secret and a trust file are required."""
     trust = tmp / "trusted.yaml"
-    trust.write_text("[]\n")
+    trust.write_text("- iss: https://ehr.example.org\n  jwks_url: https://ehr.example.org/jwks\n")
     return Settings(
         environment="production",
         public_base_url="https://cds.example.org",

@@ -1,0 +1,70 @@
+"""`cto-cds serve` refuses a bad setting in one line naming the variable, exit code 2, no traceback,
+and never prints a secret (found by fuzzing the CTO_CDS_* variables)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cds.demo.ports import free_port
+
+ONE_CLIENT = "- iss: https://ehr.example.org\n  jwks_url: https://ehr.example.org/jwks\n"
+SECRET = "a-production-secret-0123456789abcdef"
+
+
+def serve(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`cto-cds serve` with only `env` set (a SQLite file in `tmp_path` unless `env` names one);
+    a configuration it accepts starts a server, which the timeout then reports as a failure."""
+    exe = shutil.which("cto-cds", path=str(Path(sys.executable).parent))
+    command = [exe] if exe else [sys.executable, "-m", "cds"]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CTO_CDS_")}
+    clean["CTO_CDS_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cds.db'}"
+    try:
+        return subprocess.run(
+            [*command, "serve", "--port", str(free_port())],
+            cwd=tmp_path,
+            env=clean | env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"serve started with {env}")
+
+
+def refused(done: subprocess.CompletedProcess[str], start: str) -> str:
+    """The one error line, after checking the exit code and that nothing else was printed."""
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"cto-cds: error: {start}"), done.stderr
+    return done.stderr
+
+
+def production(tmp_path: Path, trust: str = ONE_CLIENT) -> dict[str, str]:
+    path = tmp_path / "trusted.yaml"
+    path.write_text(trust, "utf-8")
+    return {
+        "CTO_CDS_ENVIRONMENT": "production",
+        "CTO_CDS_PUBLIC_BASE_URL": "https://cds.example.org",
+        "CTO_CDS_APP_CONTEXT_SECRET": SECRET,
+        "CTO_CDS_TRUSTED_CLIENTS": str(path),
+    }
+
+
+def test_production_refuses_an_empty_trust_list(tmp_path: Path) -> None:
+    # It started, with a warning: every hook call would then be refused (401).
+    line = refused(serve(tmp_path, production(tmp_path, "[]")), "CTO_CDS_TRUSTED_CLIENTS: ")
+    assert "lists no client" in line
+
+
+@pytest.mark.parametrize("secret", ["", "   ", "a"])
+def test_production_refuses_a_short_app_context_secret(tmp_path: Path, secret: str) -> None:
+    env = production(tmp_path) | {"CTO_CDS_APP_CONTEXT_SECRET": secret}
+    refused(serve(tmp_path, env), "CTO_CDS_APP_CONTEXT_SECRET: must be at least 32 characters")
