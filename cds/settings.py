@@ -118,6 +118,21 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
         return [origin.rstrip("/") for origin in value]
 
+    @field_validator("smart_token_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here, not when the app first builds its vault: a traceback then (never the key).
+        if value is not None:
+            from cryptography.fernet import Fernet
+
+            try:
+                Fernet(value.get_secret_value().encode())
+            except ValueError:
+                raise ValueError(
+                    "not a Fernet key (32 url-safe base64-encoded bytes, from Fernet.generate_key())"
+                ) from None
+        return value
+
     @field_validator("trusted_clients", "mappings_dir")
     @classmethod
     def _exists(cls, value: Path | None) -> Path | None:

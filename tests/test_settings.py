@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from pydantic import ValidationError
 
 from cds.errors import ConfigError
@@ -89,3 +90,16 @@ def test_production_refuses_a_short_or_blank_app_context_secret(
 ) -> None:
     with pytest.raises(ConfigError, match="CTO_CDS_APP_CONTEXT_SECRET: must be at least 32"):
         production(tmp_path, app_context_secret=secret)
+
+
+@pytest.mark.parametrize("key", ["foo", "", "é" * 44, "A" * 42 + "=="])
+def test_a_token_key_that_is_not_a_fernet_key_is_refused_without_showing_it(key: str) -> None:
+    # Fernet's ValueError was a traceback when the app built its vault.
+    with pytest.raises(ConfigError, match=r"CTO_CDS_SMART_TOKEN_KEY: .*not a Fernet key") as no:
+        load_settings(smart_token_key=key)
+    assert not key or key not in str(no.value)
+
+
+def test_a_fernet_key_is_accepted() -> None:
+    key = Fernet.generate_key().decode()
+    assert load_settings(smart_token_key=key).smart_token_key.get_secret_value() == key  # type: ignore[union-attr]

@@ -68,3 +68,10 @@ def test_production_refuses_an_empty_trust_list(tmp_path: Path) -> None:
 def test_production_refuses_a_short_app_context_secret(tmp_path: Path, secret: str) -> None:
     env = production(tmp_path) | {"CTO_CDS_APP_CONTEXT_SECRET": secret}
     refused(serve(tmp_path, env), "CTO_CDS_APP_CONTEXT_SECRET: must be at least 32 characters")
+
+
+@pytest.mark.parametrize("key", ["foo", ""])
+def test_a_bad_token_key_is_named_not_shown(tmp_path: Path, key: str) -> None:
+    line = refused(serve(tmp_path, {"CTO_CDS_SMART_TOKEN_KEY": key}), "CTO_CDS_SMART_TOKEN_KEY: ")
+    assert "not a Fernet key" in line
+    assert "foo" not in line
