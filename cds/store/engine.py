@@ -4,7 +4,7 @@
 to run from every replica at start-up: PostgreSQL serialises upgraders on an advisory lock, SQLite
 on `BEGIN IMMEDIATE`, and an up-to-date database is left untouched. Supported URLs:
 `sqlite+aiosqlite:///path` and `postgresql+asyncpg://...` (plain `sqlite:` / `postgresql:` get the
-async driver).
+async driver); the only query parameter is PostgreSQL's `ssl=MODE` (libpq's `sslmode` is read as it).
 
 A new revision, for developers: `alembic.command.revision(alembic_config(url), message=...,
 autogenerate=True)` against a database at head, then set `HEAD` to its id (a test compares it with
@@ -59,6 +59,8 @@ ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
     "postgresql+asyncpg": "postgresql+asyncpg",
 }
+PG_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+"""asyncpg's `ssl` values in a URL, the same names as libpq's `sslmode` (which is translated)."""
 PG_LOCK_KEY = 0x43544F5F434453  # "CTO_CDS": one advisory lock for schema upgrades
 SQLITE_BUSY_SECONDS = 30.0
 WAL_ATTEMPTS = 8
@@ -107,7 +109,40 @@ def database_url(url: str) -> URL:
             f"CTO_CDS_DATABASE_URL: {shown} is not supported; use sqlite+aiosqlite:///path "
             "or postgresql+asyncpg://user@host/db"
         )
-    return parsed.set(drivername=wanted)
+    parsed = parsed.set(drivername=wanted)
+    return parsed.set(query=_query(parsed))
+
+
+def _query(parsed: URL) -> dict[str, str]:
+    """The URL's query as the driver accepts it. SQLAlchemy passes every parameter to the driver's
+    connect(), so an unknown one (libpq's `sslmode` included) was a TypeError at the first connect;
+    the message names parameters, never their values."""
+    query: dict[str, str] = {}
+    for name, value in parsed.query.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"CTO_CDS_DATABASE_URL: query parameter {name!r} is given twice")
+        query[name] = value
+    if parsed.get_backend_name() == "sqlite":
+        if query:
+            raise ConfigError(
+                f"CTO_CDS_DATABASE_URL: unknown query parameter {sorted(query)[0]!r}: "
+                "a SQLite URL takes none (sqlite+aiosqlite:///path)"
+            )
+        return {}
+    if "sslmode" in query:
+        if "ssl" in query:
+            raise ConfigError("CTO_CDS_DATABASE_URL: set ssl or sslmode, not both")
+        # libpq's name, usual in PostgreSQL URLs; asyncpg's `ssl` takes the same modes.
+        query["ssl"] = query.pop("sslmode")
+    unknown = sorted(set(query) - {"ssl"})
+    if unknown:
+        raise ConfigError(
+            f"CTO_CDS_DATABASE_URL: unknown query parameter {unknown[0]!r}: only ssl=MODE "
+            f"(or libpq's sslmode=MODE) is accepted, MODE one of {', '.join(PG_SSL_MODES)}"
+        )
+    if "ssl" in query and query["ssl"] not in PG_SSL_MODES:
+        raise ConfigError(f"CTO_CDS_DATABASE_URL: ssl must be one of {', '.join(PG_SSL_MODES)}")
+    return query
 
 
 def sqlite_path(url: URL) -> str | None:

@@ -75,3 +75,18 @@ def test_a_bad_token_key_is_named_not_shown(tmp_path: Path, key: str) -> None:
     line = refused(serve(tmp_path, {"CTO_CDS_SMART_TOKEN_KEY": key}), "CTO_CDS_SMART_TOKEN_KEY: ")
     assert "not a Fernet key" in line
     assert "foo" not in line
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        # translated to asyncpg's ssl=require: then nothing listens on port 1
+        ("sslmode=require", "cannot use the database"),
+        ("foo=bar", "unknown query parameter 'foo'"),
+    ],
+)
+def test_a_database_url_query_is_one_line(tmp_path: Path, query: str, message: str) -> None:
+    url = f"postgresql+asyncpg://u:dbpw123@127.0.0.1:1/postgres?{query}"
+    line = refused(serve(tmp_path, {"CTO_CDS_DATABASE_URL": url}), "CTO_CDS_DATABASE_URL: ")
+    assert message in line
+    assert "dbpw123" not in line

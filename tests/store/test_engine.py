@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 import time
@@ -12,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from cds.errors import ConfigError
-from cds.store.engine import create_engine, prepare
+from cds.store.engine import create_engine, database_url, prepare
 
 pytestmark = pytest.mark.anyio
 
@@ -103,3 +104,37 @@ async def test_a_sqlite_file_has_one_connection_and_concurrent_writers_queue(
         again = await store.remember("iss", "jti-7", expires)
     assert new == [True] * 40
     assert again is False
+
+
+@pytest.mark.parametrize(
+    ("query", "ssl"),
+    [
+        ("sslmode=require", "require"),
+        ("ssl=verify-full", "verify-full"),
+        ("sslmode=disable", "disable"),
+    ],
+)
+def test_libpq_sslmode_becomes_asyncpgs_ssl(query: str, ssl: str) -> None:
+    # asyncpg's connect() has no sslmode: it was a TypeError traceback at the first connect.
+    engine = create_engine(f"postgresql+asyncpg://u:pw@127.0.0.1:1/db?{query}")
+    try:
+        _, kwargs = engine.dialect.create_connect_args(engine.url)
+    finally:
+        engine.sync_engine.dispose()
+    assert kwargs["ssl"] == ssl
+    assert "sslmode" not in kwargs
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql+asyncpg://u:pw@h/db?foo=bar", "unknown query parameter 'foo'"),
+        ("postgresql+asyncpg://u:pw@h/db?sslmode=on", "ssl must be one of disable"),
+        ("postgresql+asyncpg://u:pw@h/db?ssl=require&sslmode=require", "ssl or sslmode, not both"),
+        ("postgresql+asyncpg://u:pw@h/db?ssl=require&ssl=disable", "'ssl' is given twice"),
+        ("sqlite+aiosqlite:///cds.db?timeout=5", "unknown query parameter 'timeout'"),
+    ],
+)
+def test_a_query_the_driver_would_refuse_is_named_in_one_line(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^CTO_CDS_DATABASE_URL: .*{re.escape(message)}"):
+        database_url(url)
