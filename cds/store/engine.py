@@ -110,6 +110,14 @@ def database_url(url: str) -> URL:
             "or postgresql+asyncpg://user@host/db"
         )
     parsed = parsed.set(drivername=wanted)
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        # Not merely unpooled (a TypeError traceback): `serve` migrates it on a connection it then
+        # closes, each worker would hold its own, and the jti replay records and audit die with it.
+        raise ConfigError(
+            "CTO_CDS_DATABASE_URL: an in-memory SQLite database is not supported (each process "
+            "would have its own, lost at exit with the replay records and the audit); "
+            "name a file: sqlite+aiosqlite:///path"
+        )
     return parsed.set(query=_query(parsed))
 
 

@@ -90,3 +90,9 @@ def test_a_database_url_query_is_one_line(tmp_path: Path, query: str, message: s
     line = refused(serve(tmp_path, {"CTO_CDS_DATABASE_URL": url}), "CTO_CDS_DATABASE_URL: ")
     assert message in line
     assert "dbpw123" not in line
+
+
+@pytest.mark.parametrize("url", ["sqlite+aiosqlite:///:memory:", "sqlite+aiosqlite://"])
+def test_an_in_memory_database_is_one_line(tmp_path: Path, url: str) -> None:
+    line = refused(serve(tmp_path, {"CTO_CDS_DATABASE_URL": url}), "CTO_CDS_DATABASE_URL: ")
+    assert "in-memory SQLite database is not supported" in line

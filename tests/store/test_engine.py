@@ -138,3 +138,12 @@ def test_libpq_sslmode_becomes_asyncpgs_ssl(query: str, ssl: str) -> None:
 def test_a_query_the_driver_would_refuse_is_named_in_one_line(url: str, message: str) -> None:
     with pytest.raises(ConfigError, match=f"^CTO_CDS_DATABASE_URL: .*{re.escape(message)}"):
         database_url(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite+aiosqlite:///:memory:", "sqlite+aiosqlite://", "sqlite://"]
+)
+def test_an_in_memory_sqlite_database_is_refused_saying_why(url: str) -> None:
+    # It was a TypeError (pool_timeout on a StaticPool); served, it would lose jti and audit rows.
+    with pytest.raises(ConfigError, match=r"^CTO_CDS_DATABASE_URL: an in-memory SQLite database"):
+        database_url(url)
