@@ -175,8 +175,9 @@ def _enable_wal(path: str) -> None:
                     if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                         connection.execute("PRAGMA journal_mode=WAL")
                 return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or attempt == WAL_ATTEMPTS - 1:
+            except sqlite3.DatabaseError as exc:  # OperationalError, or not a database at all
+                locked = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+                if not locked or attempt == WAL_ATTEMPTS - 1:
                     raise ConfigError(
                         f"CTO_CDS_DATABASE_URL: cannot open the SQLite file {path}: {exc}"
                     ) from None

@@ -96,3 +96,11 @@ def test_a_database_url_query_is_one_line(tmp_path: Path, query: str, message: s
 def test_an_in_memory_database_is_one_line(tmp_path: Path, url: str) -> None:
     line = refused(serve(tmp_path, {"CTO_CDS_DATABASE_URL": url}), "CTO_CDS_DATABASE_URL: ")
     assert "in-memory SQLite database is not supported" in line
+
+
+def test_a_sqlite_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("not a database, only some text long enough to hold a header\n" * 4)
+    env = {"CTO_CDS_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
+    line = refused(serve(tmp_path, env), "CTO_CDS_DATABASE_URL: ")
+    assert f"{path}: file is not a database" in line

@@ -147,3 +147,14 @@ def test_an_in_memory_sqlite_database_is_refused_saying_why(url: str) -> None:
     # It was a TypeError (pool_timeout on a StaticPool); served, it would lose jti and audit rows.
     with pytest.raises(ConfigError, match=r"^CTO_CDS_DATABASE_URL: an in-memory SQLite database"):
         database_url(url)
+
+
+def test_a_file_that_is_not_a_database_is_named_in_one_line(tmp_path: Path) -> None:
+    # sqlite3.DatabaseError is not an OperationalError: it was a traceback.
+    path = tmp_path / "notes.db"
+    path.write_text("not a database, only some text long enough to hold a header\n" * 4)
+    with pytest.raises(ConfigError) as refused:
+        create_engine(f"sqlite+aiosqlite:///{path}")
+    assert str(refused.value) == (
+        f"CTO_CDS_DATABASE_URL: cannot open the SQLite file {path}: file is not a database"
+    )
