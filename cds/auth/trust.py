@@ -138,12 +138,16 @@ def load_trusted_clients(path: Path | str) -> list[TrustedClient]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read trusted clients: {exc}") from exc
-    data = _parse(path, text)
+    try:
+        data = _parse(path, text)
+        lines = _entry_lines(path, text)
+    except RecursionError:
+        # Both parsers recurse per level: a few thousand brackets exhaust the stack.
+        raise ConfigError(f"{path}: nested too deeply to be a trusted-clients file") from None
     if not isinstance(data, list):
         raise ConfigError(
             f"{path}: expected a list of trusted clients {{iss, jwks_url | jwks, ...}}"
         )
-    lines = _entry_lines(path, text)
     clients: list[TrustedClient] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(data):
@@ -160,7 +164,7 @@ def load_trusted_clients(path: Path | str) -> list[TrustedClient]:
             field = ".".join(str(part) for part in first["loc"]) or "entry"
             msg = first["msg"].removeprefix("Value error, ")
             raise ConfigError(
-                f"{where}: entry {number} (iss {entry.get('iss')!r}): {field}: {msg}"
+                f"{where}: entry {number} ({_shown_iss(entry.get('iss'))}): {field}: {msg}"
             ) from None
         if client.iss in seen:
             raise ConfigError(
@@ -169,6 +173,11 @@ def load_trusted_clients(path: Path | str) -> list[TrustedClient]:
         seen[client.iss] = number
         clients.append(client)
     return clients
+
+
+def _shown_iss(iss: object) -> str:
+    """The entry's iss for a message; not a whole nested structure that stands where it should be."""
+    return f"iss {iss!r}" if isinstance(iss, str) or iss is None else "iss not a string"
 
 
 def _parse(path: Path, text: str) -> object:

@@ -180,3 +180,27 @@ PREFIX = "https://ehr.example.org/jwks"
 )
 def test_jku_matching(prefix: str, jku: str, ok: bool) -> None:
     assert jku_matches(prefix, jku) is ok
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("clients.json", "[" * 100_000 + "]" * 100_000),
+        ("clients.yaml", "- iss: " + "[" * 50_000 + "]" * 50_000 + "\n"),
+        ("clients.yaml", "- " * 20_000 + "x\n"),
+    ],
+)
+def test_deep_nesting_is_named_not_a_recursion_error(tmp_path: Path, name: str, text: str) -> None:
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        load_trusted_clients(path)
+    assert str(refused.value) == f"{path}: nested too deeply to be a trusted-clients file"
+
+
+def test_an_iss_that_is_not_a_string_is_not_repeated(tmp_path: Path) -> None:
+    path = tmp_path / "clients.json"
+    path.write_text('[{"iss": ' + "[" * 500 + "]" * 500 + "}]")
+    with pytest.raises(ConfigError, match=r"entry 1 \(iss not a string\): iss: ") as refused:
+        load_trusted_clients(path)
+    assert "[[" not in str(refused.value)
