@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cds.errors import ConfigError
 from cds.store.engine import MAX_CONNECTIONS, database_url
-from cds.urls import UrlError, base_url, is_under, parse_url
+from cds.urls import UrlError, base_url, is_under, masked, parse_url
 
 DEV_SECRET = "dev-only-change-me-0123456789abcdef"
 MIN_SECRET_CHARS = 32
@@ -87,7 +87,7 @@ class Settings(BaseSettings):
         try:
             return base_url(value)
         except UrlError as exc:
-            raise ValueError(f"{value!r} {exc}") from None
+            raise ValueError(f"{masked(value)!r} {exc}") from None
 
     @field_validator("allowed_fhir_servers")
     @classmethod
@@ -97,7 +97,7 @@ class Settings(BaseSettings):
             try:
                 checked.append(base_url(prefix))
             except UrlError as exc:
-                raise ValueError(f"{prefix!r} {exc}") from None
+                raise ValueError(f"{masked(prefix)!r} {exc}") from None
         return checked
 
     @field_validator("database_url")
@@ -113,9 +113,11 @@ class Settings(BaseSettings):
             try:
                 parsed = parse_url(origin)
             except UrlError as exc:
-                raise ValueError(f"{origin!r} {exc}") from None
+                raise ValueError(f"{masked(origin)!r} {exc}") from None
             if parsed.path:
-                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+                raise ValueError(
+                    f"{masked(origin)!r} is not an origin (scheme://host[:port], no path)"
+                )
         return [origin.rstrip("/") for origin in value]
 
     @field_validator("smart_token_key")

@@ -27,8 +27,29 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _RISKY_ESCAPE = re.compile(r"%(2[eEfF]|5[cC]|[01][0-9a-fA-F]|7[fF])")
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(?://)?")
+
+
 class UrlError(ValueError):
     """Why a URL is refused; the message never repeats the URL (it may hold a patient id)."""
+
+
+def masked(url: str) -> str:
+    """`url` as an error message may repeat it: user-info, query and fragment become `***`.
+
+    The user-info is everything up to the LAST `@`: a password with an unescaped `@` (or `/`, `?`)
+    is split elsewhere by URL parsers, and `u:***@rest-of-the-password@host` leaked half of it. An
+    `@` further on (in the path or query) hides more than the user-info, never less."""
+    scheme = _SCHEME.match(url)
+    head = scheme.group(0) if scheme else ""
+    rest = url[len(head) :]
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    for mark in "?#":
+        before, found, _ = rest.partition(mark)
+        if found:
+            rest = f"{before}{mark}***"
+    return head + rest
 
 
 @dataclass(frozen=True)

@@ -103,3 +103,26 @@ def test_a_token_key_that_is_not_a_fernet_key_is_refused_without_showing_it(key:
 def test_a_fernet_key_is_accepted() -> None:
     key = Fernet.generate_key().decode()
     assert load_settings(smart_token_key=key).smart_token_key.get_secret_value() == key  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("env", "shown"),
+    [
+        ({"public_base_url": "https://user:pw123secret@h"}, "'https://***@h' has user-info"),
+        ({"allowed_fhir_servers": "https://u:pw123secret@h/fhir"}, "'https://***@h/fhir' has user"),
+        ({"cors_origins": "https://u:pw123secret@h"}, "'https://***@h' has user-info"),
+        ({"public_base_url": "https://h/?token=pw123secret"}, "'https://h/?***' has a query"),
+        (
+            {"database_url": "mysql://u:pw123secret@SECRET@db/cds"},
+            "mysql://***@db/cds is not supported",
+        ),
+    ],
+)
+def test_a_refused_url_is_repeated_without_user_info_or_query(
+    env: dict[str, str], shown: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(**env)
+    assert shown in str(refused.value)
+    assert "pw123secret" not in str(refused.value)
+    assert "SECRET" not in str(refused.value)

@@ -8,7 +8,7 @@ from cds.auth.trust import jku_matches
 from cds.errors import SourceError
 from cds.settings import Settings
 from cds.sources.fhir import FhirBase
-from cds.urls import UrlError, base_url, is_under, parse_url
+from cds.urls import UrlError, base_url, is_under, masked, parse_url
 
 BASE = "https://ehr.example.org/r4"
 
@@ -77,3 +77,25 @@ def test_messages_say_what_is_wrong_without_the_url() -> None:
 def test_a_next_link_may_carry_a_query_a_base_may_not() -> None:
     assert is_under(BASE, BASE + "?_getpages=1&_page=2")
     assert not is_under(BASE, BASE + "?_getpages=1", query=False)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://ehr.example.org/fhir", "https://ehr.example.org/fhir"),
+        ("https://user:pw123secret@h", "https://***@h"),
+        ("https://u:pw123secret@h/fhir", "https://***@h/fhir"),
+        (
+            "postgresql+asyncpg://u:dbpw@SECRET@127.0.0.1:5432/db",
+            "postgresql+asyncpg://***@127.0.0.1:5432/db",
+        ),
+        ("postgresql://u:p/w?x#y@h/db", "postgresql://***@h/db"),
+        ("https://ehr.example.org/jwks?token=SECRET", "https://ehr.example.org/jwks?***"),
+        ("https://ehr.example.org/cb#access_token=SECRET", "https://ehr.example.org/cb#***"),
+        ("sqlite+aiosqlite:////var/lib/cds.db", "sqlite+aiosqlite:////var/lib/cds.db"),
+        ("u:pw@host", "u:***@host"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_masked_hides_user_info_up_to_the_last_at_and_the_query(url: str, shown: str) -> None:
+    assert masked(url) == shown

@@ -40,7 +40,7 @@ from pydantic import (
 
 from cds.auth.keys import KeyRejectedError, parse_jwks
 from cds.errors import ConfigError
-from cds.urls import UrlError, parse_url
+from cds.urls import UrlError, masked, parse_url
 
 URL_RULE = "must be an https URL (http only for loopback), no query or user-info"
 
@@ -82,7 +82,7 @@ class TrustedClient(BaseModel):
             try:
                 parse_url(value, https_only=True)
             except UrlError as exc:
-                raise ValueError(f"{value!r} {exc}; {URL_RULE}") from None
+                raise ValueError(f"{masked(value)!r} {exc}; {URL_RULE}") from None
         return value
 
     @field_validator("jku_allowlist")
@@ -92,7 +92,7 @@ class TrustedClient(BaseModel):
             try:
                 parse_url(prefix, https_only=True)
             except UrlError as exc:
-                raise ValueError(f"[{index}] {prefix!r} {exc}; {URL_RULE}") from None
+                raise ValueError(f"[{index}] {masked(prefix)!r} {exc}; {URL_RULE}") from None
         return value
 
     @field_validator("jwks")
@@ -168,7 +168,7 @@ def load_trusted_clients(path: Path | str) -> list[TrustedClient]:
             ) from None
         if client.iss in seen:
             raise ConfigError(
-                f"{where}: entry {number}: iss: {client.iss!r} already used by entry {seen[client.iss]}"
+                f"{where}: entry {number}: iss: {masked(client.iss)!r} already used by entry {seen[client.iss]}"
             )
         seen[client.iss] = number
         clients.append(client)
@@ -177,7 +177,9 @@ def load_trusted_clients(path: Path | str) -> list[TrustedClient]:
 
 def _shown_iss(iss: object) -> str:
     """The entry's iss for a message; not a whole nested structure that stands where it should be."""
-    return f"iss {iss!r}" if isinstance(iss, str) or iss is None else "iss not a string"
+    if iss is None:
+        return "iss None"
+    return f"iss {masked(iss)!r}" if isinstance(iss, str) else "iss not a string"
 
 
 def _parse(path: Path, text: str) -> object:

@@ -20,9 +20,10 @@ db_app = typer.Typer(help="The service's database (CTO_CDS_DATABASE_URL).", no_a
 
 
 def shown_url(url: str) -> str:
-    from cds.store.engine import database_url
+    """The URL as set, its user-info and query masked (`cds.urls.masked`)."""
+    from cds.urls import masked
 
-    return database_url(url).render_as_string(hide_password=True)
+    return masked(url)
 
 
 async def require_schema(url: str) -> None:

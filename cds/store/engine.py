@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cds.errors import ConfigError
 from cds.text_checks import dumps_storable
+from cds.urls import masked
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -104,9 +105,8 @@ def database_url(url: str) -> URL:
         ) from None  # never echo it: password
     wanted = ASYNC_DRIVERS.get(parsed.drivername)
     if wanted is None:
-        shown = parsed.render_as_string(hide_password=True)
         raise ConfigError(
-            f"CTO_CDS_DATABASE_URL: {shown} is not supported; use sqlite+aiosqlite:///path "
+            f"CTO_CDS_DATABASE_URL: {masked(url)} is not supported; use sqlite+aiosqlite:///path "
             "or postgresql+asyncpg://user@host/db"
         )
     parsed = parsed.set(drivername=wanted)
@@ -393,7 +393,6 @@ async def prepare(url: str) -> str:
     try:
         return await migrate(url)
     except DATABASE_ERRORS as exc:
-        shown = database_url(url).render_as_string(hide_password=True)
         raise ConfigError(
-            f"CTO_CDS_DATABASE_URL: cannot use the database at {shown} ({_describe(exc)})"
+            f"CTO_CDS_DATABASE_URL: cannot use the database at {masked(url)} ({_describe(exc)})"
         ) from None

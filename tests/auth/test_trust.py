@@ -204,3 +204,23 @@ def test_an_iss_that_is_not_a_string_is_not_repeated(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"entry 1 \(iss not a string\): iss: ") as refused:
         load_trusted_clients(path)
     assert "[[" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("entry", "shown"),
+    [
+        ({"iss": "x", "jwks_url": "https://u:pw123secret@ehr.example.org/jwks"}, "'https://***@"),
+        ({"iss": "x", "jwks_url": "https://ehr.example.org/jwks?token=SECRET"}, "jwks?***' has a"),
+        ({"iss": "x", "jku_allowlist": ["https://u:SECRET@ehr.example.org/"]}, "[0] 'https://***@"),
+        ({"iss": "https://u:SECRET@ehr", "jwks_url": "ftp://ehr"}, "(iss 'https://***@ehr')"),
+    ],
+)
+def test_a_refused_url_is_repeated_without_user_info_or_query(
+    tmp_path: Path, entry: dict[str, Any], shown: str
+) -> None:
+    path = write(tmp_path, "clients.yaml", [entry])
+    with pytest.raises(ConfigError) as refused:
+        load_trusted_clients(path)
+    assert shown in str(refused.value)
+    assert "SECRET" not in str(refused.value)
+    assert "pw123secret" not in str(refused.value)

@@ -111,3 +111,36 @@ def test_a_deeply_nested_trust_file_is_one_line_naming_it(tmp_path: Path) -> Non
     path.write_text("- iss: " + "[" * 50_000 + "]" * 50_000 + "\n")
     line = refused(serve(tmp_path, {"CTO_CDS_TRUSTED_CLIENTS": str(path)}), f"{path}: ")
     assert "nested too deeply" in line
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "shown"),
+    [
+        # the unescaped @ made SQLAlchemy show u:***@SECRET@127.0.0.1
+        (
+            "CTO_CDS_DATABASE_URL",
+            "postgresql+asyncpg://u:dbpw@SECRET@127.0.0.1:1/postgres",
+            "postgresql+asyncpg://***@127.0.0.1:1/postgres",
+        ),
+        ("CTO_CDS_PUBLIC_BASE_URL", "https://user:pw123secret@h", "'https://***@h'"),
+        ("CTO_CDS_ALLOWED_FHIR_SERVERS", "https://u:pw123secret@h/fhir", "'https://***@h/fhir'"),
+    ],
+)
+def test_a_refused_url_never_shows_its_password(
+    tmp_path: Path, name: str, value: str, shown: str
+) -> None:
+    line = refused(serve(tmp_path, {name: value}), f"{name}: ")
+    assert shown in line
+    assert "SECRET" not in line
+    assert "pw123secret" not in line
+    assert "dbpw" not in line
+
+
+def test_a_trust_file_url_never_shows_its_token(tmp_path: Path) -> None:
+    path = tmp_path / "trusted.yaml"
+    path.write_text(
+        "- iss: https://ehr.example.org\n  jwks_url: https://ehr.example.org/j?token=SECRET\n"
+    )
+    line = refused(serve(tmp_path, {"CTO_CDS_TRUSTED_CLIENTS": str(path)}), f"{path}:1: ")
+    assert "'https://ehr.example.org/j?***' has a query" in line
+    assert "SECRET" not in line

@@ -7,9 +7,8 @@ import asyncio
 
 import pytest
 
-from cds.cli.db import require_schema
+from cds.cli.db import require_schema, shown_url
 from cds.errors import ConfigError
-from cds.store.engine import database_url
 from tests.cli.test_app import run
 from tests.store.conftest import head_revisions
 
@@ -21,6 +20,7 @@ def test_the_job_migrates_and_the_replica_check_then_passes(database_urls: dict[
         for _ in range(2):  # a second run is a no-op at head
             done = run("db", "upgrade", env={"CTO_CDS_DATABASE_URL": url})
             assert done.returncode == 0, (backend, done.stderr)
-            shown = database_url(url).render_as_string(hide_password=True)
-            assert done.stdout == f"{shown}: schema at {', '.join(head_revisions())} (head)\n"
+            assert (
+                done.stdout == f"{shown_url(url)}: schema at {', '.join(head_revisions())} (head)\n"
+            )
         asyncio.run(require_schema(url))
