@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from cds.errors import ConfigError
+from cds.errors import ConfigError, show_value
 from cds.store.engine import MAX_CONNECTIONS, database_url
 from cds.urls import UrlError, base_url, is_under, masked, parse_url
 
@@ -179,15 +180,34 @@ class Settings(BaseSettings):
         return any(is_under(prefix, url, query=False) for prefix in self.allowed_fhir_servers)
 
 
+SECRET_SETTINGS = frozenset(
+    {"app_context_secret", "smart_private_key", "smart_token_key", "metrics_token", "database_url"}
+)
+"""Settings whose value no message repeats (the database URL's password: `cds.urls.masked`)."""
+URL_SETTINGS = frozenset({"public_base_url", "allowed_fhir_servers", "cors_origins"})
+
+
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment; a bad value is a ConfigError naming the variable."""
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "CTO_CDS_" + str(first["loc"][0]).upper() if first["loc"] else "CTO_CDS_*"
-        raise ConfigError(f"{name}: {first['msg']}") from None
+        raise ConfigError(_message(exc.errors()[0])) from None
     return settings
+
+
+def _message(error: ErrorDetails) -> str:
+    """`CTO_CDS_X: what is wrong, got "value"`: the value said, unless it is a secret or our own
+    check already quotes it (masked); pydantic's "Value error, " prefix dropped."""
+    field = str(error["loc"][0]) if error["loc"] else None
+    name = f"CTO_CDS_{field.upper()}" if field else "CTO_CDS_*"
+    message = f"{name}: {error['msg'].removeprefix('Value error, ')}"
+    if field is None or field in SECRET_SETTINGS or error["type"] == "value_error":
+        return message
+    value = error.get("input")
+    if isinstance(value, str) and field in URL_SETTINGS:
+        value = masked(value)
+    return f"{message}, got {show_value(value)}"
 
 
 @lru_cache

@@ -126,3 +126,46 @@ def test_a_refused_url_is_repeated_without_user_info_or_query(
     assert shown in str(refused.value)
     assert "pw123secret" not in str(refused.value)
     assert "SECRET" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"fhir_deadline": "abc"},
+            "CTO_CDS_FHIR_DEADLINE: Input should be a valid number, unable to parse string as a "
+            'number, got "abc"',
+        ),
+        ({"fhir_deadline": "0"}, 'CTO_CDS_FHIR_DEADLINE: Input should be greater than 0, got "0"'),
+        (
+            {"migrate_on_start": "maybe"},
+            "CTO_CDS_MIGRATE_ON_START: Input should be a valid boolean, unable to interpret input, "
+            'got "maybe"',
+        ),
+        (
+            {"cors_origins": "*"},
+            "CTO_CDS_CORS_ORIGINS: '*' must be an absolute http(s) URL",
+        ),
+    ],
+)
+def test_a_bad_value_is_named_with_the_value_given(env: dict[str, str], message: str) -> None:
+    # The value was not said, and our own checks' messages began with pydantic's "Value error, ".
+    with pytest.raises(ConfigError) as refused:
+        load_settings(**env)
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"metrics_token": "short-secret"},
+        {"smart_token_key": "short-secret"},
+        {"smart_private_key": ["short-secret"]},
+        {"app_context_secret": ["short-secret"]},
+    ],
+)
+def test_a_secret_setting_is_named_never_shown(env: dict[str, object]) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(**env)
+    assert str(refused.value).startswith(f"CTO_CDS_{next(iter(env)).upper()}: ")
+    assert "short-secret" not in str(refused.value)

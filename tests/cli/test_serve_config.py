@@ -144,3 +144,8 @@ def test_a_trust_file_url_never_shows_its_token(tmp_path: Path) -> None:
     line = refused(serve(tmp_path, {"CTO_CDS_TRUSTED_CLIENTS": str(path)}), f"{path}:1: ")
     assert "'https://ehr.example.org/j?***' has a query" in line
     assert "SECRET" not in line
+
+
+def test_a_bad_number_is_named_with_the_value_given(tmp_path: Path) -> None:
+    line = refused(serve(tmp_path, {"CTO_CDS_FHIR_DEADLINE": "abc"}), "CTO_CDS_FHIR_DEADLINE: ")
+    assert line.endswith(', got "abc"\n')
