@@ -136,6 +136,16 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    @field_validator("trusted_clients", "mappings_dir", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        # Path("") is ".": an empty variable silently named the current directory.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(
+                "is empty (it would mean the current directory): unset it or name a path"
+            )
+        return value
+
     @field_validator("trusted_clients", "mappings_dir")
     @classmethod
     def _exists(cls, value: Path | None) -> Path | None:

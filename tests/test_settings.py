@@ -169,3 +169,10 @@ def test_a_secret_setting_is_named_never_shown(env: dict[str, object]) -> None:
         load_settings(**env)
     assert str(refused.value).startswith(f"CTO_CDS_{next(iter(env)).upper()}: ")
     assert "short-secret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("name", ["mappings_dir", "trusted_clients"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_path_is_refused_not_taken_as_the_current_directory(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^CTO_CDS_{name.upper()}: is empty"):
+        load_settings(**{name: value})

@@ -149,3 +149,9 @@ def test_a_trust_file_url_never_shows_its_token(tmp_path: Path) -> None:
 def test_a_bad_number_is_named_with_the_value_given(tmp_path: Path) -> None:
     line = refused(serve(tmp_path, {"CTO_CDS_FHIR_DEADLINE": "abc"}), "CTO_CDS_FHIR_DEADLINE: ")
     assert line.endswith(', got "abc"\n')
+
+
+def test_an_empty_mappings_dir_is_one_line(tmp_path: Path) -> None:
+    # It served with the current directory as the site's mapping overrides.
+    line = refused(serve(tmp_path, {"CTO_CDS_MAPPINGS_DIR": ""}), "CTO_CDS_MAPPINGS_DIR: is empty")
+    assert "current directory" in line
