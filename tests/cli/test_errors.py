@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -53,11 +52,11 @@ def test_line_breaks_are_joined() -> None:
     ["x" * 20_000_000, " " * 2_000_000, "\\\\" * 2_000_000, '\\"' * 2_000_000],
     ids=["letters", "spaces", "backslashes", "escaped quotes"],
 )
-def test_a_long_value_is_cut_in_linear_time(value: str) -> None:
-    """A 20 MB string took 19 s and 2.7 GB; 200,000 spaces took 90 s (the line-break regex)."""
-    started = time.perf_counter()
+def test_a_long_value_is_cut(value: str) -> None:
+    """A 20 MB string took 19 s and 2.7 GB; 200,000 spaces took 90 s (the line-break regex). No
+    time is asserted (speed is a benchmark's, not a test's): the scan is one pass, and these
+    inputs would hold the suite for minutes were it not."""
     line = one_line(f'inputs.sex: must be one of female, male, other, got "{value}"', "c.json")
-    assert time.perf_counter() - started < 2
     assert line.endswith(f'…" ({len(value)} characters)')
     assert len(line) < 200
 
