@@ -101,12 +101,12 @@ def load(
     from cds.demo.cohort_data import load_ndjson
     from cds.demo.cohort_load import load_missing, wait_for_metadata
     from cds.demo.fhir_server import FhirServerError
-    from cds.urls import UrlError, base_url
+    from cds.urls import UrlError, base_url, masked
 
     try:
         base = base_url(fhir)
     except UrlError as exc:
-        fail(f"--fhir {fhir!r} {exc}")
+        fail(f"--fhir {masked(fhir)!r} {exc}")  # a refused URL may carry a password
     resources = load_ndjson()
     try:
         with httpx.Client(timeout=60.0) as client:
