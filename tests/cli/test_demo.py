@@ -34,7 +34,7 @@ def test_load_refuses_a_base_that_is_not_an_http_url() -> None:
 def test_load_refusing_a_url_with_a_password_does_not_repeat_it() -> None:
     done = run("demo", "load", "--fhir", "https://loader:pa@ss-w0rd@fhir.example/r4?token=t0k3n")
     assert done.returncode == 2
-    assert "pa@ss-w0rd" not in done.stderr and "ss-w0rd" not in done.stderr
+    assert "ss-w0rd" not in done.stderr
     assert "t0k3n" not in done.stderr
     assert "fhir.example" in done.stderr
 
