@@ -32,8 +32,10 @@ engine: safe because both statements skip a row that is there already (`ON CONFL
 written twice. Values go as the engine sends them (`bound_as`: JSON through the store's
 serializer, instants as UTC), which tests/store/test_pg_direct.py compares column for column.
 
-Only for a URL without query parameters: those are SQLAlchemy's (e.g. `ssl=`) and are not
-translated here; such a store keeps the engine path alone.
+The URL's one query parameter, `ssl=MODE` (cds/store/engine.py: libpq's `sslmode` is read as
+it), is passed to the pool as the engine's dialect passes it to `asyncpg.connect`, so the direct
+path connects exactly as the engine does: a hospital's PostgreSQL usually requires TLS, and
+such a URL once kept the slow engine path for every jti.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table
 from sqlalchemy.engine import URL
@@ -67,11 +69,24 @@ def numbered(sql: str, order: Sequence[str]) -> str:
     return _PARAMETER.sub(lambda m: place[m[1]], sql)
 
 
-def direct_dsn(url: URL) -> str | None:
-    """asyncpg's DSN for a PostgreSQL `url`, or None when this path does not apply."""
-    if url.get_backend_name() != "postgresql" or url.query:
+class DirectTarget(NamedTuple):
+    """Where the direct pool connects: asyncpg's DSN, and the URL's `ssl` mode (None: asyncpg's
+    default, as for the engine)."""
+
+    dsn: str
+    ssl: str | None = None
+
+
+def direct_target(url: URL) -> DirectTarget | None:
+    """Where the direct path connects for a PostgreSQL `url`; None when it does not apply (another
+    database, or a query parameter other than the engine's `ssl`)."""
+    if url.get_backend_name() != "postgresql" or set(url.query) - {"ssl"}:
         return None
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    ssl = url.query.get("ssl")
+    if ssl is not None and not isinstance(ssl, str):  # `?ssl=a&ssl=b`: the engine refuses it
+        return None
+    dsn = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    return DirectTarget(dsn, ssl)
 
 
 class PgDirect:
@@ -79,9 +94,12 @@ class PgDirect:
     share of them: `engine.connection_budget`), opened at first use."""
 
     def __init__(
-        self, dsn: str, max_size: int = 4, clock: Callable[[], float] = time.monotonic
+        self,
+        target: DirectTarget,
+        max_size: int = 4,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._dsn = dsn
+        self._target = target
         self._max_size = max_size
         self._clock = clock
         self._pool: Any = None
@@ -144,8 +162,11 @@ class PgDirect:
 
         async with self._opening:
             if self._pool is None:
+                # `ssl` only when the URL sets it: asyncpg's own default otherwise, as the engine.
+                ssl = {} if self._target.ssl is None else {"ssl": self._target.ssl}
                 self._pool = await asyncpg.create_pool(
-                    self._dsn,
+                    self._target.dsn,
+                    **ssl,
                     min_size=1,
                     max_size=self._max_size,
                     timeout=CONNECT_TIMEOUT,

@@ -62,7 +62,7 @@ from cds.store.models import (
     Feedback,
     SeenJti,
 )
-from cds.store.pg_direct import PgDirect, bound_as, direct_dsn, numbered
+from cds.store.pg_direct import PgDirect, bound_as, direct_target, numbered
 from cds.store.rows import feedback_row, reason_key
 from cds.store.schemas import (
     CardAuditIn,
@@ -125,9 +125,9 @@ class Store:
         # (cds/store/sqlite_direct.py); on PostgreSQL the jti insert is one prepared statement
         # instead of four round trips through the engine (cds/store/pg_direct.py).
         self._direct = None if self._sqlite_file is None else DirectWrites(self._sqlite_file)
-        dsn = direct_dsn(engine.url)
+        target = direct_target(engine.url)
         direct = connection_budget(max_connections)[2]
-        self._pg = None if dsn is None or not direct else PgDirect(dsn, max_size=direct)
+        self._pg = None if target is None or not direct else PgDirect(target, max_size=direct)
         self._checkpoint: asyncio.Task[None] | None = None
         self._jti_insert = self._insert_new(SeenJti, "iss", "jti")
         self._jti_stored = stored_as(cast(Table, SeenJti.__table__))

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from cds.store import Store
-from cds.store.pg_direct import REST_SECONDS, PgDirect, direct_dsn, numbered
+from cds.store.pg_direct import REST_SECONDS, DirectTarget, PgDirect, direct_target, numbered
 from cds.store.sqlite_direct import UNAVAILABLE
 from tests.store.conftest import PG_ENV, T0, card_audit, fresh_postgres
 
@@ -86,7 +86,7 @@ async def test_the_jti_insert_takes_the_direct_path_and_agrees_with_the_engine(
 
 async def test_a_failing_direct_path_falls_back_and_rests(pg_store: Store) -> None:
     now = [0.0]
-    dead = PgDirect("postgresql://postgres@127.0.0.1:1/nothing", clock=lambda: now[0])
+    dead = PgDirect(DirectTarget("postgresql://postgres@127.0.0.1:1/nothing"), clock=lambda: now[0])
     pg_store._pg = dead
     opened = []
     inner_open = dead._open
@@ -157,11 +157,48 @@ async def test_an_error_the_server_reported_falls_back_to_the_engine(pg_store: S
     assert [jti for _, jti, _ in await _rows(pg_store)] == ["kept"]
 
 
-def test_only_plain_postgresql_urls_take_the_direct_path() -> None:
+def test_postgresql_urls_take_the_direct_path_with_their_ssl_mode() -> None:
     plain = make_url("postgresql+asyncpg://cds:s3cret@db.example:5433/cds")
-    assert direct_dsn(plain) == "postgresql://cds:s3cret@db.example:5433/cds"
-    assert direct_dsn(make_url("postgresql+asyncpg://cds@db/cds?ssl=require")) is None
-    assert direct_dsn(make_url("sqlite+aiosqlite:///x.db")) is None
+    assert direct_target(plain) == ("postgresql://cds:s3cret@db.example:5433/cds", None)
+    # The engine's one query parameter (cds/store/engine.py) goes to the pool, not into the DSN.
+    tls = make_url("postgresql+asyncpg://cds@db/cds?ssl=verify-full")
+    assert direct_target(tls) == DirectTarget("postgresql://cds@db/cds", "verify-full")
+    assert direct_target(make_url("postgresql+asyncpg://cds@db/cds?ssl=a&ssl=b")) is None
+    assert direct_target(make_url("postgresql+asyncpg://cds@db/cds?other=1")) is None
+    assert direct_target(make_url("sqlite+aiosqlite:///x.db")) is None
+
+
+async def test_a_store_on_a_url_with_an_ssl_mode_writes_directly() -> None:
+    if not os.environ.get(PG_ENV):
+        pytest.skip(f"set {PG_ENV}")  # .ci/run sets it
+    async with fresh_postgres() as url, await Store.open(url + "?ssl=disable") as store:
+        assert store._pg is not None
+        calls = Calls(store._pg)
+        assert await store.remember("iss", "jti-1", EXPIRES) is True
+        assert await store.remember("iss", "jti-1", EXPIRES) is False
+        assert len(calls.answers) == 2
+        assert UNAVAILABLE not in calls.answers
+
+
+async def test_the_ssl_mode_decides_the_direct_connection_as_it_does_asyncpgs() -> None:
+    """`require` is passed, not dropped: the direct pool connects exactly when asyncpg told the
+    same mode does (this server may or may not offer TLS; without the mode both would connect)."""
+    if not os.environ.get(PG_ENV):
+        pytest.skip(f"set {PG_ENV}")
+    async with fresh_postgres() as url:
+        target = direct_target(make_url(url + "?ssl=require"))
+        assert target is not None
+        assert target.ssl == "require"
+        try:
+            await (await asyncpg.connect(target.dsn, ssl="require", timeout=5)).close()
+            expected: object = 1
+        except (OSError, asyncpg.PostgresError, ConnectionError):
+            expected = UNAVAILABLE
+        direct = PgDirect(target)
+        try:
+            assert await direct.fetchval("SELECT 1") == expected
+        finally:
+            await direct.close()
 
 
 def test_named_parameters_are_numbered_in_the_given_order() -> None:
@@ -259,7 +296,9 @@ async def test_a_card_batch_on_a_dead_direct_path_is_written_by_the_engine(
     pg_store: Store,
 ) -> None:
     now = [0.0]
-    pg_store._pg = PgDirect("postgresql://postgres@127.0.0.1:1/nothing", clock=lambda: now[0])
+    pg_store._pg = PgDirect(
+        DirectTarget("postgresql://postgres@127.0.0.1:1/nothing"), clock=lambda: now[0]
+    )
     audits, handles = _batch(pg_store, 4)
     await pg_store.save_cards(audits, handles)
     assert pg_store._pg._resting_until == REST_SECONDS  # tried once, now resting
