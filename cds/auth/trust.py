@@ -40,6 +40,7 @@ from pydantic import (
 
 from cds.auth.keys import KeyRejectedError, parse_jwks
 from cds.errors import ConfigError
+from cds.strict_yaml import StrictLoader
 from cds.urls import UrlError, masked, parse_url
 
 URL_RULE = "must be an https URL (http only for loopback), no query or user-info"
@@ -189,7 +190,8 @@ def _parse(path: Path, text: str) -> object:
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
     try:
-        return yaml.safe_load(text)
+        # Strict (cds/strict_yaml.py): a repeated `jwks_url:` would silently replace the first.
+        return yaml.load(text, Loader=StrictLoader)
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
         raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem}") from None

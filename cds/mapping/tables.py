@@ -17,7 +17,7 @@ fails the load with `file:line: reason`.
 Every file present in a directory must be a UTF-8 regular file (links followed) of at most
 `MAX_TABLE_BYTES`: a broken link, a link loop, a FIFO or a device fails the load naming it, never
 leaves the defaults alone or blocks. rules.yaml is read with strict types, unique keys, no aliases
-and bounded nesting; its day counts are at most `MAX_DAYS`.
+and bounded nesting (cds/strict_yaml.py); its day counts are at most `MAX_DAYS`.
 
 `MappingTables.version` names what was loaded: a digest of the six files' bytes (absent ones
 included), not of their paths, so `cto-cds mappings check DIR` on an engineer's copy prints the
@@ -36,21 +36,20 @@ import os
 import re
 import stat
 import unicodedata
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast, get_args
+from typing import Literal, TypeVar, cast, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
-from yaml.composer import ComposerError
-from yaml.constructor import ConstructorError
 
 from cds.defaults import MAPPINGS_DIR
 from cds.errors import ConfigError
 from cds.mapping.codes import normalize_code, normalize_system
 from cds.scoring.inputs import INPUT_SPECS
+from cds.strict_yaml import StrictLoader
 
 DEFAULT_DIR = MAPPINGS_DIR
 LOCAL = "local"
@@ -582,53 +581,10 @@ def load_operators(path: Path) -> list[OperatorEntry]:
     return entries
 
 
-MAX_YAML_DEPTH = 16
-"""rules.yaml nests three levels (a section's list); deeper input would only exhaust the stack."""
-
-
-class _RulesLoader(yaml.SafeLoader):
-    """SafeLoader with bounded nesting, no aliases and no repeated keys: a 100k-deep `[[[…` was a
-    RecursionError traceback, and aliases of aliases expand to billions of values."""
-
-    _depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            raise ComposerError(None, None, "aliases (*name) are not allowed", self._mark())
-        if self._depth >= MAX_YAML_DEPTH:
-            deep = f"nested more than {MAX_YAML_DEPTH} levels deep"
-            raise ComposerError(None, None, deep, self._mark())
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
-        # YAML keeps the last of two equal keys: a site's second `operator:` block or a repeated
-        # flag would silently replace the first.
-        lines: dict[Hashable, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if not isinstance(key, Hashable):
-                continue  # SafeConstructor refuses it below
-            if key in lines:
-                problem = f"duplicate key {key!r} (first at line {lines[key]})"
-                raise ConstructorError(None, None, problem, key_node.start_mark)
-            lines[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep)
-
-    def _mark(self) -> yaml.Mark | None:
-        event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
-        return event.start_mark if isinstance(event.start_mark, yaml.Mark) else None
-
-
 def load_rules(path: Path, base: Mapping[str, object] | None = None) -> dict[str, object]:
     text = _text(path)
     try:
-        data = yaml.load(text, Loader=_RulesLoader) or {}
+        data = yaml.load(text, Loader=StrictLoader) or {}
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 1
         raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem}") from exc
@@ -648,7 +604,7 @@ def load_rules(path: Path, base: Mapping[str, object] | None = None) -> dict[str
 def _yaml_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
     """The line of the deepest key of `loc` present in a YAML file, for messages."""
     try:
-        node = yaml.compose(_text(path), Loader=_RulesLoader)
+        node = yaml.compose(_text(path), Loader=StrictLoader)
     except (ConfigError, yaml.YAMLError):
         return None
     line = None

@@ -107,7 +107,9 @@ def test_bad_entry_names_file_entry_and_field(
 
 
 def test_duplicate_iss(tmp_path: Path) -> None:
-    path = write(tmp_path, "c.yaml", [ENTRIES[0], ENTRIES[1], ENTRIES[0]])
+    # Copies: PyYAML writes one object twice as an alias, which the loader refuses.
+    entries = json.loads(json.dumps([ENTRIES[0], ENTRIES[1], ENTRIES[0]]))
+    path = write(tmp_path, "c.yaml", entries)
     with pytest.raises(
         ConfigError, match=r"entry 3: iss: 'https://ehr.example.org' already used by entry 1"
     ):
@@ -182,20 +184,44 @@ def test_jku_matching(prefix: str, jku: str, ok: bool) -> None:
     assert jku_matches(prefix, jku) is ok
 
 
-@pytest.mark.parametrize(
-    ("name", "text"),
-    [
-        ("clients.json", "[" * 100_000 + "]" * 100_000),
-        ("clients.yaml", "- iss: " + "[" * 50_000 + "]" * 50_000 + "\n"),
-        ("clients.yaml", "- " * 20_000 + "x\n"),
-    ],
-)
-def test_deep_nesting_is_named_not_a_recursion_error(tmp_path: Path, name: str, text: str) -> None:
-    path = tmp_path / name
-    path.write_text(text)
+def test_deep_json_is_named_not_a_recursion_error(tmp_path: Path) -> None:
+    path = tmp_path / "clients.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ConfigError) as refused:
         load_trusted_clients(path)
     assert str(refused.value) == f"{path}: nested too deeply to be a trusted-clients file"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        ("- iss: " + "[" * 50_000 + "]" * 50_000 + "\n", 1, "nested more than 16 levels deep"),
+        ("- " * 20_000 + "x\n", 1, "nested more than 16 levels deep"),
+        # YAML keeps the last of two equal keys: the first key source would be silently replaced.
+        (
+            "- iss: https://ehr.example.org\n"
+            "  jwks_url: https://ehr.example.org/jwks.json\n"
+            "  jwks_url: https://attacker.example/jwks.json\n",
+            3,
+            "duplicate key 'jwks_url' (first at line 2)",
+        ),
+        # Aliases of aliases expand to billions of values for the validation to walk.
+        (
+            "- iss: https://ehr.example.org\n"
+            "  jku_allowlist: &a [https://ehr.example.org/jwks.json]\n"
+            "- iss: https://clinic.example.org\n"
+            "  jku_allowlist: *a\n",
+            4,
+            "aliases (*name) are not allowed",
+        ),
+    ],
+)
+def test_yaml_is_read_strictly(tmp_path: Path, text: str, line: int, problem: str) -> None:
+    path = tmp_path / "clients.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as refused:
+        load_trusted_clients(path)
+    assert str(refused.value) == f"{path}:{line}: invalid YAML: {problem}"
 
 
 def test_an_iss_that_is_not_a_string_is_not_repeated(tmp_path: Path) -> None:

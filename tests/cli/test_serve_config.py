@@ -109,8 +109,8 @@ def test_a_sqlite_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> Non
 def test_a_deeply_nested_trust_file_is_one_line_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "trusted.yaml"
     path.write_text("- iss: " + "[" * 50_000 + "]" * 50_000 + "\n")
-    line = refused(serve(tmp_path, {"CTO_CDS_TRUSTED_CLIENTS": str(path)}), f"{path}: ")
-    assert "nested too deeply" in line
+    line = refused(serve(tmp_path, {"CTO_CDS_TRUSTED_CLIENTS": str(path)}), f"{path}:1: ")
+    assert "nested more than 16 levels deep" in line
 
 
 @pytest.mark.parametrize(
