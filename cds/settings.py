@@ -212,6 +212,10 @@ def _message(error: ErrorDetails) -> str:
     field = str(error["loc"][0]) if error["loc"] else None
     name = f"CTO_CDS_{field.upper()}" if field else "CTO_CDS_*"
     message = f"{name}: {error['msg'].removeprefix('Value error, ')}"
+    bound = (error.get("ctx") or {}).get("min_length")
+    if field in SECRET_SETTINGS and error["type"] in ("too_short", "string_too_short"):
+        # pydantic's own words end "not 5": a secret's length is not for a log.
+        return f"{name}: too short: at least {bound} characters"
     if field is None or field in SECRET_SETTINGS or error["type"] == "value_error":
         return message
     value = error.get("input")

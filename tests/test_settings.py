@@ -176,3 +176,10 @@ def test_a_secret_setting_is_named_never_shown(env: dict[str, object]) -> None:
 def test_an_empty_path_is_refused_not_taken_as_the_current_directory(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=rf"^CTO_CDS_{name.upper()}: is empty"):
         load_settings(**{name: value})
+
+
+def test_a_short_secret_is_refused_without_its_length() -> None:
+    # pydantic says "…at least 16 items after validation, not 12": the length of the secret.
+    with pytest.raises(ConfigError) as refused:
+        load_settings(metrics_token="short-secret")
+    assert str(refused.value) == "CTO_CDS_METRICS_TOKEN: too short: at least 16 characters"
