@@ -29,15 +29,14 @@ def shown_url(url: str) -> str:
 async def require_schema(url: str) -> None:
     """Reach the database and insist this release may run on its schema (at head, or newer and
     admitting it); ConfigError naming the setting if not."""
-    from cds.store.engine import DATABASE_ERRORS, check_schema, create_engine
+    from cds.store.engine import START_ERRORS, check_schema, create_engine, describe
 
     engine = create_engine(url)
     try:
         await check_schema(engine)
-    except DATABASE_ERRORS as exc:
+    except START_ERRORS as exc:
         raise ConfigError(
-            f"CTO_CDS_DATABASE_URL: cannot use the database at {shown_url(url)} "
-            f"({type(exc).__name__})"
+            f"CTO_CDS_DATABASE_URL: cannot use the database at {shown_url(url)} ({describe(exc)})"
         ) from None
     finally:
         await engine.dispose()

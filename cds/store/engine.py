@@ -27,6 +27,7 @@ import logging
 import re
 import socket
 import sqlite3
+import ssl
 import threading
 import time
 from contextlib import closing
@@ -85,14 +86,20 @@ def _driver_errors() -> tuple[type[Exception], ...]:
 
 
 # What an unreachable or refusing database raises: SQLAlchemy's errors, and what asyncpg raises on
-# connect without SQLAlchemy wrapping it (refused, unknown host, unknown role, bad password).
+# connect without SQLAlchemy wrapping it (refused, unknown host, unknown role, bad password, a TLS
+# handshake that failed: an expired or untrusted server certificate under `ssl=verify-full`).
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
     SQLAlchemyError,
     ConnectionError,
     TimeoutError,
     socket.gaierror,
+    ssl.SSLError,
     *_driver_errors(),
 )
+START_ERRORS: tuple[type[Exception], ...] = (*DATABASE_ERRORS, OSError)
+"""What reaching the database at start-up can raise: asyncpg also reads TLS files itself for
+`ssl=verify-ca`/`verify-full` (PGSSLROOTCERT, PGSSLCERT, PGSSLKEY, ~/.postgresql/), and a missing
+or unreadable one was a traceback (FileNotFoundError, IsADirectoryError, PermissionError)."""
 
 
 def database_url(url: str) -> URL:
@@ -374,11 +381,21 @@ async def migrate(url: str) -> str:
         await engine.dispose()
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     """The driver's own message (no SQL, no bound values), first line, bounded."""
     cause = getattr(exc, "orig", None) or exc
     text = str(cause).splitlines()[0] if str(cause) else ""
-    return f"{type(cause).__name__}: {text[:200]}".rstrip(": ")
+    described = f"{type(cause).__name__}: {text[:200]}".rstrip(": ")
+    if _tls_file_error(cause):  # the error says neither which file nor why asyncpg read it
+        described += "; reading a TLS file (PGSSLROOTCERT, PGSSLCERT, PGSSLKEY or ~/.postgresql/)"
+    return described
+
+
+def _tls_file_error(exc: BaseException) -> bool:
+    """A file asyncpg reads for `ssl=` is missing or not a certificate (not a failed handshake)."""
+    if isinstance(exc, ssl.SSLError):
+        return exc.library in ("X509", "PEM")
+    return isinstance(exc, OSError) and not isinstance(exc, DATABASE_ERRORS)
 
 
 async def prepare(url: str) -> str:
@@ -392,7 +409,7 @@ async def prepare(url: str) -> str:
     """
     try:
         return await migrate(url)
-    except DATABASE_ERRORS as exc:
+    except START_ERRORS as exc:
         raise ConfigError(
-            f"CTO_CDS_DATABASE_URL: cannot use the database at {masked(url)} ({_describe(exc)})"
+            f"CTO_CDS_DATABASE_URL: cannot use the database at {masked(url)} ({describe(exc)})"
         ) from None

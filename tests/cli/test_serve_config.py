@@ -155,3 +155,20 @@ def test_an_empty_mappings_dir_is_one_line(tmp_path: Path) -> None:
     # It served with the current directory as the site's mapping overrides.
     line = refused(serve(tmp_path, {"CTO_CDS_MAPPINGS_DIR": ""}), "CTO_CDS_MAPPINGS_DIR: is empty")
     assert "current directory" in line
+
+
+@pytest.mark.parametrize("root", ["absent.crt", "a-directory", "not-a-certificate.crt"])
+@pytest.mark.parametrize("migrate", ["true", "false"])
+def test_a_bad_tls_file_for_postgresql_is_one_line(tmp_path: Path, root: str, migrate: str) -> None:
+    # asyncpg reads these files itself before connecting: FileNotFoundError, IsADirectoryError
+    # and ssl.SSLError were tracebacks (no server is needed to reach them).
+    (tmp_path / "a-directory").mkdir()
+    (tmp_path / "not-a-certificate.crt").write_text("not a certificate\n")
+    env = {
+        "CTO_CDS_DATABASE_URL": "postgresql+asyncpg://cds:pw@127.0.0.1:1/cds?ssl=verify-full",
+        "CTO_CDS_MIGRATE_ON_START": migrate,
+        "PGSSLROOTCERT": str(tmp_path / root),
+    }
+    line = refused(serve(tmp_path, env), "CTO_CDS_DATABASE_URL: cannot use the database at ")
+    assert "reading a TLS file (PGSSLROOTCERT" in line
+    assert ":pw@" not in line

@@ -119,3 +119,18 @@ async def test_the_card_survives_a_failed_audit_write_and_feedback_is_503(
     assert feedback.headers["retry-after"]
     assert ready.status_code == 503
     assert_no_phi(caplog, body)
+
+
+async def test_a_certificate_that_is_no_certificate_is_503_not_500(
+    tmp_path: Path, body: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # asyncpg reads PGSSLROOTCERT for `ssl=verify-full` at each connect; its ssl.SSLError escaped
+    # every handler (a 500 with a traceback) where an unreachable server is a 503.
+    root = tmp_path / "root.crt"
+    root.write_text("not a certificate\n")
+    monkeypatch.setenv("PGSSLROOTCERT", str(root))
+    async with running(tmp_path) as (app, client):
+        await break_database(app, OUTAGES["postgresql"] + "?ssl=verify-full")
+        response = await client.post(SERVICE, json=body, headers=auth(SERVICE))
+    assert response.status_code == 503
+    assert response.json()["issue"][0]["code"] == "transient"
