@@ -17,6 +17,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import sqlite3
@@ -77,6 +78,10 @@ def _ref(value: object, kind: str) -> str | None:
     return None
 
 
+def _cause(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
 def _encodable(text: str) -> bool:
     """Whether SQLite can store `text` (UTF-8): a lone surrogate escape read from JSON cannot."""
     try:
@@ -129,9 +134,19 @@ class Spool:
 
     def ingest(self, directory: Path, on_error: ErrorSink) -> int:
         """Spool every NDJSON file of the directory; return the number of resources stored."""
-        files = sorted(
-            p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in NDJSON_SUFFIXES
-        )
+        try:
+            named = sorted(p for p in directory.iterdir() if p.suffix.lower() in NDJSON_SUFFIXES)
+        except OSError as exc:
+            on_error(str(directory), f"cannot read the directory ({_cause(exc)})")
+            named = []
+        files = []
+        for path in named:
+            if path.is_file():
+                files.append(path)
+            else:  # an export file that cannot be read must not vanish silently (a FIFO blocks)
+                on_error(
+                    path.name, "not a regular file (a directory, FIFO or broken link); skipped"
+                )
         if not files:
             on_error(str(directory), f"no {' or '.join(NDJSON_SUFFIXES)} file in the directory")
         stored = 0
@@ -139,14 +154,26 @@ class Spool:
         shared: list[tuple[str, str, str]] = []
         links: list[tuple[str, str, str]] = []
         for path in files:
-            with path.open(encoding="utf-8-sig", errors="strict") as handle:
-                try:
-                    for number, line in enumerate(handle, 1):
+            number = 0
+            try:
+                # Bytes, split on LF only: a CR is JSON whitespace (text mode split a line at one),
+                # and a byte that is not UTF-8 sets its own line aside, not the rest of the file.
+                with path.open("rb") as handle:
+                    for number, data in enumerate(handle, 1):
+                        if number == 1:
+                            data = data.removeprefix(codecs.BOM_UTF8)
+                        try:
+                            line = data.decode()
+                        except UnicodeDecodeError as exc:
+                            byte = f"byte 0x{exc.object[exc.start]:02X}"
+                            on_error(f"{path.name}:{number}", f"not UTF-8 text ({byte})")
+                            continue
                         stored += self._line(path.name, number, line, rows, shared, links, on_error)
                         if len(rows) + len(links) >= _BATCH:
                             self._flush(rows, shared, links, on_error)
-                except UnicodeDecodeError as exc:
-                    on_error(path.name, f"not UTF-8 text (byte {exc.start}); rest of file skipped")
+            except OSError as exc:
+                why = f"cannot read the file ({_cause(exc)}); the rest of it is skipped"
+                on_error(f"{path.name}:{number + 1}", why)
         self._flush(rows, shared, links, on_error)
         self._db.executescript(_INDEXES)
         self._db.commit()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -108,6 +110,61 @@ def test_an_empty_directory_is_reported(tmp_path: Path) -> None:
     _, errors = _spool(tmp_path, {})
     assert len(errors) == 1
     assert "no .ndjson or .jsonl file" in errors[0][1]
+
+
+def test_a_byte_that_is_not_utf8_sets_its_line_aside_not_the_rest_of_the_file(
+    tmp_path: Path,
+) -> None:
+    """The rest of the file was skipped before, and the byte named by its offset in the decoder's
+    chunk; a CR (JSON whitespace) split a line in two, which shifted every later line number."""
+    export = tmp_path / "export"
+    export.mkdir()
+    second = PATIENT.replace("p1", "p2").replace(",", ",\r ")
+    bad = '{"resourceType":"Patient","id":"p\xe9"}'.encode("latin-1")
+    lines = [b"\xef\xbb\xbf" + PATIENT.encode(), bad, second.encode(), ORDER.encode()]
+    (export / "Patient.ndjson").write_bytes(b"\r\n".join(lines) + b"\r\n")
+    errors: list[tuple[str, str]] = []
+    spool = Spool(tmp_path / "spool.sqlite", create=True)
+    assert spool.ingest(export, lambda where, why: errors.append((where, why))) == 3
+    assert errors == [("Patient.ndjson:2", "not UTF-8 text (byte 0xE9)")]
+    assert [r["id"] for r in spool.patient_resources("p1")] == ["p1", "o1"]
+    assert [r["id"] for r in spool.patient_resources("p2")] == ["p2"]
+
+
+def test_an_export_file_that_cannot_be_read_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An OSError while reading stopped the run with a traceback; a FIFO, a directory or a broken
+    link named like an export file was skipped without a word."""
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "Patient.ndjson").write_text(PATIENT + "\n")
+    (export / "Condition.ndjson").write_text(PATIENT.replace("p1", "p2") + "\n")
+    (export / "Observation.ndjson").mkdir()
+    (export / "Procedure.ndjson").symlink_to(export / "gone.ndjson")
+    os.mkfifo(export / "Encounter.ndjson")
+    opened = Path.open
+
+    def failing(path: Path, *args: Any, **kwargs: Any) -> Any:
+        if path.name == "Condition.ndjson":
+            raise PermissionError(13, "Permission denied")
+        return opened(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", failing)
+    errors: list[tuple[str, str]] = []
+    spool = Spool(tmp_path / "spool.sqlite", create=True)
+    assert spool.ingest(export, lambda where, why: errors.append((where, why))) == 1
+    skipped = "not a regular file (a directory, FIFO or broken link); skipped"
+    assert errors == [
+        ("Encounter.ndjson", skipped),
+        ("Observation.ndjson", skipped),
+        ("Procedure.ndjson", skipped),
+        (
+            "Condition.ndjson:1",
+            "cannot read the file (Permission denied); the rest of it is skipped",
+        ),
+    ]
+    assert [r["id"] for r in spool.patient_resources("p1")] == ["p1"]
 
 
 @pytest.mark.parametrize(
