@@ -10,7 +10,9 @@ Why it is built this way:
 * Resources are stored as their original JSON text and parsed by the batch source (`source.py`):
   once per patient, and once per operator for an operator's history.
 * A line that is not a FHIR resource is an error *for that line* (file and line number), passed to
-  `on_error`; the rest of the export is still spooled.
+  `on_error`; the rest of the export is still spooled. So is a resource whose type and id came
+  before (the first is kept): spooled twice it would weigh twice (two lesions, a doubled operator
+  volume).
 * An operator's CTO-PCI history (`Procedure?performer=`) spans patients: it is indexed by performer,
   and override Observations (`Observation?focus=Practitioner/…`) by focus.
 """
@@ -36,6 +38,7 @@ CREATE TABLE resource (patient TEXT, type TEXT NOT NULL, id TEXT, body TEXT NOT 
 CREATE TABLE shared (type TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE by_practitioner (practitioner TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL);
 CREATE UNIQUE INDEX shared_ref ON shared (type, id);
+CREATE TABLE seen (type TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (type, id)) WITHOUT ROWID;
 """
 _INDEXES = """
 CREATE INDEX resource_patient ON resource (patient);
@@ -170,11 +173,11 @@ class Spool:
                             continue
                         stored += self._line(path.name, number, line, rows, shared, links, on_error)
                         if len(rows) + len(links) >= _BATCH:
-                            self._flush(rows, shared, links, on_error)
+                            self._flush(rows, shared, links)
             except OSError as exc:
                 why = f"cannot read the file ({_cause(exc)}); the rest of it is skipped"
                 on_error(f"{path.name}:{number + 1}", why)
-        self._flush(rows, shared, links, on_error)
+        self._flush(rows, shared, links)
         self._db.executescript(_INDEXES)
         self._db.commit()
         return stored
@@ -215,6 +218,9 @@ class Spool:
         if rid is not None and not _encodable(rid):
             on_error(where, f"{kind}.id is not valid Unicode (a lone surrogate escape)")
             return 0
+        if rid is not None and self._known(kind, rid):
+            on_error(where, f"{kind}/{rid}: same id as an earlier resource; the first one is kept")
+            return 0
         patient = _patient_of(resource)
         if patient is None and kind not in ("Patient",):
             if rid is None:
@@ -232,18 +238,18 @@ class Spool:
         rows: list[tuple[str | None, str, str | None, str]],
         shared: list[tuple[str, str, str]],
         links: list[tuple[str, str, str]],
-        on_error: ErrorSink,
     ) -> None:
         self._db.executemany("INSERT INTO resource VALUES (?, ?, ?, ?)", rows)
-        for kind, rid, text in shared:
-            try:
-                self._db.execute("INSERT INTO shared VALUES (?, ?, ?)", (kind, rid, text))
-            except sqlite3.IntegrityError:
-                on_error(f"{kind}/{rid}", "same id as an earlier resource; the first one is kept")
+        self._db.executemany("INSERT INTO shared VALUES (?, ?, ?)", shared)
         self._db.executemany("INSERT INTO by_practitioner VALUES (?, ?, ?)", links)
         rows.clear()
         shared.clear()
         links.clear()
+
+    def _known(self, kind: str, rid: str) -> bool:
+        """Whether a resource of this type and id was read already (else it is noted as read)."""
+        added = self._db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (kind, rid))
+        return added.rowcount == 0
 
     def count_order_patients(self) -> int:
         row = self._db.execute(

@@ -79,7 +79,10 @@ def test_bad_lines_are_reported_with_file_and_line(tmp_path: Path) -> None:
         "Practitioner.ndjson:3",
         "Device without id and without a patient: cannot be found",
     ) in errors
-    assert ("Practitioner/d1", "same id as an earlier resource; the first one is kept") in errors
+    assert (
+        "Practitioner.ndjson:2",
+        "Practitioner/d1: same id as an earlier resource; the first one is kept",
+    ) in errors
     assert [r["id"] for r in spool.patient_resources("p1")] == ["p1"]
 
 
@@ -110,6 +113,26 @@ def test_an_empty_directory_is_reported(tmp_path: Path) -> None:
     _, errors = _spool(tmp_path, {})
     assert len(errors) == 1
     assert "no .ndjson or .jsonl file" in errors[0][1]
+
+
+def test_a_resource_whose_type_and_id_came_before_is_reported_and_not_spooled(
+    tmp_path: Path,
+) -> None:
+    """A patient's duplicate was spooled twice before: one lesion counted twice, one operator's
+    CTO-PCI counted twice in the history."""
+    second = HISTORY.replace("completed", "not-done")
+    spool, errors = _spool(
+        tmp_path,
+        {
+            "Patient.ndjson": PATIENT + "\n" + HISTORY + "\n",
+            "Procedure.ndjson": second + "\n" + HISTORY + "\n",
+        },
+    )
+    kept = "Procedure/h1: same id as an earlier resource; the first one is kept"
+    assert errors == [("Procedure.ndjson:1", kept), ("Procedure.ndjson:2", kept)]
+    (history,) = spool.practitioner_resources("d1", "operator_procedures")
+    assert history["status"] == "completed"
+    assert [r["id"] for r in spool.patient_resources("p2")] == ["h1"]
 
 
 def test_a_byte_that_is_not_utf8_sets_its_line_aside_not_the_rest_of_the_file(

@@ -130,3 +130,19 @@ def test_the_result_names_the_mapping_tables_that_read_the_inputs(
     assert f"inputs read through the mapping tables version {version}" in console.export_text()
     page = write_report(result, tmp_path / "report").read_text(encoding="utf-8")
     assert f"mapping tables version <code>{version}</code>" in page
+
+
+def test_a_procedure_exported_twice_is_one_lesion(export: Path, tmp_path: Path) -> None:
+    """Both copies were lesions before: the same case counted twice in every AUC."""
+    lines = (export / "export.ndjson").read_text().splitlines()
+    done = next(line for line in lines if '-done"' in line)
+    (tmp_path / "export.ndjson").write_text("\n".join(lines) + "\n")
+    (tmp_path / "Procedure.ndjson").write_text(done + "\n")
+    twice = read_fhir_cohort(tmp_path)
+    once = read_fhir_cohort(export)
+    assert len(twice.lesions) == len(once.lesions)
+    line = lines.index(done) + 1  # Procedure.ndjson is read first (files in name order)
+    assert [str(e) for e in twice.errors if e not in once.errors] == [
+        f"export.ndjson:{line}: Procedure/{json.loads(done)['id']}: same id as an earlier resource;"
+        " the first one is kept"
+    ]
