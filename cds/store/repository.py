@@ -3,7 +3,7 @@
 
 Uniqueness lives in the database, so the guarantees hold across processes and replicas: a jti is
 new for exactly one caller, and feedback is stored once per (card, outcome, timestamp). Both use
-`INSERT ... ON CONFLICT DO NOTHING RETURNING id` on the unique constraint (no row back: it was
+`INSERT ... ON CONFLICT DO NOTHING RETURNING` on the unique constraint (no row back: it was
 there), which also keeps PostgreSQL's transaction and log free of unique-violation errors.
 
 The clock is read only at the edges, and only when the caller passes no `now`.
@@ -79,10 +79,18 @@ log = logging.getLogger(__name__)
 HANDLE_BYTES = 32  # 256 random bits → 43 URL-safe characters
 HANDLE_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 PRUNE_INTERVAL = timedelta(minutes=5)
+FEEDBACK_ROWS = 512
+"""Most feedback rows in one statement: 512 × 10 columns stays well below the bound-parameter
+limits of both backends (32,767 for asyncpg, 32,766 for SQLite)."""
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def numbered_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of a multi-row INSERT (`Store._insert_or_skip(rows=...)`): `column_n`."""
+    return {f"{name}_{n}": value for n, row in enumerate(rows) for name, value in row.items()}
 
 
 def _aware(value: datetime, name: str) -> datetime:
@@ -143,9 +151,7 @@ class Store:
         handle_columns, self._handle_bound = bound_as(cast(Table, AppContextHandle.__table__))
         self._audit_insert_pg = numbered(self._audit_insert.text, audit_columns)
         self._handle_insert_pg = numbered(self._handle_insert.text, handle_columns)
-        self._feedback_insert = self._insert_new(
-            Feedback, "card_uuid", "outcome", "outcome_timestamp"
-        )
+        self._feedback_inserts: dict[int, TextClause] = {}
 
     @classmethod
     async def open(
@@ -221,10 +227,15 @@ class Store:
         await self.close()
 
     def _insert_or_skip(
-        self, model: type[Base], *unique: str, returning: bool = False
+        self,
+        model: type[Base],
+        *unique: str,
+        returning: str | None = None,
+        rows: int | None = None,
     ) -> TextClause:
-        """`INSERT ... [ON CONFLICT (unique) DO NOTHING] [RETURNING id]` into every column but
-        `id` (no `unique`: a plain INSERT, a duplicate is an error).
+        """`INSERT ... [ON CONFLICT (unique) DO NOTHING] [RETURNING returning]` into every column
+        but `id` (no `unique`: a plain INSERT, a duplicate is an error); `rows`: that many rows,
+        their parameters named `column_0` … `column_{rows-1}` (`numbered_rows`).
 
         Plain SQL, the same on both backends (SQLite ≥ 3.35 and PostgreSQL share the syntax), with
         each column's type bound (UTC instants, JSON through the store's serializer): SQLAlchemy
@@ -233,27 +244,32 @@ class Store:
         text clause is compiled once and then served from the engine's statement cache."""
         quote = self._engine.dialect.identifier_preparer.quote
         columns = [c for c in model.__table__.c if not c.primary_key]
+        names = (
+            [[c.name for c in columns]]
+            if rows is None
+            else [[f"{c.name}_{n}" for c in columns] for n in range(rows)]
+        )
         sql = (
             f"INSERT INTO {quote(model.__tablename__)} ({', '.join(quote(c.name) for c in columns)})"
-            f" VALUES ({', '.join(':' + c.name for c in columns)})"
+            f" VALUES {', '.join('(' + ', '.join(':' + name for name in row) + ')' for row in names)}"
             + (
                 f" ON CONFLICT ({', '.join(quote(name) for name in unique)}) DO NOTHING"
                 if unique
                 else ""
             )
-            + (" RETURNING id" if returning else "")
+            + (f" RETURNING {returning}" if returning else "")
         )
-        return text(sql).bindparams(*(bindparam(c.name, type_=c.type) for c in columns))
+        return text(sql).bindparams(
+            *(
+                bindparam(name, type_=c.type)
+                for row in names
+                for c, name in zip(columns, row, strict=True)
+            )
+        )
 
     def _insert_new(self, model: type[Base], *unique: str) -> TextClause:
         """`INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id`: a row back when it was new."""
-        return self._insert_or_skip(model, *unique, returning=True)
-
-    async def _insert(
-        self, session: AsyncSession, stmt: TextClause, values: dict[str, Any]
-    ) -> bool:
-        """True when the row was inserted, False when the unique constraint already held it."""
-        return (await session.execute(stmt, values)).first() is not None
+        return self._insert_or_skip(model, *unique, returning="id")
 
     # CH-25: jti replay cache -------------------------------------------------------------------
 
@@ -384,25 +400,44 @@ class Store:
         if not items:
             return result
         received = _aware(now or self._clock(), "now")
-        stmt = self._feedback_insert
         async with self._sessions.begin() as session:
-            known = await self._known_cards(session, {item.card for item in items})
-            for item in items:
-                if await self._insert(
-                    session, stmt, feedback_row(service_id, item, known, received)
-                ):
+            known = await self._known_cards(session, sorted({item.card for item in items}))
+            rows = [feedback_row(service_id, item, known, received) for item in items]
+            while rows:
+                # A few multi-row statements, not one per item: a 5 MiB batch (~40,000 items)
+                # held SQLite's write lock for half a minute, failing every other call meanwhile.
+                # Power-of-two sizes keep the distinct statements (each cached) to a handful.
+                size = min(FEEDBACK_ROWS, 1 << (len(rows).bit_length() - 1))
+                chunk, rows = rows[:size], rows[size:]
+                stored = await session.scalars(self._feedback_insert(size), numbered_rows(chunk))
+                for card in stored:
                     result.stored += 1
-                    result.unknown_card += item.card not in known
-                else:
-                    result.duplicate += 1
+                    result.unknown_card += card not in known
+        result.duplicate = len(items) - result.stored
         return result
 
+    def _feedback_insert(self, rows: int) -> TextClause:
+        """`rows` feedback items in one INSERT; a `card_uuid` back for each one new."""
+        stmt = self._feedback_inserts.get(rows)
+        if stmt is None:
+            unique = ("card_uuid", "outcome", "outcome_timestamp")
+            stmt = self._insert_or_skip(Feedback, *unique, returning="card_uuid", rows=rows)
+            self._feedback_inserts[rows] = stmt
+        return stmt
+
     @staticmethod
-    async def _known_cards(session: AsyncSession, cards: Iterable[str]) -> set[str]:
-        found = await session.scalars(
-            select(CardAudit.card_uuid).where(CardAudit.card_uuid.in_(list(cards)))
-        )
-        return set(found)
+    async def _known_cards(session: AsyncSession, cards: list[str]) -> set[str]:
+        # In slices: asyncpg takes at most 32,767 bound parameters in one statement.
+        found: set[str] = set()
+        for start in range(0, len(cards), FEEDBACK_ROWS):
+            found.update(
+                await session.scalars(
+                    select(CardAudit.card_uuid).where(
+                        CardAudit.card_uuid.in_(cards[start : start + FEEDBACK_ROWS])
+                    )
+                )
+            )
+        return found
 
     async def feedback_for(self, card_uuid: str) -> list[FeedbackOut]:
         """Every feedback item on one card, oldest outcome first."""

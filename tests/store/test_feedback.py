@@ -164,3 +164,16 @@ def test_camel_case_wire_names_and_unknown_fields() -> None:
     )
     assert got.outcome_timestamp == datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     assert got.outcome_timestamp.tzinfo is UTC
+
+
+async def test_a_batch_past_the_bound_parameter_limits(store: Store, card: str) -> None:
+    # 33,000 distinct cards: one `IN (...)` of them passed asyncpg's 32,767 bound parameters (a
+    # 503 "database unavailable" the EHR retried in vain), and one INSERT per item held SQLite's
+    # write lock long enough for every other call's jti check to time out (503 too).
+    batch = [overridden(f"card-{n}", "too-risky", "2026-03-01T12:01:00Z") for n in range(33_000)]
+    batch += [batch[0], item(card)]
+    result = await store.save_feedback("operator-cto", batch)
+    assert (result.stored, result.duplicate, result.unknown_card) == (33_001, 1, 33_000)
+    again = await store.save_feedback("operator-cto", batch[-3:])
+    assert (again.stored, again.duplicate, again.unknown_card) == (0, 3, 0)
+    assert (await store.feedback_summary("operator-cto"))["total"] == 33_001
