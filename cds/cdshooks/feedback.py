@@ -83,3 +83,12 @@ class FeedbackIn(BaseModel):
                 "acceptedSuggestions is required (one or more) when outcome is accepted"
             )
         return self
+
+
+class FeedbackBatch(BaseModel):
+    """The request body, `{"feedback": [...]}` (CH-22); its other fields, an `extension` object
+    say, are ignored (CH-02). A missing `feedback` is left to the route to name."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    feedback: list[FeedbackIn] | None = None

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from cds import metrics
-from cds.cdshooks.feedback import FeedbackIn
+from cds.cdshooks.feedback import FeedbackBatch
 from cds.cdshooks.request import HookRequest
 from cds.errors import ContextError
 from cds.http import about_page, hook_call
@@ -60,11 +60,11 @@ async def feedback(
     service_id: str,
     state: State,
     client: Client,
-    body: dict[str, list[FeedbackIn]] = Body(..., examples=[{"feedback": []}]),  # noqa: B008
+    body: FeedbackBatch = Body(..., examples=[{"feedback": []}]),  # noqa: B008
 ) -> JSONResponse:
     if state.service(service_id) is None:
         raise HTTPException(404, f"no service {service_id!r}")
-    items = body.get("feedback")
+    items = body.feedback
     if items is None:
         raise ContextError("feedback", "is required")
     await state.audit.flush()  # feedback on a card just sent finds its audit row

@@ -160,3 +160,23 @@ async def test_unstorable_feedback_is_400_naming_the_field(
         response = await client.post(FEEDBACK, content=raw, headers=headers)
     assert response.status_code == 400
     assert field in response.json()["issue"][0]["expression"][0]
+
+
+async def test_feedback_with_an_extension_or_other_unknown_field_is_stored(tmp_path: Path) -> None:
+    # CH-02: unknown fields are tolerated and `extension` is an object; the body's other keys were
+    # validated as feedback lists, so `{"feedback": [...], "extension": {...}}` was a 400.
+    item = {
+        "card": "c1",
+        "outcome": "overridden",
+        "overrideReason": {"userComment": "fine"},
+        "outcomeTimestamp": "2026-01-01T00:00:00Z",
+    }
+    body = {"feedback": [item], "extension": {"org.example.ehr": {"x": 1}}, "other": "y"}
+    async with running(tmp_path) as (_, client):
+        headers = {**auth(FEEDBACK), "Content-Type": "application/json"}
+        response = await client.post(FEEDBACK, json=body, headers=headers)
+        missing = await client.post(FEEDBACK, json={"extension": {}}, headers=auth(FEEDBACK))
+    assert response.status_code == 200, response.text
+    assert response.json() == {"stored": 1, "duplicate": 0, "unknown_card": 1}
+    assert missing.status_code == 400
+    assert missing.json()["issue"][0]["expression"] == ["feedback"]
