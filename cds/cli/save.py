@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 
 from cds.cli.record import _bad, _order_id
-from cds.errors import InputError, InputIssue
 from cds.mapping.tables import load_tables
 from cds.output.console import make_console
 from cds.sources.fhir import FetchLimits, FhirRestSource
@@ -57,15 +56,7 @@ async def _run(options: SaveOptions) -> SaveResult:
         raise _bad("--patient", options.patient, "is not a FHIR id")
     order_id = _order_id(options.order)
     user = _user(options.user)
-    try:
-        entered = check_entered(options.raw_inputs)
-    except InputError as exc:
-        raise InputError(
-            [
-                InputIssue(("inputs", *issue.loc), issue.value, issue.type, issue.msg)
-                for issue in exc.issues
-            ]
-        ) from None
+    entered = check_entered(options.raw_inputs)
     token = None
     if options.token_env is not None:
         token = os.environ.get(options.token_env)

@@ -65,11 +65,13 @@ SEVERITY_INPUTS = ("calcification", "tortuosity")
 
 
 def check_entered(raw: object) -> dict[str, InputValue]:
-    """Canonical inputs (parse_inputs rules) that are lesion findings; null/missing = not entered."""
+    """Canonical inputs (parse_inputs rules) that are lesion findings; null/missing = not entered.
+
+    Issues are located as parse_inputs locates them (`inputs.NAME`)."""
     parsed = parse_inputs(raw)
     issues = [
         InputIssue(
-            (name,),
+            ("inputs", name),
             value,
             "not_a_finding",
             "save writes lesion findings only (the rest is read from the record)",
@@ -81,7 +83,9 @@ def check_entered(raw: object) -> dict[str, InputValue]:
         raise InputError(issues)
     entered = {name: value for name, value in parsed.items() if value is not None}
     if not entered:
-        raise InputError([InputIssue((), raw, "nothing_entered", "no lesion finding to save")])
+        raise InputError(
+            [InputIssue(("inputs",), raw, "nothing_entered", "no lesion finding to save")]
+        )
     return entered
 
 

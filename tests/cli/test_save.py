@@ -52,6 +52,7 @@ def test_bad_options_and_inputs_give_one_line_and_exit_2(
     )
     assert done.returncode == 2
     assert message in done.stderr
+    assert "inputs.inputs" not in done.stderr  # the field named once, as `cto-cds score` names it
     assert len(done.stderr.strip().splitlines()) == 1
     assert done.stdout == ""
 
