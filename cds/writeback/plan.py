@@ -186,7 +186,7 @@ def held_from(resource: Mapping[str, Any]) -> tuple[str, Held] | None:
     key = next(
         (
             i.get("value")
-            for i in resource.get("identifier", [])
+            for i in _list(resource.get("identifier"))
             if isinstance(i, dict) and i.get("system") == IDENTIFIER_SYSTEM
         ),
         None,
@@ -197,8 +197,8 @@ def held_from(resource: Mapping[str, Any]) -> tuple[str, Held] | None:
     stored = next(
         (
             e.get("valueString")
-            for e in resource.get("extension", [])
-            if isinstance(e, dict) and e.get("url", "").endswith("/write-back-digest")
+            for e in _list(resource.get("extension"))
+            if isinstance(e, dict) and str(e.get("url")).endswith("/write-back-digest")
         ),
         None,
     )
@@ -209,3 +209,8 @@ def held_from(resource: Mapping[str, Any]) -> tuple[str, Held] | None:
         version if isinstance(version, str) else None,
         stored if isinstance(stored, str) else None,
     )
+
+
+def _list(value: object) -> list[Any]:
+    """A server's array element; anything else (`null`, an object) is read as empty."""
+    return value if isinstance(value, list) else []

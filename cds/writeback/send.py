@@ -21,6 +21,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from cds.mapping.operator import history_planner
 from cds.mapping.order import find_order
 from cds.mapping.tables import MappingTables
 from cds.scoring.inputs import InputValue
-from cds.sources.fhir import outcome_summary
+from cds.sources.fhir import outcome_summary, read_searchset
 from cds.sources.record import RecordRequest, RecordSource, read_record
 from cds.writeback.build import (
     build_resources,
@@ -217,9 +218,16 @@ class FhirWriter:
             )
             if response.status_code != 200:
                 raise self.refused(f"{kind} search by identifier", response)
-            for entry in response.json().get("entry") or []:
-                resource = entry.get("resource") if isinstance(entry, dict) else None
-                if isinstance(resource, dict) and (item := held_from(resource)) is not None:
+            try:
+                # What the server holds decides every write: an answer not read is not guessed.
+                page = read_searchset(response.json())
+            except ValueError as exc:
+                cause = "not valid JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                raise WriteBackError(
+                    f"{kind} search by identifier: {cause}, nothing written", resource=kind
+                ) from None
+            for resource in page.resources:
+                if (item := held_from(resource)) is not None:
                     key, state = item
                     if key in found and found[key].ref != state.ref:
                         raise WriteBackError(
@@ -237,6 +245,8 @@ class FhirWriter:
             response = await self._send("GET", "metadata", "CapabilityStatement", retry=True)
             statement = response.json() if response.status_code == 200 else {}
         except (WriteBackError, ValueError):
+            statement = {}
+        if not isinstance(statement, dict):
             statement = {}
         rests = [r for r in statement.get("rest") or [] if isinstance(r, dict)]
         transaction_ok = any(
@@ -268,11 +278,19 @@ class FhirWriter:
             if hit and int(hit.group(1)) < len(labels):
                 error = self.refused(f"{what}, at {labels[int(hit.group(1))]}", response)
             raise error
-        entries = response.json().get("entry") or []
+        # HTTP 200: committed. An entry that does not say where a resource went leaves it known by
+        # its planned urn:uuid; saving again finds it by identifier (unchanged).
+        body = _json_or_none(response)
+        entries = body.get("entry") if isinstance(body, dict) else None
         out: dict[str, str] = {}
-        for step, entry in zip(plan.writes, entries, strict=False):
-            answer = entry.get("response") or {} if isinstance(entry, dict) else {}
-            ref = _ref_of(answer.get("location"), entry.get("resource"))
+        for step, entry in zip(
+            plan.writes, entries if isinstance(entries, list) else [], strict=False
+        ):
+            if not isinstance(entry, dict):
+                continue
+            answer = entry.get("response")
+            location = answer.get("location") if isinstance(answer, dict) else None
+            ref = _ref_of(location if isinstance(location, str) else None, entry.get("resource"))
             if ref:
                 out[step.planned.full_url] = ref
         return out

@@ -278,3 +278,91 @@ def test_an_invalid_resource_is_refused_before_anything_is_sent() -> None:
     _validate(WritePlan((Step("unchanged", bad, None),), None))  # not sent, so not checked
     good = Planned("k", "finding stump", "Observation", {**body, "valueInteger": 2}, "d")
     _validate(WritePlan((Step("create", good, None),), None))
+
+
+def _bundle(entries: list[Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+
+
+def _ours(**fields: Any) -> dict[str, Any]:
+    """An Observation carrying a write-back identifier, with `fields` as the server garbled them."""
+    ident = [{"system": "http://cto-cds.org/fhir/NamingSystem/write-back", "value": "k"}]
+    return {"resourceType": "Observation", "id": "1", "identifier": ident, **fields}
+
+
+MALFORMED_SEARCHES = [
+    (httpx.Response(200, content=b"<html>busy</html>"), "not valid JSON"),
+    (httpx.Response(200, json=[]), "expected a Bundle"),
+    (httpx.Response(200, content=b"null"), "expected a Bundle"),
+    (httpx.Response(200, json={"resourceType": "Bundle", "entry": "x"}), "expected a searchset"),
+    (httpx.Response(200, json={**_bundle([]), "entry": {"resource": {}}}), "malformed Bundle"),
+]
+
+
+@pytest.mark.parametrize(("answer", "cause"), MALFORMED_SEARCHES)
+def test_a_malformed_identifier_search_answer_is_one_line_and_nothing_is_written(
+    server: respx.MockRouter, answer: httpx.Response, cause: str
+) -> None:
+    # Each was a traceback (JSONDecodeError, AttributeError) before anything was written.
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+    server.get("/Observation").mock(return_value=answer)
+    tx = server.post("/").mock(return_value=httpx.Response(200, json={}))
+    with pytest.raises(WriteBackError, match=f"Observation search by identifier: .*{cause}"):
+        run_save()
+    assert tx.call_count == 0
+
+
+@pytest.mark.parametrize(
+    "garbled",
+    [
+        _ours(identifier=None),
+        _ours(extension=None),
+        _ours(extension=[{"url": None}, {"url": 5}, "x"]),
+    ],
+)
+def test_null_or_mistyped_elements_in_a_held_resource_are_read_as_absent(
+    server: respx.MockRouter, garbled: dict[str, Any]
+) -> None:
+    # `identifier: null`, `extension: null`, an extension `url` not a string: TypeError and
+    # AttributeError tracebacks. The resource is not ours (no key matches) and the save goes on.
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+    server.get("/Observation").mock(
+        return_value=httpx.Response(200, json=_bundle([{"resource": garbled}]))
+    )
+    server.post("/").mock(return_value=httpx.Response(200, json={"resourceType": "Bundle"}))
+    assert len(run_save().created) == 9 + 8 + 1
+
+
+@pytest.mark.parametrize("statement", [[], "x", 5])
+def test_a_capability_statement_that_is_not_an_object_means_requests_one_by_one(
+    server: respx.MockRouter, statement: Any
+) -> None:
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=statement))
+    counter = itertools.count(1)
+    server.post("/Observation").mock(side_effect=_created("Observation", counter))
+    server.post("/RiskAssessment").mock(side_effect=_created("RiskAssessment", counter))
+    server.post("/Provenance").mock(return_value=httpx.Response(201, json={}))
+    assert run_save().mode == "sequential"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, content=b"<html>ok</html>"),
+        httpx.Response(200, json=[]),
+        httpx.Response(200, json={"entry": "x"}),
+        httpx.Response(200, json={"entry": ["x", {"response": "x"}, {"resource": "x"}]}),
+        httpx.Response(200, json={"entry": [{"response": {"location": 5}}]}),
+    ],
+)
+def test_a_committed_transaction_with_an_unreadable_answer_is_reported_written(
+    server: respx.MockRouter, answer: httpx.Response
+) -> None:
+    # HTTP 200: the server committed it. Its answer unreadable was a traceback, as if it had failed;
+    # now the resources are listed by their planned urn:uuid (saving again finds them unchanged).
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+    server.post("/").mock(return_value=answer)
+    result = run_save()
+    assert result.mode == "transaction"
+    assert len(result.created) == 9 + 8 + 1
+    assert all(ref.startswith("urn:uuid:") for ref in result.created)
