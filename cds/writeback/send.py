@@ -38,6 +38,7 @@ from cds.mapping.tables import MappingTables
 from cds.scoring.inputs import InputValue
 from cds.sources.fhir import outcome_summary, read_searchset
 from cds.sources.record import RecordRequest, RecordSource, read_record
+from cds.sources.searches import valid_id
 from cds.writeback.build import (
     build_resources,
     order_body_site,
@@ -99,13 +100,17 @@ def _lock(key: str) -> asyncio.Lock:
     return _locks.setdefault(loop_key, asyncio.Lock())
 
 
-def _ref_of(location: str | None, body: object) -> str | None:
+def _ref_of(location: str | None, body: object, kind: str) -> str | None:
+    """`kind/id` of the resource written, from its Location or the body returned. Another type or
+    a malformed id is no answer: later resources reference what this returns."""
     if location:
         match = _REF.search(location)
-        if match:
-            return f"{match.group(1)}/{match.group(2)}"
-    if isinstance(body, dict) and isinstance(body.get("id"), str):
-        return f"{body.get('resourceType')}/{body['id']}"
+        if match and match.group(1) == kind:
+            return f"{kind}/{match.group(2)}"
+    if isinstance(body, dict) and body.get("resourceType") == kind:
+        rid = body.get("id")
+        if isinstance(rid, str) and valid_id(rid):
+            return f"{kind}/{rid}"
     return None
 
 
@@ -290,7 +295,11 @@ class FhirWriter:
                 continue
             answer = entry.get("response")
             location = answer.get("location") if isinstance(answer, dict) else None
-            ref = _ref_of(location if isinstance(location, str) else None, entry.get("resource"))
+            ref = _ref_of(
+                location if isinstance(location, str) else None,
+                entry.get("resource"),
+                step.planned.resource_type,
+            )
             if ref:
                 out[step.planned.full_url] = ref
         return out
@@ -333,7 +342,7 @@ class FhirWriter:
             )
         if response.status_code not in (200, 201):
             raise self.refused(step.label, response, written)
-        ref = _ref_of(response.headers.get("Location"), _json_or_none(response))
+        ref = _ref_of(response.headers.get("Location"), _json_or_none(response), p.resource_type)
         if ref is None:
             raise WriteBackError(
                 f"{step.label}: the server wrote it but gave no id",

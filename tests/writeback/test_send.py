@@ -366,3 +366,24 @@ def test_a_committed_transaction_with_an_unreadable_answer_is_reported_written(
     assert result.mode == "transaction"
     assert len(result.created) == 9 + 8 + 1
     assert all(ref.startswith("urn:uuid:") for ref in result.created)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(201, headers={"Location": f"{BASE}/Patient/pt01/_history/1"}),
+        httpx.Response(201, json={"resourceType": "Observation", "id": "../../Patient/pt01"}),
+        httpx.Response(201, json={"resourceType": "Patient", "id": "pt01"}),
+    ],
+)
+def test_an_id_of_another_type_or_malformed_is_never_referenced(
+    server: respx.MockRouter, answer: httpx.Response
+) -> None:
+    # Taken as the finding's id, `Patient/pt01` or `Observation/../../Patient/pt01` went into the
+    # scores' derivedFrom and the Provenance target: wrong references written without a word.
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(False)))
+    server.post("/Observation").mock(return_value=answer)
+    provenance = server.post("/Provenance").mock(return_value=httpx.Response(201, json={}))
+    with pytest.raises(WriteBackError, match=r"Observation \(finding stump\): .* gave no id"):
+        run_save()
+    assert provenance.call_count == 0
