@@ -342,6 +342,8 @@ class FhirWriter:
             )
         if response.status_code not in (200, 201):
             raise self.refused(step.label, response, written)
+        if step.held is not None:  # updated where it was: FHIR asks no Location of an update
+            return step.held.ref
         ref = _ref_of(response.headers.get("Location"), _json_or_none(response), p.resource_type)
         if ref is None:
             raise WriteBackError(

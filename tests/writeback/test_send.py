@@ -387,3 +387,33 @@ def test_an_id_of_another_type_or_malformed_is_never_referenced(
     with pytest.raises(WriteBackError, match=r"Observation \(finding stump\): .* gave no id"):
         run_save()
     assert provenance.call_count == 0
+
+
+def test_an_update_answered_without_a_body_or_location_is_the_resource_updated(
+    server: respx.MockRouter,
+) -> None:
+    # A PUT answered `200` alone (Prefer: return=minimal; FHIR asks a Location of a create only)
+    # was "the server wrote it but gave no id": exit 2 after a write that happened, the rest unsent.
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(False)))
+
+    def search(request: httpx.Request) -> httpx.Response:
+        system, _, key = request.url.params["identifier"].split(",")[0].partition("|")
+        held = _ours(
+            id="held-stump",
+            meta={"versionId": "4"},
+            identifier=[{"system": system, "value": key}],
+            extension=[{"url": "x/write-back-digest", "valueString": "old"}],
+        )
+        return httpx.Response(200, json=_bundle([{"resource": held}]))
+
+    server.get("/Observation").mock(side_effect=search)
+    put = server.put("/Observation/held-stump").mock(return_value=httpx.Response(200))
+    counter = itertools.count(1)
+    server.post("/Observation").mock(side_effect=_created("Observation", counter))
+    server.post("/RiskAssessment").mock(side_effect=_created("RiskAssessment", counter))
+    provenance = server.post("/Provenance").mock(return_value=httpx.Response(201, json={}))
+    result = run_save({"stump": "tapered"})
+    assert result.updated == ["Observation/held-stump"]
+    assert put.call_count == 1
+    sent = json.loads(provenance.calls.last.request.content)
+    assert {"reference": "Observation/held-stump"} in sent["target"]
