@@ -31,12 +31,12 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from cds.errors import UpdateNotGrantedError, WriteBackError
+from cds.errors import SourceError, UpdateNotGrantedError, WriteBackError
 from cds.mapping.operator import history_planner
 from cds.mapping.order import find_order
 from cds.mapping.tables import MappingTables
 from cds.scoring.inputs import InputValue
-from cds.sources.fhir import outcome_summary, read_searchset
+from cds.sources.fhir import FhirBase, outcome_summary, read_searchset
 from cds.sources.record import RecordRequest, RecordSource, read_record
 from cds.sources.searches import valid_id
 from cds.writeback.build import (
@@ -60,6 +60,8 @@ from cds.writeback.resource import Json, Planned, SaveContext
 
 FHIR_JSON = "application/fhir+json"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+MAX_SEARCH_PAGES = 20
+"""Pages of one identifier search (a save holds at most ~20 resources of a type)."""
 _REF = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?/?$")
 _ENTRY = re.compile(r"\b[Ee]ntry\s*\[?(\d+)")
 _locks: dict[tuple[int, str], asyncio.Lock] = {}
@@ -154,12 +156,16 @@ class FhirWriter:
         retry: bool,
     ) -> httpx.Response:
         attempts = self._limits.retries + 1 if retry else 1
+        if path.startswith(("http://", "https://")):  # a next link, checked by the caller
+            url = path
+        else:
+            url = f"{self.base}/{path}" if path else self.base
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
                 response = await self._client.request(
                     method,
-                    f"{self.base}/{path}" if path else self.base,
+                    url,
                     json=body,
                     headers=self._headers(
                         {**(headers or {}), **({"Content-Type": FHIR_JSON} if body else {})}
@@ -212,36 +218,55 @@ class FhirWriter:
         )
 
     async def held(self, planned: list[Planned]) -> dict[str, Held]:
-        """The server's current resources for the planned keys: one identifier search per type."""
+        """The server's current resources for the planned keys: one identifier search per type,
+        every page of it (a key missed would be planned as a create and its change lost)."""
         found: dict[str, Held] = {}
         for kind in dict.fromkeys(p.resource_type for p in planned):
             keys = [p.key for p in planned if p.resource_type == kind]
             param = key_search(kind, keys[0], self.capabilities.identifier_types).partition("=")[0]
             tokens = ",".join(identifier_token(key) for key in keys)
-            response = await self._send(
-                "GET", f"{kind}?{param}={tokens}&_count=100", f"{kind} search", retry=True
-            )
-            if response.status_code != 200:
-                raise self.refused(f"{kind} search by identifier", response)
-            try:
-                # What the server holds decides every write: an answer not read is not guessed.
-                page = read_searchset(response.json())
-            except ValueError as exc:
-                cause = "not valid JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
-                raise WriteBackError(
-                    f"{kind} search by identifier: {cause}, nothing written", resource=kind
-                ) from None
-            for resource in page.resources:
-                if (item := held_from(resource)) is not None:
-                    key, state = item
-                    if key in found and found[key].ref != state.ref:
-                        raise WriteBackError(
-                            f"{state.ref} and {found[key].ref} carry the same write-back "
-                            "identifier: resolve the duplicate on the server first",
-                            resource=state.ref,
-                        )
-                    found[key] = state
+            url: str | None = f"{kind}?{param}={tokens}&_count=100"
+            pages = 0
+            while url is not None:
+                pages += 1
+                if pages > MAX_SEARCH_PAGES:
+                    raise WriteBackError(
+                        f"{kind} search by identifier: more than {MAX_SEARCH_PAGES} pages for "
+                        f"{len(keys)} identifiers, nothing written",
+                        resource=kind,
+                    )
+                resources, url = await self._search_page(kind, url)
+                for resource in resources:
+                    if (item := held_from(resource)) is not None:
+                        key, state = item
+                        if key in found and found[key].ref != state.ref:
+                            raise WriteBackError(
+                                f"{state.ref} and {found[key].ref} carry the same write-back "
+                                "identifier: resolve the duplicate on the server first",
+                                resource=state.ref,
+                            )
+                        found[key] = state
         return found
+
+    async def _search_page(
+        self, kind: str, url: str
+    ) -> tuple[list[Mapping[str, object]], str | None]:
+        """One page of an identifier search: its resources and its `next` link, checked."""
+        response = await self._send("GET", url, f"{kind} search", retry=True)
+        if response.status_code != 200:
+            raise self.refused(f"{kind} search by identifier", response)
+        try:
+            # What the server holds decides every write: an answer not read is not guessed.
+            page = read_searchset(response.json())
+            if page.next_url is not None and not FhirBase(self.base).contains(page.next_url):
+                # The token goes to the FHIR base only.
+                raise ValueError("next link outside the FHIR base")
+        except (ValueError, SourceError) as exc:
+            cause = "not valid JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise WriteBackError(
+                f"{kind} search by identifier: {cause}, nothing written", resource=kind
+            ) from None
+        return page.resources, page.next_url
 
     async def read_capabilities(self) -> Capabilities:
         """Transaction support and identifier searches from the CapabilityStatement; without a

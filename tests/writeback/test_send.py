@@ -417,3 +417,92 @@ def test_an_update_answered_without_a_body_or_location_is_the_resource_updated(
     assert put.call_count == 1
     sent = json.loads(provenance.calls.last.request.content)
     assert {"reference": "Observation/held-stump"} in sent["target"]
+
+
+class _PagedServer:
+    """A FHIR server that pages search results 10 at a time (its cap, whatever `_count` asks) and
+    honours transactions with conditional creates, as HAPI-like servers do."""
+
+    PAGE = 10
+
+    def __init__(self, router: respx.MockRouter) -> None:
+        self.held: dict[str, dict[str, Any]] = {}  # "Type/id" -> resource
+        self.ids = itertools.count(1)
+        router.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+        router.get("/Observation").mock(side_effect=self.search)
+        router.get("/RiskAssessment").mock(side_effect=self.search)
+        router.post("/").mock(side_effect=self.transaction)
+
+    @staticmethod
+    def _key(resource: dict[str, Any]) -> str:
+        return str(resource["identifier"][0]["value"])
+
+    def search(self, request: httpx.Request) -> httpx.Response:
+        kind = request.url.path.rsplit("/", 1)[1]
+        keys = {t.partition("|")[2] for t in request.url.params["identifier"].split(",")}
+        hits = [r for ref, r in self.held.items() if ref.startswith(kind) and self._key(r) in keys]
+        page = int(request.url.params.get("page", "0"))
+        body = _bundle([{"resource": r} for r in hits[page * self.PAGE : (page + 1) * self.PAGE]])
+        if len(hits) > (page + 1) * self.PAGE:
+            url = request.url.copy_merge_params({"page": str(page + 1)})
+            body["link"] = [{"relation": "next", "url": str(url)}]
+        return httpx.Response(200, json=body)
+
+    def transaction(self, request: httpx.Request) -> httpx.Response:
+        answers = []
+        for entry in json.loads(request.content)["entry"]:
+            resource, how = entry["resource"], entry["request"]
+            if how["method"] == "PUT":
+                self.held[how["url"]] = resource
+                answers.append({"response": {"status": "200", "location": how["url"]}})
+                continue
+            kind = how["url"]
+            same = [ref for ref, r in self.held.items() if ref.startswith(kind)]
+            if "identifier" in resource and any(
+                self._key(self.held[ref]) == self._key(resource) for ref in same
+            ):
+                answers.append({"response": {"status": "200"}})  # If-None-Exist matched
+                continue
+            ref = f"{kind}/{next(self.ids)}"
+            self.held[ref] = {**resource, "id": ref.split("/")[1]}
+            answers.append({"response": {"status": "201", "location": ref}})
+        return httpx.Response(200, json={"resourceType": "Bundle", "entry": answers})
+
+
+def test_what_the_server_holds_is_read_past_its_first_page() -> None:
+    # A server capping pages below the 17 Observations of a save: the held ones on page 2 were
+    # planned as creates, their If-None-Exist matched, and a changed score was never written.
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        server = _PagedServer(router)
+        first = run_save()
+        assert len(first.created) == 9 + 8 + 1
+        again = run_save()
+        assert again.mode == "nothing to write"
+        changed = run_save({**FINDINGS, "occlusion_length_mm": 12.0})
+    assert len(changed.updated) > 1  # the finding and the scores it moves
+    assert not changed.created
+    lengths = [
+        r["valueQuantity"]["value"]
+        for r in server.held.values()
+        if r.get("code", {}).get("text") == "occlusion_length_mm"
+    ]
+    assert lengths == [12.0]
+
+
+@pytest.mark.parametrize(
+    ("next_url", "cause"),
+    [
+        ("https://elsewhere.example.org/r4/Observation?page=2", "next link outside the FHIR base"),
+        (f"{BASE}/Observation?page=again", "more than 20 pages"),
+    ],
+)
+def test_a_next_link_elsewhere_or_endless_stops_before_any_write(
+    server: respx.MockRouter, next_url: str, cause: str
+) -> None:
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+    page = {**_bundle([]), "link": [{"relation": "next", "url": next_url}]}
+    server.get("/Observation").mock(return_value=httpx.Response(200, json=page))
+    tx = server.post("/").mock(return_value=httpx.Response(200, json={}))
+    with pytest.raises(WriteBackError, match=cause):
+        run_save()
+    assert tx.call_count == 0
