@@ -17,6 +17,7 @@ import httpx
 
 from cds.errors import InputError, InputIssue
 from cds.mapping.tables import MappingTables, load_tables
+from cds.outbound_tls import check_outbound_tls
 from cds.output.console import make_console, print_case
 from cds.pipeline import score_patient
 from cds.scored_case import ScoredCase
@@ -102,6 +103,7 @@ async def _run(options: RecordOptions) -> ScoredCase:
         if not token:
             raise _bad("--token-env", options.token_env, "names an empty or unset variable")
     limits = _limits()
+    check_outbound_tls()  # one line, not httpx's traceback, for a bad SSL_CERT_FILE
     async with httpx.AsyncClient() as client:
         rest = FhirRestSource(options.fhir, client, token=token, limits=limits)
         return await _score(rest, options.patient, order_id, tables, today)

@@ -82,6 +82,22 @@ def test_unreachable_server_is_a_clear_error() -> None:
     assert "Traceback" not in done.stderr
 
 
+def test_a_bad_ca_bundle_is_one_line_naming_it(tmp_path: Path) -> None:
+    # httpx reads SSL_CERT_FILE when the client is made: it was a FileNotFoundError traceback.
+    bundle = tmp_path / "hospital-ca.pem"
+    done = run(
+        "score",
+        "--fhir",
+        "https://127.0.0.1:9/fhir",
+        "--patient",
+        "p1",
+        env={"SSL_CERT_FILE": str(bundle)},
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert f"SSL_CERT_FILE: cannot use {str(bundle)!r}" in done.stderr
+
+
 @pytest.mark.parametrize("value", ["soon", "0", "31"])
 def test_a_bad_deadline_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("CTO_CDS_FHIR_DEADLINE", value)

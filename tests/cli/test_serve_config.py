@@ -172,3 +172,10 @@ def test_a_bad_tls_file_for_postgresql_is_one_line(tmp_path: Path, root: str, mi
     line = refused(serve(tmp_path, env), "CTO_CDS_DATABASE_URL: cannot use the database at ")
     assert "reading a TLS file (PGSSLROOTCERT" in line
     assert ":pw@" not in line
+
+
+def test_a_bad_ca_bundle_for_outbound_tls_is_one_line(tmp_path: Path) -> None:
+    # httpx read it inside uvicorn's start-up: a JSON-logged traceback and no service.
+    env = {"SSL_CERT_FILE": str(tmp_path / "hospital-ca.pem")}
+    line = refused(serve(tmp_path, env), f"SSL_CERT_FILE: cannot use '{tmp_path}/hospital-ca.pem'")
+    assert line.rstrip().endswith(": no such file or directory")
