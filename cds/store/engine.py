@@ -149,12 +149,26 @@ def _query(parsed: URL) -> dict[str, str]:
             raise ConfigError("CTO_CDS_DATABASE_URL: set ssl or sslmode, not both")
         # libpq's name, usual in PostgreSQL URLs; asyncpg's `ssl` takes the same modes.
         query["ssl"] = query.pop("sslmode")
-    unknown = sorted(set(query) - {"ssl"})
+    unknown = sorted(set(query) - {"ssl", "host"})
     if unknown:
         raise ConfigError(
             f"CTO_CDS_DATABASE_URL: unknown query parameter {unknown[0]!r}: only ssl=MODE "
-            f"(or libpq's sslmode=MODE) is accepted, MODE one of {', '.join(PG_SSL_MODES)}"
+            f"(or libpq's sslmode=MODE), MODE one of {', '.join(PG_SSL_MODES)}, and "
+            "host=/socket/directory are accepted"
         )
+    if "host" in query:
+        # A Unix-socket directory, as libpq's `host=`: a server on the same machine, or a Cloud
+        # SQL Auth Proxy or PgBouncer sidecar listening on a socket. A network host belongs in
+        # the URL, where the allowlist of what it may be is the usual one.
+        if not query["host"].startswith("/"):
+            raise ConfigError(
+                "CTO_CDS_DATABASE_URL: host= must be a Unix-socket directory (an absolute path); "
+                "a network host goes in the URL (user@host:port/db)"
+            )
+        if parsed.host:
+            raise ConfigError(
+                "CTO_CDS_DATABASE_URL: set the host in the URL or host=/socket/directory, not both"
+            )
     if "ssl" in query and query["ssl"] not in PG_SSL_MODES:
         raise ConfigError(f"CTO_CDS_DATABASE_URL: ssl must be one of {', '.join(PG_SSL_MODES)}")
     return query

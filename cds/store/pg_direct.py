@@ -32,10 +32,10 @@ engine: safe because both statements skip a row that is there already (`ON CONFL
 written twice. Values go as the engine sends them (`bound_as`: JSON through the store's
 serializer, instants as UTC), which tests/store/test_pg_direct.py compares column for column.
 
-The URL's one query parameter, `ssl=MODE` (cds/store/engine.py: libpq's `sslmode` is read as
-it), is passed to the pool as the engine's dialect passes it to `asyncpg.connect`, so the direct
-path connects exactly as the engine does: a hospital's PostgreSQL usually requires TLS, and
-such a URL once kept the slow engine path for every jti.
+The URL's query parameters, `ssl=MODE` and `host=/socket/directory` (cds/store/engine.py), are
+passed to the pool as the engine's dialect passes them to `asyncpg.connect`, so the direct path
+connects exactly as the engine does: a hospital's PostgreSQL usually requires TLS, and such a URL
+once kept the slow engine path for every jti.
 """
 
 from __future__ import annotations
@@ -70,23 +70,28 @@ def numbered(sql: str, order: Sequence[str]) -> str:
 
 
 class DirectTarget(NamedTuple):
-    """Where the direct pool connects: asyncpg's DSN, and the URL's `ssl` mode (None: asyncpg's
-    default, as for the engine)."""
+    """Where the direct pool connects: asyncpg's DSN, the URL's `ssl` mode and its `host=` socket
+    directory (None: asyncpg's default, as for the engine)."""
 
     dsn: str
     ssl: str | None = None
+    host: str | None = None
+
+    def connect_args(self) -> dict[str, str]:
+        """What the engine's dialect passes to `asyncpg.connect` from the URL's query."""
+        return {k: v for k, v in (("ssl", self.ssl), ("host", self.host)) if v is not None}
 
 
 def direct_target(url: URL) -> DirectTarget | None:
     """Where the direct path connects for a PostgreSQL `url`; None when it does not apply (another
-    database, or a query parameter other than the engine's `ssl`)."""
-    if url.get_backend_name() != "postgresql" or set(url.query) - {"ssl"}:
+    database, or a query parameter the engine does not take: cds/store/engine.py)."""
+    if url.get_backend_name() != "postgresql" or set(url.query) - {"ssl", "host"}:
         return None
-    ssl = url.query.get("ssl")
-    if ssl is not None and not isinstance(ssl, str):  # `?ssl=a&ssl=b`: the engine refuses it
-        return None
+    ssl, host = url.query.get("ssl"), url.query.get("host")
+    if not isinstance(ssl, str | None) or not isinstance(host, str | None):
+        return None  # `?ssl=a&ssl=b`: the engine refuses it
     dsn = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
-    return DirectTarget(dsn, ssl)
+    return DirectTarget(dsn, ssl, host)
 
 
 class PgDirect:
@@ -162,11 +167,10 @@ class PgDirect:
 
         async with self._opening:
             if self._pool is None:
-                # `ssl` only when the URL sets it: asyncpg's own default otherwise, as the engine.
-                ssl = {} if self._target.ssl is None else {"ssl": self._target.ssl}
+                # Only what the URL sets: asyncpg's own defaults otherwise, as for the engine.
                 self._pool = await asyncpg.create_pool(
                     self._target.dsn,
-                    **ssl,
+                    **self._target.connect_args(),
                     min_size=1,
                     max_size=self._max_size,
                     timeout=CONNECT_TIMEOUT,

@@ -125,6 +125,16 @@ def test_libpq_sslmode_becomes_asyncpgs_ssl(query: str, ssl: str) -> None:
     assert "sslmode" not in kwargs
 
 
+def test_a_unix_socket_directory_is_passed_as_asyncpgs_host() -> None:
+    # A Cloud SQL Auth Proxy or PgBouncer sidecar on a socket: refused before ("unknown parameter").
+    engine = create_engine("postgresql+asyncpg://u:pw@:5433/db?host=/cloudsql/p:r:i&ssl=disable")
+    try:
+        _, kwargs = engine.dialect.create_connect_args(engine.url)
+    finally:
+        engine.sync_engine.dispose()
+    assert (kwargs["host"], kwargs["port"], kwargs["ssl"]) == ("/cloudsql/p:r:i", 5433, "disable")
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [
@@ -132,6 +142,8 @@ def test_libpq_sslmode_becomes_asyncpgs_ssl(query: str, ssl: str) -> None:
         ("postgresql+asyncpg://u:pw@h/db?sslmode=on", "ssl must be one of disable"),
         ("postgresql+asyncpg://u:pw@h/db?ssl=require&sslmode=require", "ssl or sslmode, not both"),
         ("postgresql+asyncpg://u:pw@h/db?ssl=require&ssl=disable", "'ssl' is given twice"),
+        ("postgresql+asyncpg://u:pw@/db?host=db.example", "host= must be a Unix-socket directory"),
+        ("postgresql+asyncpg://u:pw@h/db?host=/run/postgresql", "in the URL or host=/socket"),
         ("sqlite+aiosqlite:///cds.db?timeout=5", "unknown query parameter 'timeout'"),
     ],
 )

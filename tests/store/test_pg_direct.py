@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
 from cds.store import Store
@@ -159,10 +160,14 @@ async def test_an_error_the_server_reported_falls_back_to_the_engine(pg_store: S
 
 def test_postgresql_urls_take_the_direct_path_with_their_ssl_mode() -> None:
     plain = make_url("postgresql+asyncpg://cds:s3cret@db.example:5433/cds")
-    assert direct_target(plain) == ("postgresql://cds:s3cret@db.example:5433/cds", None)
+    assert direct_target(plain) == DirectTarget("postgresql://cds:s3cret@db.example:5433/cds")
     # The engine's one query parameter (cds/store/engine.py) goes to the pool, not into the DSN.
     tls = make_url("postgresql+asyncpg://cds@db/cds?ssl=verify-full")
     assert direct_target(tls) == DirectTarget("postgresql://cds@db/cds", "verify-full")
+    socket = make_url("postgresql+asyncpg://cds@/cds?host=/run/postgresql&ssl=disable")
+    assert direct_target(socket) == DirectTarget(
+        "postgresql://cds@/cds", "disable", "/run/postgresql"
+    )
     assert direct_target(make_url("postgresql+asyncpg://cds@db/cds?ssl=a&ssl=b")) is None
     assert direct_target(make_url("postgresql+asyncpg://cds@db/cds?other=1")) is None
     assert direct_target(make_url("sqlite+aiosqlite:///x.db")) is None
@@ -178,6 +183,31 @@ async def test_a_store_on_a_url_with_an_ssl_mode_writes_directly() -> None:
         assert await store.remember("iss", "jti-1", EXPIRES) is False
         assert len(calls.answers) == 2
         assert UNAVAILABLE not in calls.answers
+
+
+async def test_a_store_on_a_unix_socket_writes_directly() -> None:
+    """`host=/socket/directory` reaches the engine and the direct pool alike (this server's
+    socket: PostgreSQL on the machine that runs the tests, as .ci/run starts it)."""
+    if not os.environ.get(PG_ENV):
+        pytest.skip(f"set {PG_ENV}")
+    async with fresh_postgres() as url:
+        tcp = make_url(url)
+        sockets = Path("/var/run/postgresql")
+        assert (sockets / f".s.PGSQL.{tcp.port or 5432}").exists(), "no local PostgreSQL socket"
+        local = URL.create(
+            tcp.drivername,
+            username=tcp.username,
+            password=tcp.password,
+            port=tcp.port,
+            database=tcp.database,
+            query={"host": str(sockets)},
+        )
+        async with await Store.open(local.render_as_string(hide_password=False)) as store:
+            assert store._pg is not None
+            calls = Calls(store._pg)
+            assert await store.remember("iss", "jti-1", EXPIRES) is True
+            assert await store.remember("iss", "jti-1", EXPIRES) is False
+            assert calls.answers == [1, None]  # the row's id, then none: a replay
 
 
 async def test_the_ssl_mode_decides_the_direct_connection_as_it_does_asyncpgs() -> None:
