@@ -158,7 +158,7 @@ def _query(parsed: URL) -> dict[str, str]:
         )
     if "host" in query:
         # A Unix-socket directory, as libpq's `host=`: a server on the same machine, or a Cloud
-        # SQL Auth Proxy or PgBouncer sidecar listening on a socket. A network host belongs in
+        # SQL Auth Proxy (or a PgBouncer in session mode) listening on a socket. A network host belongs in
         # the URL, where the allowlist of what it may be is the usual one.
         if not query["host"].startswith("/"):
             raise ConfigError(
