@@ -157,9 +157,9 @@ def _query(parsed: URL) -> dict[str, str]:
             "host=/socket/directory are accepted"
         )
     if "host" in query:
-        # A Unix-socket directory, as libpq's `host=`: a server on the same machine, or a Cloud
-        # SQL Auth Proxy (or a PgBouncer in session mode) listening on a socket. A network host belongs in
-        # the URL, where the allowlist of what it may be is the usual one.
+        # A Unix-socket directory, as libpq's `host=`: a server on the same machine, a Cloud SQL
+        # Auth Proxy or a PgBouncer (session mode) on a socket. A network host goes in the URL:
+        # one place for it, so the URL shown in messages says where the service connects.
         if not query["host"].startswith("/"):
             raise ConfigError(
                 "CTO_CDS_DATABASE_URL: host= must be a Unix-socket directory (an absolute path); "
