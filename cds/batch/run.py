@@ -20,7 +20,7 @@ import gc
 import json
 import multiprocessing
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import orjson
+from pydantic import ValidationError
 
 from cds.batch.source import OperatorCache, SpoolPatientSource
-from cds.batch.spool import Spool
+from cds.batch.spool import Spool, loads
 from cds.errors import CdsError
 from cds.mapping.matching import counts, is_cto_pci
 from cds.mapping.operator import OperatorHistories, history_planner
@@ -41,7 +42,13 @@ from cds.scored_case import ScoredCase
 from cds.scoring.engine import score_all
 from cds.scoring.result import ScoreResult
 from cds.sources.record import RecordRequest, read_record
-from cds.sources.resources import ServiceRequest
+from cds.sources.resources import (
+    CodeableConcept,
+    Procedure,
+    ResourceProblem,
+    ServiceRequest,
+    parse_resource,
+)
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -130,7 +137,7 @@ def _case_line(where: dict[str, object], case: ScoredCase) -> str:
     return _dump({**where, **case.contract()})
 
 
-def _error(where: dict[str, object], reason: str) -> str:
+def _error(where: Mapping[str, object], reason: str) -> str:
     return _dump({**where, "reason": reason})
 
 
@@ -195,6 +202,35 @@ def _cto_orders(tables: MappingTables, source: SpoolPatientSource) -> list[Servi
     ]
 
 
+def unread_cto_pci(
+    tables: MappingTables, kind: str, raw: Mapping[str, object]
+) -> ResourceProblem | None:
+    """Why a resource the lean model refuses is not read, if it may be a CTO-PCI (its code reads as
+    one, or cannot be read): the caller reports it, or a case would be lost without a word."""
+    problem = parse_resource(raw)
+    if not isinstance(problem, ResourceProblem):
+        return None
+    code = raw.get("code")
+    try:
+        concept = None if code is None else CodeableConcept.model_validate(code)
+    except ValidationError:
+        return problem
+    return problem if is_cto_pci(tables, kind, concept) else None
+
+
+def without_patient(spool: Spool, tables: MappingTables, kind: str) -> Iterator[str]:
+    """`Type/id` of each CTO-PCI of this type (an order, a procedure) whose subject is no Patient:
+    spooled as shared, it is in no patient's record, and would be lost without a word."""
+    for text in spool.shared_rows(kind):
+        resource = parse_resource(loads(text))
+        if (
+            isinstance(resource, ServiceRequest | Procedure)
+            and counts(resource)
+            and is_cto_pci(tables, kind, resource.code)
+        ):
+            yield resource.ref
+
+
 async def _score_patients(patients: list[str]) -> ChunkResult:
     spool = _state["spool"]
     tables = _state["tables"]
@@ -211,6 +247,11 @@ async def _score_patients(patients: list[str]) -> ChunkResult:
     errors: list[str] = []
     for patient in patients:
         source = SpoolPatientSource(spool, spool.patient_rows(patient), operators)
+        for raw in source.unread_of("ServiceRequest"):
+            problem = unread_cto_pci(tables, "ServiceRequest", raw)
+            if problem is not None:
+                unread = {"patient": patient, "order": problem.resource}
+                errors.append(_error(unread, f"{problem.element}: {problem.message}"))
         for order in _cto_orders(tables, source):
             where: dict[str, object] = {"patient": patient, "order": f"ServiceRequest/{order.id}"}
             try:

@@ -159,6 +159,11 @@ class SpoolPatientSource:
         parsed = self._by_type.get(kind)
         return () if parsed is None else parsed.models
 
+    def unread_of(self, kind: str) -> tuple[Mapping[str, object], ...]:
+        """This patient's resources of one type that do not parse (for a type with a model)."""
+        parsed = self._by_type.get(kind)
+        return () if parsed is None else parsed.raw
+
     async def fetch(self, searches: Sequence[Search]) -> dict[str, Fetched]:
         return {search.key: self.answer(search) for search in searches}
 

@@ -291,6 +291,11 @@ class Spool:
         ).fetchone()
         return None if row is None else dict(loads(row[0]))
 
+    def shared_rows(self, kind: str) -> Iterator[str]:
+        """The JSON text of each resource of this type spooled without a patient, in export order."""
+        rows = self._db.execute("SELECT body FROM shared WHERE type = ? ORDER BY rowid", (kind,))
+        return (body for (body,) in rows)
+
     def practitioner_resources(self, practitioner: str, key: str) -> list[dict[str, object]]:
         rows = self._db.execute(
             "SELECT body FROM by_practitioner WHERE practitioner = ? AND key = ?",

@@ -135,13 +135,12 @@ def _run_export(
     if not directory.is_dir():
         fail(f"--ndjson: {directory}: not a directory of NDJSON files")
     today = _today(options.today)
-    if options.mappings is not None:
-        try:
-            from cds.mapping.tables import load_tables
+    try:
+        from cds.mapping.tables import load_tables
 
-            load_tables(options.mappings)  # fail once here, not in every worker
-        except CdsError as exc:
-            fail(str(exc))
+        tables = load_tables(options.mappings)  # fail once here, not in every worker
+    except CdsError as exc:
+        fail(str(exc))
     spool_errors = 0
 
     def spool_error(where: str, reason: str) -> None:
@@ -154,6 +153,8 @@ def _run_export(
         spool = Spool(spool_path, create=True)
         with console.status("spooling the export …"):
             stored = spool.ingest(directory, spool_error)
+        for ref in run.without_patient(spool, tables, "ServiceRequest"):
+            spool_error(ref, "subject is not a Patient reference: the order is not scored")
         total = spool.count_order_patients()
         console.print(
             f"spooled {stored:,} resources; {total:,} patients with orders", highlight=False

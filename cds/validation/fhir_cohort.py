@@ -19,6 +19,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+from cds.batch.run import unread_cto_pci, without_patient
 from cds.batch.source import OperatorCache, SpoolPatientSource
 from cds.batch.spool import Spool, loads
 from cds.errors import CdsError
@@ -76,7 +77,14 @@ async def _lesions(spool: Spool, tables: MappingTables, cohort: Cohort) -> None:
                 continue
             raw = loads(text)
             procedure = parse_resource(raw)
-            if not isinstance(procedure, Procedure) or not counts(procedure):
+            if not isinstance(procedure, Procedure):
+                problem = unread_cto_pci(tables, "Procedure", raw)
+                if problem is not None:
+                    cohort.errors.append(
+                        RowError(0, problem.element, "", problem.message, problem.resource)
+                    )
+                continue
+            if not counts(procedure):
                 continue
             if not is_cto_pci(tables, "Procedure", procedure.code):
                 continue
@@ -107,6 +115,10 @@ async def _lesions(spool: Spool, tables: MappingTables, cohort: Cohort) -> None:
             except (CdsError, ValueError) as exc:
                 cohort.errors.append(RowError(0, "record", "", str(exc), where))
                 continue
+            if record.patient is None:  # as a batch run says: the subject's record is not there
+                why = "no Patient resource with this id in the export"
+                cohort.errors.append(RowError(0, "subject", "", why, where))
+                continue
             cohort.lesions.append(
                 Lesion(
                     line=0,
@@ -130,6 +142,9 @@ def read_fhir_cohort(directory: Path, mappings: Path | None = None) -> Cohort:
                 directory, lambda where, why: cohort.errors.append(RowError(0, "", "", why, where))
             )
             asyncio.run(_lesions(spool, tables, cohort))
+            for ref in without_patient(spool, tables, "Procedure"):
+                why = "is not a Patient reference: no record to read"
+                cohort.errors.append(RowError(0, "subject", "", why, ref))
         finally:
             spool.close()
     return cohort

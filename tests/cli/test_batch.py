@@ -149,3 +149,36 @@ def test_bad_options_fail_in_one_line(tmp_path: Path, args: list[str], message: 
     assert result.returncode == 2
     assert message in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_an_order_that_cannot_be_read_or_has_no_patient_is_an_error(
+    export: Path, tmp_path: Path
+) -> None:
+    """Such an order was neither scored nor in the errors file: lost without a word."""
+    directory = tmp_path / "export"
+    directory.mkdir()
+    resources = [
+        json.loads(line) for line in (export / "cohort.ndjson").read_text().splitlines()[:-1]
+    ]
+    orders = [r for r in resources if r["resourceType"] == "ServiceRequest"]
+    orders[0]["authoredOn"] = "2019-02-30"
+    orders[1].pop("subject")
+    orders[2]["subject"] = {"reference": "Group/registry"}
+    (directory / "cohort.ndjson").write_text("".join(json.dumps(r) + "\n" for r in resources))
+    out = tmp_path / "out.ndjson"
+    result = run("score", "--ndjson", str(directory), "--out", str(out), "--today", "2026-12-01")
+    assert result.returncode == 0, result.stderr
+    errors = [
+        json.loads(e) for e in (tmp_path / "out.ndjson.errors.ndjson").read_text().splitlines()
+    ]
+    lost = "subject is not a Patient reference: the order is not scored"
+    assert errors == [
+        {"where": f"ServiceRequest/{orders[1]['id']}", "reason": lost},
+        {"where": f"ServiceRequest/{orders[2]['id']}", "reason": lost},
+        {
+            "patient": orders[0]["subject"]["reference"].removeprefix("Patient/"),
+            "order": f"ServiceRequest/{orders[0]['id']}",
+            "reason": "authoredOn: Value error, no such day in the calendar",
+        },
+    ]
+    assert len(out.read_text().splitlines()) == len(orders) - 3

@@ -146,3 +146,28 @@ def test_a_procedure_exported_twice_is_one_lesion(export: Path, tmp_path: Path) 
         f"export.ndjson:{line}: Procedure/{json.loads(done)['id']}: same id as an earlier resource;"
         " the first one is kept"
     ]
+
+
+def test_a_procedure_that_cannot_be_read_or_has_no_record_is_reported(
+    export: Path, tmp_path: Path
+) -> None:
+    """Each was dropped without a word before (a ghost patient's was a lesion with no Patient)."""
+    resources = [json.loads(line) for line in (export / "export.ndjson").read_text().splitlines()]
+    done = [r for r in resources if r["id"].endswith("-done")]
+    done[0]["performedDateTime"] = "2019-02-30"
+    done[1]["outcome"] = "successful"
+    done[2].pop("subject")
+    done[3]["subject"] = {"reference": "Patient/absent"}
+    other = {"resourceType": "Procedure", "id": "x", "status": 1, "subject": done[4]["subject"]}
+    resources.append(other)  # no CTO-PCI code: not a lesion, not an error
+    (tmp_path / "export.ndjson").write_text("".join(json.dumps(r) + "\n" for r in resources))
+    cohort = read_fhir_cohort(tmp_path)
+    assert len(cohort.lesions) == len(read_fhir_cohort(export).lesions) - 4
+    new = [str(e) for e in cohort.errors if e not in read_fhir_cohort(export).errors]
+    assert sorted(new) == [
+        f"Procedure/{done[0]['id']}, performedDateTime: Value error, no such day in the calendar",
+        f"Procedure/{done[1]['id']}, outcome: Input should be a valid dictionary or instance of"
+        " CodeableConcept",
+        f"Procedure/{done[2]['id']}, subject: is not a Patient reference: no record to read",
+        f"Procedure/{done[3]['id']}, subject: no Patient resource with this id in the export",
+    ]
