@@ -29,7 +29,7 @@ from cds.mapping.tables import MappingTables, load_tables
 from cds.pipeline import score_record
 from cds.sources.record import RecordRequest, read_record
 from cds.sources.resources import Procedure, parse_resource
-from cds.validation.cohort import Cohort, Lesion, RowError
+from cds.validation.cohort import Cohort, CohortError, Lesion, RowError
 
 _DONE = {"completed"}
 
@@ -138,9 +138,15 @@ def read_fhir_cohort(directory: Path, mappings: Path | None = None) -> Cohort:
     with tempfile.TemporaryDirectory(prefix="cto-cds-validate-") as tmp:
         spool = Spool(Path(tmp) / "spool.sqlite", create=True)
         try:
-            spool.ingest(
+            stored = spool.ingest(
                 directory, lambda where, why: cohort.errors.append(RowError(0, "", "", why, where))
             )
+            if not stored:  # say why there is nothing, not only "no usable lesion"
+                raise CohortError(
+                    str(cohort.errors[0])
+                    if cohort.errors
+                    else f"{directory}: its NDJSON files hold no resource"
+                )
             asyncio.run(_lesions(spool, tables, cohort))
             for ref in without_patient(spool, tables, "Procedure"):
                 why = "is not a Patient reference: no record to read"

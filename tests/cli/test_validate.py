@@ -92,3 +92,23 @@ def test_unusable_files_fail_in_one_line(tmp_path: Path, content: str | None, me
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({}, "{dir}: no .ndjson or .jsonl file in the directory"),
+        ({"a.ndjson": "\n"}, "{dir}: its NDJSON files hold no resource"),
+        ({"a.ndjson": "{x\n"}, "a.ndjson:1: not valid JSON (Expecting property name"),
+    ],
+)
+def test_an_export_without_a_resource_says_why(
+    tmp_path: Path, files: dict[str, str], message: str
+) -> None:
+    """It said only "no usable lesion (1 rows rejected)", which named neither file nor reason."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    result = run("validate", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.startswith("cto-cds: error: " + message.format(dir=tmp_path))
+    assert result.stderr.count("\n") == 1
