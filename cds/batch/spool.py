@@ -32,7 +32,10 @@ import orjson
 from cds.errors import integer_too_long
 from cds.sources.files import NDJSON_SUFFIXES
 
-_REF = re.compile(r"(?:^|/)(Patient|Practitioner|PractitionerRole)/([A-Za-z0-9\-.]{1,64})$")
+_REF = re.compile(
+    r"(?:^|/)(Patient|Practitioner|PractitionerRole)/([A-Za-z0-9\-.]{1,64})"
+    r"(?:/_history/[A-Za-z0-9\-.]{1,64})?$"  # a version-specific reference: the same resource
+)
 _SCHEMA = """
 CREATE TABLE resource (patient TEXT, type TEXT NOT NULL, id TEXT, body TEXT NOT NULL);
 CREATE TABLE shared (type TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL);

@@ -135,6 +135,21 @@ def test_a_resource_whose_type_and_id_came_before_is_reported_and_not_spooled(
     assert [r["id"] for r in spool.patient_resources("p2")] == ["h1"]
 
 
+def test_a_version_specific_reference_is_the_same_patient_or_operator(tmp_path: Path) -> None:
+    """`Practitioner/d1/_history/2` was no operator before: that CTO-PCI was missing from the
+    operator's history (an expert's volume read as 1, success rate 0 %), and an order whose subject
+    was `Patient/p1/_history/3` belonged to no patient, so it was never scored."""
+    order = ORDER.replace('Patient/p1"', 'Patient/p1/_history/3"')
+    history = HISTORY.replace('Practitioner/d1"', 'Practitioner/d1/_history/2"')
+    spool, errors = _spool(
+        tmp_path, {"Patient.ndjson": f"{PATIENT}\n{order}\n", "Procedure.ndjson": history + "\n"}
+    )
+    assert errors == []
+    assert list(spool.iter_order_patients()) == ["p1"]
+    assert [r["id"] for r in spool.practitioner_resources("d1", "operator_procedures")] == ["h1"]
+    assert [r["id"] for r in spool.patient_resources("p2")] == ["h1"]
+
+
 def test_a_byte_that_is_not_utf8_sets_its_line_aside_not_the_rest_of_the_file(
     tmp_path: Path,
 ) -> None:
