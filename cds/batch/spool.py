@@ -49,6 +49,7 @@ CREATE INDEX resource_type ON resource (type, patient);
 CREATE INDEX by_practitioner_key ON by_practitioner (practitioner, key);
 """
 _BATCH = 2000
+_COMPRESSED = frozenset({"gz", "bz2", "xz", "zst", "zip"})
 
 _DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 """A `bytes.translate` table: each ASCII digit → "0", anything else → " "."""
@@ -82,6 +83,14 @@ def _ref(value: object, kind: str) -> str | None:
         if match and match.group(1) == kind:
             return match.group(2)
     return None
+
+
+def _export_file(name: str) -> bool:
+    """An NDJSON file, or one compressed (it must not vanish silently: it is reported)."""
+    stem, dot, suffix = name.lower().rpartition(".")
+    if suffix in _COMPRESSED:
+        stem, dot, suffix = stem.rpartition(".")
+    return bool(stem and dot) and f".{suffix}" in NDJSON_SUFFIXES
 
 
 def _cause(exc: OSError) -> str:
@@ -141,13 +150,15 @@ class Spool:
     def ingest(self, directory: Path, on_error: ErrorSink) -> int:
         """Spool every NDJSON file of the directory; return the number of resources stored."""
         try:
-            named = sorted(p for p in directory.iterdir() if p.suffix.lower() in NDJSON_SUFFIXES)
+            named = sorted(p for p in directory.iterdir() if _export_file(p.name))
         except OSError as exc:
             on_error(str(directory), f"cannot read the directory ({_cause(exc)})")
             named = []
         files = []
         for path in named:
-            if path.is_file():
+            if path.suffix.lower() not in NDJSON_SUFFIXES:  # an export saved compressed
+                on_error(path.name, "compressed: decompress it to have it read; skipped")
+            elif path.is_file():
                 files.append(path)
             else:  # an export file that cannot be read must not vanish silently (a FIFO blocks)
                 on_error(

@@ -150,6 +150,21 @@ def test_a_version_specific_reference_is_the_same_patient_or_operator(tmp_path: 
     assert [r["id"] for r in spool.patient_resources("p2")] == ["h1"]
 
 
+def test_an_export_file_saved_compressed_is_reported_not_skipped_silently(tmp_path: Path) -> None:
+    spool, errors = _spool(
+        tmp_path,
+        {
+            "Patient.ndjson": PATIENT + "\n",
+            "Procedure.ndjson.gz": "(gzip)",
+            "Condition.JSONL.xz": "(xz)",
+            "manifest.json.gz": "(not an export file)",
+        },
+    )
+    skipped = "compressed: decompress it to have it read; skipped"
+    assert errors == [("Condition.JSONL.xz", skipped), ("Procedure.ndjson.gz", skipped)]
+    assert [r["id"] for r in spool.patient_resources("p1")] == ["p1"]
+
+
 def test_a_byte_that_is_not_utf8_sets_its_line_aside_not_the_rest_of_the_file(
     tmp_path: Path,
 ) -> None:
