@@ -22,6 +22,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from cds.errors import ConfigError
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -102,6 +104,26 @@ MAPPING_TABLES = Gauge(
     # `serve --workers N`: one series per version the live workers loaded (the same files: one).
     multiprocess_mode="livemax",
 )
+
+
+def check_multiprocess_dir() -> None:
+    """ConfigError unless `PROMETHEUS_MULTIPROC_DIR`, when set, is a directory this process may
+    write: prometheus-client writes a file there at the first value, inside the server's start-up,
+    where a missing or read-only directory was a traceback and no service (each worker's, again
+    and again, with `--workers N`)."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return
+    if not os.path.isdir(directory):
+        why = "does not exist" if not os.path.exists(directory) else "is not a directory"
+    elif not os.access(directory, os.W_OK | os.X_OK):
+        why = "is not writable by this user"
+    else:
+        return
+    raise ConfigError(
+        f"{MULTIPROC_ENV}: {directory!r} {why} (the workers' shared metrics; unset, "
+        "`cto-cds serve --workers N` makes its own)"
+    )
 
 
 def exposition() -> tuple[bytes, str]:

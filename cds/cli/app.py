@@ -317,6 +317,7 @@ def serve(
     from cds.cli.db import require_schema
     from cds.logs import log_config
     from cds.main import create_app, served_settings
+    from cds.metrics import check_multiprocess_dir
     from cds.outbound_tls import check_outbound_tls
     from cds.settings import load_settings
     from cds.store.engine import prepare
@@ -326,6 +327,7 @@ def serve(
     try:
         settings = load_settings()
         check_outbound_tls()  # httpx reads SSL_CERT_FILE inside the start-up: a traceback there
+        check_multiprocess_dir()
         path = settings.trusted_clients
         trusted = load_trusted_clients(path) if path else []
         # Reach and migrate the database now: a bad one is one line and exit 2, not a traceback

@@ -17,7 +17,7 @@ ONE_CLIENT = "- iss: https://ehr.example.org\n  jwks_url: https://ehr.example.or
 SECRET = "a-production-secret-0123456789abcdef"
 
 
-def serve(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def serve(tmp_path: Path, env: dict[str, str], *options: str) -> subprocess.CompletedProcess[str]:
     """`cto-cds serve` with only `env` set (a SQLite file in `tmp_path` unless `env` names one);
     a configuration it accepts starts a server, which the timeout then reports as a failure."""
     exe = shutil.which("cto-cds", path=str(Path(sys.executable).parent))
@@ -26,7 +26,7 @@ def serve(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[st
     clean["CTO_CDS_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'cds.db'}"
     try:
         return subprocess.run(
-            [*command, "serve", "--port", str(free_port())],
+            [*command, "serve", "--port", str(free_port()), *options],
             cwd=tmp_path,
             env=clean | env,
             capture_output=True,
@@ -179,3 +179,21 @@ def test_a_bad_ca_bundle_for_outbound_tls_is_one_line(tmp_path: Path) -> None:
     env = {"SSL_CERT_FILE": str(tmp_path / "hospital-ca.pem")}
     line = refused(serve(tmp_path, env), f"SSL_CERT_FILE: cannot use '{tmp_path}/hospital-ca.pem'")
     assert line.rstrip().endswith(": no such file or directory")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(
+    ("make", "why"), [("absent", "does not exist"), ("file", "is not a directory")]
+)
+def test_a_bad_shared_metrics_directory_is_one_line(
+    tmp_path: Path, workers: str, make: str, why: str
+) -> None:
+    # prometheus-client wrote its first file inside the start-up: a traceback, and with several
+    # workers each of them failed in turn.
+    directory = tmp_path / "metrics"
+    if make == "file":
+        directory.write_text("")
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    done = serve(tmp_path, env, "--workers", workers)
+    line = refused(done, f"PROMETHEUS_MULTIPROC_DIR: '{directory}' {why}")
+    assert "--workers N` makes its own" in line
