@@ -65,6 +65,7 @@ MAX_SEARCH_PAGES = 20
 _REF = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?/?$")
 _ENTRY = re.compile(r"\b[Ee]ntry\s*\[?(\d+)")
 _locks: dict[tuple[int, str], asyncio.Lock] = {}
+_ENCODING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
 Mode = Literal["transaction", "sequential", "dry-run", "nothing to write"]
@@ -92,8 +93,11 @@ class Capabilities:
 @dataclass(frozen=True)
 class WriteLimits:
     timeout: float = 10.0
+    """Per request, the whole answer included (httpx's own timeouts bound each read only)."""
     retries: int = 2
     backoff: float = 0.2
+    max_bytes: int = 8_000_000
+    """Largest answer read; a longer one is abandoned while streaming."""
 
 
 def _lock(key: str) -> asyncio.Lock:
@@ -162,18 +166,19 @@ class FhirWriter:
             url = f"{self.base}/{path}" if path else self.base
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            request = self._client.build_request(
+                method,
+                url,
+                json=body,
+                headers=self._headers(
+                    {**(headers or {}), **({"Content-Type": FHIR_JSON} if body else {})}
+                ),
+                timeout=self._limits.timeout,
+            )
             try:
-                response = await self._client.request(
-                    method,
-                    url,
-                    json=body,
-                    headers=self._headers(
-                        {**(headers or {}), **({"Content-Type": FHIR_JSON} if body else {})}
-                    ),
-                    timeout=self._limits.timeout,
-                    follow_redirects=False,
-                )
-            except httpx.TimeoutException:
+                async with asyncio.timeout(self._limits.timeout):
+                    response = await self._exchange(request, what)
+            except (TimeoutError, httpx.TimeoutException):
                 if last:
                     raise WriteBackError(
                         f"{what}: the FHIR server did not answer within {self._limits.timeout:g} s",
@@ -190,6 +195,31 @@ class FhirWriter:
                     return response
             await asyncio.sleep(self._limits.backoff * 2**attempt)
         raise AssertionError("unreachable")
+
+    async def _exchange(self, request: httpx.Request, what: str) -> httpx.Response:
+        """The answer to `request`, its body read whole unless it passes `max_bytes`."""
+        cap = self._limits.max_bytes
+        response = await self._client.send(request, stream=True, follow_redirects=False)
+        try:
+            declared = response.headers.get("Content-Length", "")
+            size = int(declared) if declared.isdigit() else 0
+            chunks: list[bytes] = []
+            if size <= cap:
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > cap:
+                        break
+                    chunks.append(chunk)
+        finally:
+            await response.aclose()
+        if size > cap:
+            raise WriteBackError(f"{what}: the answer is over {cap} bytes, not read", resource=what)
+        # The body is decoded already: the headers that described its encoding no longer apply.
+        kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _ENCODING]
+        return httpx.Response(
+            response.status_code, headers=kept, content=b"".join(chunks), request=request
+        )
 
     def refused(
         self, what: str, response: httpx.Response, written: tuple[str, ...] = ()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,7 +62,9 @@ def server() -> Iterator[respx.MockRouter]:
         yield router
 
 
-def run_save(findings: dict[str, Any] | None = None) -> SaveResult:
+def run_save(
+    findings: dict[str, Any] | None = None, limits: WriteLimits | None = None
+) -> SaveResult:
     async def go() -> SaveResult:
         async with httpx.AsyncClient() as client:
             writer = FhirWriter(
@@ -70,7 +72,7 @@ def run_save(findings: dict[str, Any] | None = None) -> SaveResult:
                 client,
                 token="s3cret",
                 redact_ids=("pt01",),
-                limits=WriteLimits(timeout=0.5, retries=2, backoff=0.0),
+                limits=limits or WriteLimits(timeout=0.5, retries=2, backoff=0.0),
             )
             return await save(
                 FileSource.from_path(COHORT_NDJSON),
@@ -506,3 +508,58 @@ def test_a_next_link_elsewhere_or_endless_stops_before_any_write(
     with pytest.raises(WriteBackError, match=cause):
         run_save()
     assert tx.call_count == 0
+
+
+def _dripping(counter: list[int], chunk: bytes, pause: float) -> httpx.Response:
+    async def body() -> AsyncIterator[bytes]:
+        yield b'{"resourceType": "Bundle", "type": "searchset", "entry": ['
+        for _ in range(200):
+            counter[0] += 1
+            await asyncio.sleep(pause)
+            yield chunk
+        yield b"]}"
+
+    return httpx.Response(200, content=body())
+
+
+def test_an_answer_dripping_slower_than_the_timeout_is_abandoned(
+    server: respx.MockRouter,
+) -> None:
+    # httpx's timeout bounds each read, not the answer: a byte every few seconds kept a save (and
+    # the app's Save request) waiting for as long as the server liked. Now the timeout is the whole
+    # answer's; the search is retried twice, then one line.
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+    sent = [0]
+    server.get("/Observation").mock(side_effect=lambda _: _dripping(sent, b" ", 0.05))
+    tx = server.post("/").mock(return_value=httpx.Response(200, json={}))
+    with pytest.raises(
+        WriteBackError, match=r"Observation search: .* did not answer within 0\.5 s"
+    ):
+        run_save()
+    assert sent[0] < 200  # abandoned, not read to the end
+    assert tx.call_count == 0
+
+
+def test_an_answer_over_the_byte_cap_is_abandoned_while_streaming(
+    server: respx.MockRouter,
+) -> None:
+    # Read whole into memory before: a server answering without end took the process (in the
+    # service, the SMART app's Save) down with it.
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+    sent = [0]
+    server.get("/Observation").mock(side_effect=lambda _: _dripping(sent, b" " * 100_000, 0))
+    tx = server.post("/").mock(return_value=httpx.Response(200, json={}))
+    with pytest.raises(
+        WriteBackError, match="Observation search: the answer is over 1000000 bytes"
+    ):
+        run_save(limits=WriteLimits(timeout=5, max_bytes=1_000_000))
+    assert sent[0] < 20  # 20 MB if read to the end
+    assert tx.call_count == 0
+
+
+def test_a_declared_length_over_the_byte_cap_is_not_read(server: respx.MockRouter) -> None:
+    big = json.dumps(_bundle([])).encode() + b" " * 1000
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+    server.get("/Observation").mock(return_value=httpx.Response(200, content=big))
+    with pytest.raises(WriteBackError, match="over 1000 bytes"):
+        run_save(limits=WriteLimits(max_bytes=1000))
