@@ -448,6 +448,11 @@ async def save(
             record.incomplete.get("order") or "no open CTO-PCI order for this patient; give --order"
         )
         raise WriteBackError(f"the order to attach the findings to cannot be read: {why}")
+    patient = f"Patient/{request.patient_id}"
+    subject = order.subject.reference if order.subject is not None else None
+    if subject is None or not (subject == patient or subject.endswith(f"/{patient}")):
+        # A given order is read by id: it may be anyone's, and its vessel and operator score.
+        raise WriteBackError(f"{order.ref} is not an order of {patient}: nothing written")
     ctx = SaveContext(request.patient_id, order.ref, order_body_site(order, tables), user, now)
     case = score_with_entered(record, tables, now.date(), entered, ctx)
     planned = build_resources(tables, ctx, case, entered)

@@ -563,3 +563,27 @@ def test_a_declared_length_over_the_byte_cap_is_not_read(server: respx.MockRoute
     server.get("/Observation").mock(return_value=httpx.Response(200, content=big))
     with pytest.raises(WriteBackError, match="over 1000 bytes"):
         run_save(limits=WriteLimits(max_bytes=1000))
+
+
+def test_an_order_of_another_patient_is_refused_before_anything_is_read_or_written(
+    server: respx.MockRouter,
+) -> None:
+    # `--patient pt01 --order ServiceRequest/pt02-order` wrote pt01's findings and scores onto
+    # pt02's order (focus, bodySite, operator from it): another patient's chart, without a word.
+    metadata = server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+
+    async def go() -> SaveResult:
+        async with httpx.AsyncClient() as client:
+            return await save(
+                FileSource.from_path(COHORT_NDJSON),
+                FhirWriter(BASE, client),
+                load_tables(),
+                RecordRequest(patient_id="pt01", order_id="pt02-order"),
+                FINDINGS,
+                user=None,
+                now=NOW,
+            )
+
+    with pytest.raises(WriteBackError, match=r"ServiceRequest/pt02-order is not an order of "):
+        asyncio.run(go())
+    assert metadata.call_count == 0
