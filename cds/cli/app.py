@@ -268,13 +268,14 @@ def save(
 ) -> None:
     """Save entered lesion findings and the scores to the FHIR server (idempotent: again = no-op)."""
     from cds.cli.save import SaveOptions, save_command
+    from cds.urls import masked
 
     raw = _read_json(inputs_file)
     options = SaveOptions(fhir, patient, order, raw, user, token_env, mappings, dry_run)
     try:
         save_command(options, as_json)
     except CdsError as exc:
-        _fail(inputs_file if isinstance(exc, InputError) else fhir, str(exc))
+        _fail(inputs_file if isinstance(exc, InputError) else masked(fhir), str(exc))
 
 
 @app.command()

@@ -22,6 +22,7 @@ from cds.output.console import make_console
 from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.sources.record import RecordRequest
 from cds.sources.searches import valid_id
+from cds.urls import masked
 from cds.writeback.build import check_entered
 from cds.writeback.send import FhirWriter, SaveResult, save
 
@@ -51,7 +52,7 @@ def _user(value: str | None) -> str | None:
 
 async def _run(options: SaveOptions) -> SaveResult:
     if not options.fhir.startswith(("http://", "https://")):
-        raise _bad("--fhir", options.fhir, "must be an http(s) FHIR base URL")
+        raise _bad("--fhir", masked(options.fhir), "must be an http(s) FHIR base URL")
     if not valid_id(options.patient):
         raise _bad("--patient", options.patient, "is not a FHIR id")
     order_id = _order_id(options.order)

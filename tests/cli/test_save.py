@@ -72,3 +72,16 @@ def test_a_file_that_is_not_json_is_refused(tmp_path: Path) -> None:
     done = run("save", "--fhir", BASE, "--patient", "p1", "--inputs", str(path))
     assert done.returncode == 2
     assert f"{path}: not valid JSON" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "fhir", ["http://user:s3cretpw@127.0.0.1:9/fhir", "ftp://user:s3cretpw@127.0.0.1:9/fhir"]
+)
+def test_a_refused_fhir_url_is_repeated_masked(tmp_path: Path, fhir: str) -> None:
+    # The line repeated --fhir as given: a password in it went to the terminal and the logs.
+    path = inputs(tmp_path, {"stump": "blunt"})
+    done = run("save", "--fhir", fhir, "--patient", "p1", "--inputs", path)
+    assert done.returncode == 2
+    assert "s3cretpw" not in done.stderr
+    assert "***@127.0.0.1:9/fhir" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
