@@ -63,6 +63,10 @@ async def _run(options: SaveOptions) -> SaveResult:
         token = os.environ.get(options.token_env)
         if not token:
             raise _bad("--token-env", options.token_env, "names an empty or unset variable")
+        if not (token.isascii() and token.isprintable() and token.strip() == token):
+            # httpx refuses it as a header: the reader then blamed the server. Never shown.
+            why = "holds a token that cannot be sent in an HTTP header"
+            raise _bad("--token-env", options.token_env, why)
     tables = load_tables(options.mappings)
     async with httpx.AsyncClient() as client:
         # A site command, not a hook: no 2 s budget, and a save needs the whole record.

@@ -85,3 +85,22 @@ def test_a_refused_fhir_url_is_repeated_masked(tmp_path: Path, fhir: str) -> Non
     assert "s3cretpw" not in done.stderr
     assert "***@127.0.0.1:9/fhir" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("token", ["s3cret\n", "s3cr\u00e9t", " s3cret"])
+def test_a_token_that_cannot_be_a_header_names_the_variable_not_the_token(
+    tmp_path: Path, token: str
+) -> None:
+    # It was "Patient/p1: cannot be read (... server error (LocalProtocolError))": the server
+    # blamed for a token with a newline or a non-ASCII character that was never sent.
+    path = inputs(tmp_path, {"stump": "blunt"})
+    done = run(
+        *("save", "--fhir", BASE, "--patient", "p1", "--inputs", path),
+        *("--token-env", "CTO_CDS_TEST_TOKEN"),
+        env={"CTO_CDS_TEST_TOKEN": token},
+    )
+    assert done.returncode == 2
+    assert "--token-env: holds a token that cannot be sent in an HTTP header" in done.stderr
+    assert "CTO_CDS_TEST_TOKEN" in done.stderr
+    assert "s3cr" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
