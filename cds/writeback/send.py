@@ -343,12 +343,16 @@ class FhirWriter:
         body = _json_or_none(response)
         entries = body.get("entry") if isinstance(body, dict) else None
         out: dict[str, str] = {}
+        kept: list[str] = []
         for step, entry in zip(
             plan.writes, entries if isinstance(entries, list) else [], strict=False
         ):
             if not isinstance(entry, dict):
                 continue
             answer = entry.get("response")
+            status = answer.get("status") if isinstance(answer, dict) else None
+            if isinstance(status, str) and _kept_other(step, status[:3], entry.get("resource")):
+                kept.append(step.label)
             location = answer.get("location") if isinstance(answer, dict) else None
             ref = _ref_of(
                 location if isinstance(location, str) else None,
@@ -357,6 +361,10 @@ class FhirWriter:
             )
             if ref:
                 out[step.planned.full_url] = ref
+        if kept:
+            raise WriteBackError(
+                f"{what} written, except {', '.join(kept)}: {KEPT_OTHER}", resource=kept[0]
+            )
         return out
 
     async def send_each(self, plan: WritePlan) -> dict[str, str]:
@@ -399,6 +407,10 @@ class FhirWriter:
             raise self.refused(step.label, response, written)
         if step.held is not None:  # updated where it was: FHIR asks no Location of an update
             return step.held.ref
+        if _kept_other(step, str(response.status_code), _json_or_none(response)):
+            raise WriteBackError(
+                f"{step.label}: {KEPT_OTHER}", resource=step.label, written=written
+            )
         ref = _ref_of(response.headers.get("Location"), _json_or_none(response), p.resource_type)
         if ref is None:
             raise WriteBackError(
@@ -407,6 +419,22 @@ class FhirWriter:
                 written=written,
             )
         return ref
+
+
+KEPT_OTHER = (
+    "the server holds other values, saved meanwhile by another save, and kept them; "
+    "save again to write these"
+)
+
+
+def _kept_other(step: Step, status: str, resource: object) -> bool:
+    """Whether a conditional create was answered by what the server already held (200, not 201)
+    and that is not this content: another save wrote it after this one searched, and these values
+    were not written. Unconfirmed (no resource returned) counts as other: saving again is safe."""
+    if step.action != "create" or status != "200":
+        return False
+    held = held_from(resource) if isinstance(resource, dict) else None
+    return held is None or held[1].digest != step.planned.digest
 
 
 def _json_or_none(response: httpx.Response) -> object:

@@ -587,3 +587,67 @@ def test_an_order_of_another_patient_is_refused_before_anything_is_read_or_writt
     with pytest.raises(WriteBackError, match=r"ServiceRequest/pt02-order is not an order of "):
         asyncio.run(go())
     assert metadata.call_count == 0
+
+
+def _held_by_another_save(request: httpx.Request, digest: str | None) -> dict[str, Any]:
+    """What the server answers a conditional create that matched: the resource it holds, with
+    the content digest of whichever save wrote it (`None`: this save's own)."""
+    body = json.loads(request.content)
+    held = {**body, "id": "held-1", "meta": {"versionId": "1"}}
+    if digest is not None:
+        held["extension"] = [{"url": body["extension"][0]["url"], "valueString": digest}]
+    return held
+
+
+def test_a_create_matched_by_another_saves_values_is_not_reported_saved(
+    server: respx.MockRouter,
+) -> None:
+    # Two saves at once with stump blunt and tapered: the second's If-None-Exist matched the
+    # first's Observation (200, not 201), nothing of it was written, and both printed "created".
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(False)))
+    server.post("/Observation").mock(
+        side_effect=lambda r: httpx.Response(200, json=_held_by_another_save(r, "other"))
+    )
+    provenance = server.post("/Provenance").mock(return_value=httpx.Response(201, json={}))
+    with pytest.raises(WriteBackError) as caught:
+        run_save({"stump": "tapered"})
+    assert "Observation (finding stump): the server holds other values" in str(caught.value)
+    assert "save again" in str(caught.value)
+    assert provenance.call_count == 0
+
+
+def test_a_retried_create_matching_this_saves_own_values_is_saved(
+    server: respx.MockRouter,
+) -> None:
+    # The first attempt was written but its answer lost: the retry's If-None-Exist finds it.
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(False)))
+    server.post("/Observation").mock(
+        side_effect=lambda r: httpx.Response(200, json=_held_by_another_save(r, None))
+    )
+    server.post("/RiskAssessment").mock(
+        side_effect=lambda r: httpx.Response(200, json=_held_by_another_save(r, None))
+    )
+    server.post("/Provenance").mock(return_value=httpx.Response(201, json={}))
+    assert len(run_save().created) == 9 + 8 + 1
+
+
+def test_a_transaction_whose_create_matched_other_values_says_so(
+    server: respx.MockRouter,
+) -> None:
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        entries = []
+        for n, entry in enumerate(json.loads(request.content)["entry"]):
+            if n == 0:  # the stump finding: another save's, held already
+                held = {**entry["resource"], "id": "held-1"}
+                held["extension"] = [{"url": held["extension"][0]["url"], "valueString": "x"}]
+                entries.append({"response": {"status": "200 OK"}, "resource": held})
+            else:
+                entries.append({"response": {"status": "201 Created"}})
+        return httpx.Response(200, json={"resourceType": "Bundle", "entry": entries})
+
+    server.post("/").mock(side_effect=answer)
+    with pytest.raises(WriteBackError) as caught:
+        run_save({"stump": "tapered"})
+    assert "Observation (finding stump): the server holds other values" in str(caught.value)
