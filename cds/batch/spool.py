@@ -236,13 +236,14 @@ class Spool:
             on_error(where, f"{kind}/{rid}: same id as an earlier resource; the first one is kept")
             return 0
         patient = _patient_of(resource)
-        if patient is None and kind not in ("Patient",):
-            if rid is None:
-                on_error(where, f"{kind} without id and without a patient: cannot be found")
-                return 0
-            shared.append((kind, rid, text))
-        else:
+        if patient is not None:
             rows.append((patient, kind, rid, text))
+        elif rid is not None and kind != "Patient":
+            shared.append((kind, rid, text))
+        else:  # nothing can find it: a Patient by its id, anything else by its patient or its id
+            orphan = "" if kind == "Patient" else " and without a patient"
+            on_error(where, f"{kind} without id{orphan}: cannot be found")
+            return 0
         for practitioner, key in _practitioners(resource):
             links.append((practitioner, key, text))
         return 1

@@ -65,7 +65,11 @@ def test_bad_lines_are_reported_with_file_and_line(tmp_path: Path) -> None:
     spool, errors = _spool(
         tmp_path,
         {
-            "Patient.ndjson": PATIENT + "\n{not json\n" + '{"id":"x"}\n' + "[1]\n",
+            "Patient.ndjson": PATIENT
+            + "\n{not json\n"
+            + '{"id":"x"}\n'
+            + "[1]\n"
+            + '{"resourceType":"Patient"}\n',
             "Practitioner.ndjson": DOCTOR + "\n" + DOCTOR + "\n" + '{"resourceType":"Device"}\n',
         },
     )
@@ -75,6 +79,7 @@ def test_bad_lines_are_reported_with_file_and_line(tmp_path: Path) -> None:
     )
     assert errors[1] == ("Patient.ndjson:3", "not a FHIR resource (no resourceType)")
     assert errors[2] == ("Patient.ndjson:4", "not a FHIR resource (no resourceType)")
+    assert errors[3] == ("Patient.ndjson:5", "Patient without id: cannot be found")
     assert (
         "Practitioner.ndjson:3",
         "Device without id and without a patient: cannot be found",
