@@ -90,9 +90,9 @@ async def _lesions(spool: Spool, tables: MappingTables, cohort: Cohort) -> None:
                 continue
             where = f"Procedure/{procedure.id}"
             if procedure.status not in _DONE:
-                cohort.errors.append(
-                    RowError(0, "status", str(procedure.status), "is not completed", where)
-                )
+                status = procedure.status or ""  # absent: not shown as the value 'None'
+                why = "is not completed" if status else "is missing (must be completed)"
+                cohort.errors.append(RowError(0, "status", status, why, where))
                 continue
             day = day_of(procedure)
             if day is None:

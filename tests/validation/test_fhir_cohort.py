@@ -158,11 +158,12 @@ def test_a_procedure_that_cannot_be_read_or_has_no_record_is_reported(
     done[1]["outcome"] = "successful"
     done[2].pop("subject")
     done[3]["subject"] = {"reference": "Patient/absent"}
+    del done[5]["status"]
     other = {"resourceType": "Procedure", "id": "x", "status": 1, "subject": done[4]["subject"]}
     resources.append(other)  # no CTO-PCI code: not a lesion, not an error
     (tmp_path / "export.ndjson").write_text("".join(json.dumps(r) + "\n" for r in resources))
     cohort = read_fhir_cohort(tmp_path)
-    assert len(cohort.lesions) == len(read_fhir_cohort(export).lesions) - 4
+    assert len(cohort.lesions) == len(read_fhir_cohort(export).lesions) - 5
     new = [str(e) for e in cohort.errors if e not in read_fhir_cohort(export).errors]
     assert sorted(new) == [
         f"Procedure/{done[0]['id']}, performedDateTime: Value error, no such day in the calendar",
@@ -170,4 +171,5 @@ def test_a_procedure_that_cannot_be_read_or_has_no_record_is_reported(
         " CodeableConcept",
         f"Procedure/{done[2]['id']}, subject: is not a Patient reference: no record to read",
         f"Procedure/{done[3]['id']}, subject: no Patient resource with this id in the export",
+        f"Procedure/{done[5]['id']}, status: is missing (must be completed)",
     ]
