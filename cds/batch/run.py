@@ -258,7 +258,7 @@ async def _score_patients(patients: list[str]) -> ChunkResult:
                 request = RecordRequest(patient_id=patient, order=order)
                 record = await read_record(source, request, None, planner)
                 case = score_record(record, tables, today, histories, labels=False)
-            except (CdsError, ValueError) as exc:
+            except (CdsError, ValueError, OverflowError) as exc:  # a date near 9999-12-31
                 errors.append(_error(where, str(exc)))
                 continue
             if record.patient is None:

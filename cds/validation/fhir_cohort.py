@@ -112,7 +112,7 @@ async def _lesions(spool: Spool, tables: MappingTables, cohort: Cohort) -> None:
                 request = RecordRequest(patient_id=patient, order=_as_order(raw, procedure))
                 record = await read_record(source, request, None, history_planner(tables, day))
                 case = score_record(record, tables, day, histories)
-            except (CdsError, ValueError) as exc:
+            except (CdsError, ValueError, OverflowError) as exc:  # a date near 9999-12-31
                 cohort.errors.append(RowError(0, "record", "", str(exc), where))
                 continue
             if record.patient is None:  # as a batch run says: the subject's record is not there

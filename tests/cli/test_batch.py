@@ -182,3 +182,23 @@ def test_an_order_that_cannot_be_read_or_has_no_patient_is_an_error(
         },
     ]
     assert len(out.read_text().splitlines()) == len(orders) - 3
+
+
+def test_an_order_dated_at_the_end_of_the_calendar_is_one_error(
+    export: Path, tmp_path: Path
+) -> None:
+    """OverflowError (its history searched up to a day past 9999-12-31) stopped the whole run."""
+    directory = tmp_path / "export"
+    directory.mkdir()
+    lines = (export / "cohort.ndjson").read_text().splitlines()[:-1]
+    resources = [json.loads(line) for line in lines]
+    order = next(r for r in resources if r["resourceType"] == "ServiceRequest")
+    order["authoredOn"] = "9999-12-31"
+    (directory / "cohort.ndjson").write_text("".join(json.dumps(r) + "\n" for r in resources))
+    out = tmp_path / "out.ndjson"
+    result = run("score", "--ndjson", str(directory), "--out", str(out), "--today", "2026-12-01")
+    assert result.returncode == 0, result.stderr
+    errors = (tmp_path / "out.ndjson.errors.ndjson").read_text().splitlines()
+    assert [json.loads(e)["order"] for e in errors] == [f"ServiceRequest/{order['id']}"]
+    orders = sum(r["resourceType"] == "ServiceRequest" for r in resources)
+    assert len(out.read_text().splitlines()) == orders - 1

@@ -173,3 +173,14 @@ def test_a_procedure_that_cannot_be_read_or_has_no_record_is_reported(
         f"Procedure/{done[3]['id']}, subject: no Patient resource with this id in the export",
         f"Procedure/{done[5]['id']}, status: is missing (must be completed)",
     ]
+
+
+def test_a_procedure_at_the_end_of_the_calendar_is_reported(export: Path, tmp_path: Path) -> None:
+    """OverflowError (its history searched up to a day past 9999-12-31) was a traceback."""
+    resources = [json.loads(line) for line in (export / "export.ndjson").read_text().splitlines()]
+    done = next(r for r in resources if r["id"].endswith("-done"))
+    done["performedDateTime"] = "9999-12-31"
+    (tmp_path / "export.ndjson").write_text("".join(json.dumps(r) + "\n" for r in resources))
+    cohort = read_fhir_cohort(tmp_path)
+    assert len(cohort.lesions) == len(read_fhir_cohort(export).lesions) - 1
+    assert f"Procedure/{done['id']}, record: date value out of range" in map(str, cohort.errors)
