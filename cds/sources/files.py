@@ -118,7 +118,8 @@ class FileSource:
         path = Path(path)
         name = str(path)
         try:
-            text = path.read_text(encoding="utf-8-sig")
+            # Not read_text: its newline translation makes a CR (JSON whitespace) a line break.
+            text = path.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise SourceError(f"{name}: not UTF-8 text", url=name) from None
         except OSError as exc:
@@ -162,7 +163,8 @@ class FileSource:
     def from_ndjson(cls, text: str, name: str = "(ndjson)") -> FileSource:
         """One resource per line (FHIR bulk data export); blank lines are ignored."""
         entries: list[FileEntry] = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        # LF only: splitlines() also breaks at CR, U+0085 and U+2028, which JSON allows in a line.
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:

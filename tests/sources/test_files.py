@@ -54,6 +54,18 @@ def test_ndjson_one_resource_a_line_blank_lines_ignored() -> None:
     assert results["operator"].error == "operator (Practitioner read): not found (not in the file)"
 
 
+def test_ndjson_lines_break_at_lf_only(tmp_path: Path) -> None:
+    """A CR (JSON whitespace) and U+0085 / U+2028 (allowed raw in a JSON string) split a line
+    before, so a valid file was refused as "not valid JSON"."""
+    patient = '{"resourceType": "Patient",\r "id": "pat-1", "name": [{"text": "A\u2028B\x85C"}]}'
+    order = '{"resourceType": "ServiceRequest", "id": "sr-1", "subject": {"reference": "Patient/pat-1"}}'
+    path = tmp_path / "record.ndjson"
+    path.write_bytes(f"{patient}\r\n\r\n{order}\r\n".encode())
+    source = FileSource.from_path(path)
+    assert [r["id"] for r in source.resources] == ["pat-1", "sr-1"]
+    assert source.resources[0]["name"] == [{"text": "A\u2028B\x85C"}]
+
+
 def test_transaction_urn_uuid_references_resolve_through_full_urls() -> None:
     source = FileSource.from_path(DATA / "transaction_uuid.json")
     results = run(source, [*patient_searches(UUID_PATIENT), *operator_searches("op-7")])
