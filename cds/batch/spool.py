@@ -36,6 +36,7 @@ _REF = re.compile(
     r"(?:^|/)(Patient|Practitioner|PractitionerRole)/([A-Za-z0-9\-.]{1,64})"
     r"(?:/_history/[A-Za-z0-9\-.]{1,64})?$"  # a version-specific reference: the same resource
 )
+_TYPE = re.compile(r"[A-Z][A-Za-z]{0,63}")
 _SCHEMA = """
 CREATE TABLE resource (patient TEXT, type TEXT NOT NULL, id TEXT, body TEXT NOT NULL);
 CREATE TABLE shared (type TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL);
@@ -224,6 +225,9 @@ class Spool:
         kind = resource["resourceType"]
         if not _encodable(kind):  # never echoed: the errors file could not hold it either
             on_error(where, "resourceType is not valid Unicode (a lone surrogate escape)")
+            return 0
+        if not _TYPE.fullmatch(kind):  # "Procedure " or "procedure" would be searched for in vain
+            on_error(where, "resourceType is not a FHIR type name (a capital, then letters)")
             return 0
         rid = resource.get("id")
         if rid is not None and not isinstance(rid, str):

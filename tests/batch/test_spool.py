@@ -62,6 +62,7 @@ def test_resources_are_served_per_patient_and_per_operator(tmp_path: Path) -> No
 
 
 def test_bad_lines_are_reported_with_file_and_line(tmp_path: Path) -> None:
+    odd = HISTORY.replace('"Procedure"', '"Procedure "')
     spool, errors = _spool(
         tmp_path,
         {
@@ -70,7 +71,8 @@ def test_bad_lines_are_reported_with_file_and_line(tmp_path: Path) -> None:
             + '{"id":"x"}\n'
             + "[1]\n"
             + '{"resourceType":"Patient"}\n',
-            "Practitioner.ndjson": DOCTOR + "\n" + DOCTOR + "\n" + '{"resourceType":"Device"}\n',
+            "Practitioner.ndjson": "\n".join([DOCTOR, DOCTOR, '{"resourceType":"Device"}', odd])
+            + "\n",
         },
     )
     assert errors[0] == (
@@ -88,6 +90,10 @@ def test_bad_lines_are_reported_with_file_and_line(tmp_path: Path) -> None:
         "Practitioner.ndjson:2",
         "Practitioner/d1: same id as an earlier resource; the first one is kept",
     ) in errors
+    assert (
+        "Practitioner.ndjson:4",
+        "resourceType is not a FHIR type name (a capital, then letters)",
+    ) in errors  # it was spooled under that type, so in no patient's procedures
     assert [r["id"] for r in spool.patient_resources("p1")] == ["p1"]
 
 
