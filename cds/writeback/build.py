@@ -204,7 +204,14 @@ def build_resources(
 ) -> list[Planned]:
     """Findings first, then scores, then the risk assessment: the order a sequential write needs."""
     score_inputs = {d.id: d.inputs for d in definitions(policy_of(tables))}
-    planned = [finding(tables, ctx, name, value) for name, value in entered.items()]
+    planned = []
+    for name, value in entered.items():
+        try:
+            planned.append(finding(tables, ctx, name, value))
+        except LookupError as exc:
+            # Site mapping tables without the code: one line naming the finding, not a traceback.
+            why = f"cannot be written: {exc} (mappings/codes.csv)"
+            raise InputError([InputIssue(("inputs", name), value, "no_code", why)]) from None
     scores = [
         score_observation(tables, ctx, case, score_id, score_inputs[score_id])
         for score_id in case.report.scores

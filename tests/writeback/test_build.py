@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from cds.demo.cohort_data import COHORT_NDJSON
 from cds.errors import InputError
 from cds.mapping.order import find_order
-from cds.mapping.tables import MappingTables, load_tables
+from cds.mapping.tables import DEFAULT_DIR, MappingTables, load_tables
 from cds.scoring.inputs import InputValue
 from cds.sources.files import FileSource
 from cds.sources.record import PatientRecord, RecordRequest, read_record
@@ -232,3 +233,17 @@ def test_validation_without_the_fhir_extra_names_it(monkeypatch: pytest.MonkeyPa
     hide_fhir_resources(monkeypatch)
     with pytest.raises(ConfigError, match=r"install cto-cds\[fhir\]"):
         validate_json({"resourceType": "Observation", "status": "final", "code": {"text": "x"}})
+
+
+def test_a_finding_the_site_tables_cannot_code_is_an_input_error(
+    tables: MappingTables, tmp_path: Path
+) -> None:
+    # A site codes.csv disabling the local stump row: a LookupError traceback (a 500 in the app).
+    default = DEFAULT_DIR / "codes.csv"
+    header, *rows = default.read_text("utf-8").splitlines()
+    row = next(r for r in rows if r.startswith("stump.local.stump,"))
+    (tmp_path / "codes.csv").write_text(f"{header}\n{row.replace(',V,true,', ',V,false,')}\n")
+    site = load_tables(tmp_path)
+    with pytest.raises(InputError) as caught:
+        build(site, {"stump": "blunt"})
+    assert str(caught.value).startswith("inputs.stump: cannot be written: no code row for stump")
