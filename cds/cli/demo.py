@@ -101,6 +101,8 @@ def load(
     from cds.demo.cohort_data import load_ndjson
     from cds.demo.cohort_load import load_missing, wait_for_metadata
     from cds.demo.fhir_server import FhirServerError
+    from cds.errors import ConfigError
+    from cds.outbound_tls import check_outbound_tls
     from cds.urls import UrlError, base_url, masked
 
     try:
@@ -109,10 +111,11 @@ def load(
         fail(f"--fhir {masked(fhir)!r} {exc}")  # a refused URL may carry a password
     resources = load_ndjson()
     try:
+        check_outbound_tls()  # httpx reads SSL_CERT_FILE when the client is made
         with httpx.Client(timeout=60.0) as client:
             wait_for_metadata(base, client, timeout)
             result = load_missing(base, resources, client)
-    except FhirServerError as exc:
+    except (FhirServerError, ConfigError) as exc:
         fail(str(exc))
     except httpx.HTTPError as exc:  # the server went away or stalled after /metadata answered
         fail(f"{type(exc).__name__} {exc}".strip(), base)

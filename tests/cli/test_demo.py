@@ -6,6 +6,7 @@ Loading into a real server is tested in tests/integration/test_demo_load.py.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from cds.demo.ports import free_port
 from tests.cli.test_app import run
@@ -50,3 +51,16 @@ def test_demo_without_a_subcommand_still_runs_the_demo_and_checks_its_patients()
     done = run("demo", "--patient", "pt99")
     assert done.returncode == 2
     assert done.stderr.startswith("cto-cds: error: unknown demo patient pt99; valid ids: pt01")
+
+
+def test_load_with_a_bad_ca_bundle_is_one_line_naming_it(tmp_path: Path) -> None:
+    # httpx reads SSL_CERT_FILE when its client is made: a FileNotFoundError traceback.
+    bundle = tmp_path / "hospital-ca.pem"
+    done = run(
+        "demo", "load", "--fhir", "https://fhir.example/r4", env={"SSL_CERT_FILE": str(bundle)}
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"cto-cds: error: SSL_CERT_FILE: cannot use {str(bundle)!r} as the CA certificates for "
+        "outbound TLS (FHIR servers, JWKS URLs, SMART): no such file or directory\n"
+    )
