@@ -18,6 +18,7 @@ import httpx
 
 from cds.cli.record import _bad, _order_id
 from cds.mapping.tables import load_tables
+from cds.outbound_tls import check_outbound_tls
 from cds.output.console import make_console
 from cds.sources.fhir import FetchLimits, FhirRestSource
 from cds.sources.record import RecordRequest
@@ -68,6 +69,7 @@ async def _run(options: SaveOptions) -> SaveResult:
             why = "holds a token that cannot be sent in an HTTP header"
             raise _bad("--token-env", options.token_env, why)
     tables = load_tables(options.mappings)
+    check_outbound_tls()  # one line, not httpx's traceback, for a bad SSL_CERT_FILE
     async with httpx.AsyncClient() as client:
         # A site command, not a hook: no 2 s budget, and a save needs the whole record.
         limits = FetchLimits(timeout=10.0, deadline=60.0)

@@ -104,3 +104,15 @@ def test_a_token_that_cannot_be_a_header_names_the_variable_not_the_token(
     assert "CTO_CDS_TEST_TOKEN" in done.stderr
     assert "s3cr" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_bad_ca_bundle_is_one_line_naming_it(tmp_path: Path) -> None:
+    # httpx reads SSL_CERT_FILE when its client is made: a FileNotFoundError traceback.
+    bundle = tmp_path / "hospital-ca.pem"
+    done = run(
+        "save", "--fhir", BASE, "--patient", "p1", "--inputs", inputs(tmp_path, {"stump": "blunt"}),
+        env={"SSL_CERT_FILE": str(bundle)},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert f"SSL_CERT_FILE: cannot use {str(bundle)!r}" in done.stderr
