@@ -218,7 +218,10 @@ def score(
             as_json,
         )
     except CdsError as exc:
-        _fail(str(bundle or fhir), str(exc))
+        from cds.urls import masked
+
+        # A --fhir URL may carry a password or a token: never repeated whole.
+        _fail(str(bundle) if bundle else masked(str(fhir)), str(exc))
 
 
 def _score_inputs_file(file: str, as_json: bool) -> None:

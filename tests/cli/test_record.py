@@ -106,3 +106,13 @@ def test_a_bad_deadline_is_one_line_naming_it(monkeypatch: pytest.MonkeyPatch, v
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "CTO_CDS_FHIR_DEADLINE: must be a number of seconds in (0, 30]" in done.stderr
     assert f'"{value}"' in done.stderr
+
+
+def test_a_refused_fhir_url_is_not_repeated_with_its_password() -> None:
+    done = run(
+        "score", "--fhir", "http://u:s3cr3tpw@127.0.0.1:9/fhir?token=t0k3n", "--patient", "p1"
+    )
+    assert done.returncode == 2
+    assert "s3cr3tpw" not in done.stderr
+    assert "t0k3n" not in done.stderr
+    assert "user-info" in done.stderr
