@@ -25,11 +25,13 @@ parsed JSON would be.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+from cds.errors import ContextError
 from cds.sources.reasons import Problem
 from cds.sources.resources import (
     Condition,
@@ -271,6 +273,24 @@ def _belongs(record: PatientRecord, key: str) -> Callable[[Resource], bool]:
     return lambda resource: _refers(getattr(resource, "subject", None), target, tail)
 
 
+_PATIENT_REF = re.compile(r"(?:^|/)Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?$")
+
+
+def _check_order_patient(record: PatientRecord, order_id: str) -> None:
+    """ContextError when the order read by id names another patient: its target vessel and
+    operator would be scored against this patient's record (the hook checks its own order the
+    same way: cds/http/hook_call.py). Only a visible mismatch: a urn:uuid subject is left."""
+    subject = record.order.subject if record.order is not None else None
+    ref = subject.reference if subject is not None else None
+    match = _PATIENT_REF.search(ref) if ref else None
+    if match and record.patient_id is not None and match[1] != record.patient_id:
+        raise ContextError(
+            "order",
+            f"ServiceRequest/{order_id} is an order of {ref!r}, not of "
+            f"Patient/{record.patient_id}: not the same patient",
+        )
+
+
 def _place_list(record: PatientRecord, key: str, resources: list[Resource]) -> None:
     """Add what answers the search to its list, once per id; count what does not (`ignored`)."""
     attr, kind = _LISTS[key]
@@ -417,6 +437,8 @@ async def read_record(
     elif role_id is not None:
         searches.append(role_search(role_id))
     await _assemble(await source.fetch(searches), record)
+    if request.order is None and request.order_id is not None:
+        _check_order_patient(record, request.order_id)  # before its operator is read
     order = record.order
     if order is None and choose_order is not None:
         # No order named: the caller picks one among the patient's orders (the mapping knows

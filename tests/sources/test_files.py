@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cds.errors import CdsError, SourceError
+from cds.errors import CdsError, ContextError, SourceError
 from cds.sources.files import FileSource
 from cds.sources.record import Fetched, RecordRequest, read_record
 from cds.sources.searches import Search, operator_searches, order_search, patient_searches
@@ -322,3 +322,32 @@ def test_the_order_names_its_patient_through_a_full_url() -> None:
         source.order_patient_id("o3")
     with pytest.raises(SourceError, match="holds 2 Patient resources"):
         source.only_patient_id()
+
+
+@pytest.mark.parametrize(
+    "subject", ["Patient/pat-2", "https://ehr.example/fhir/Patient/pat-2/_history/3"]
+)
+def test_an_order_read_by_id_for_another_patient_is_refused(subject: str) -> None:
+    # `score --fhir --patient pat-1 --order sr-1` scored pat-2's order (its vessel, its operator)
+    # against pat-1's record.
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "id": "pat-1"}},
+            {"resource": {**ORDER, "subject": {"reference": subject}}},
+        ],
+    }
+    source = FileSource.from_bundle(bundle, "two patients")
+    request = RecordRequest(patient_id="pat-1", order_id="sr-1")
+    with pytest.raises(ContextError) as refused:
+        asyncio.run(read_record(source, request))
+    assert str(refused.value) == (
+        f"order: ServiceRequest/sr-1 is an order of {subject!r}, not of Patient/pat-1: "
+        "not the same patient"
+    )
+    # Its own patient's order is read as before.
+    same = {**ORDER, "subject": {"reference": "Patient/pat-1"}}
+    bundle["entry"][1] = {"resource": same}  # type: ignore[index]
+    record = asyncio.run(read_record(FileSource.from_bundle(bundle, "one"), request))
+    assert record.order is not None
