@@ -18,7 +18,7 @@ import pytest
 import respx
 
 from cds.demo.cohort_data import COHORT_NDJSON
-from cds.errors import WriteBackError
+from cds.errors import ContextError, WriteBackError
 from cds.mapping.tables import load_tables
 from cds.sources.files import FileSource
 from cds.sources.record import Fetched, RecordRequest
@@ -584,7 +584,8 @@ def test_an_order_of_another_patient_is_refused_before_anything_is_read_or_writt
                 now=NOW,
             )
 
-    with pytest.raises(WriteBackError, match=r"ServiceRequest/pt02-order is not an order of "):
+    # Refused where the order is read (cds/sources/record.py), before its operator is.
+    with pytest.raises(ContextError, match=r"pt02-order is an order of 'Patient/pt02', not of "):
         asyncio.run(go())
     assert metadata.call_count == 0
 
