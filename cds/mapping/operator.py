@@ -56,6 +56,8 @@ _REGISTRY_FIELDS = {
 def _add_months(day: date, months: int) -> date:
     year, month = divmod(day.month - 1 + months, 12)
     target_year, target_month = day.year + year, month + 1
+    if target_year > date.max.year:  # past the calendar: later than any index date
+        return date.max
     for candidate in (day.day, 30, 29, 28):
         try:
             return date(target_year, target_month, min(day.day, candidate))
@@ -101,7 +103,9 @@ def history_planner(
     def plan(order: ServiceRequest | None) -> HistoryFilter:
         if order is None:
             return HistoryFilter(codes)
-        before = index_day(order, today) + timedelta(days=HISTORY_MARGIN_DAYS)
+        day = index_day(order, today)
+        # An order dated at the calendar's end (9999-12-31) raised OverflowError: a 500 at the hook.
+        before = day + min(timedelta(days=HISTORY_MARGIN_DAYS), date.max - day)
         return HistoryFilter(codes, before)
 
     return plan

@@ -91,3 +91,19 @@ async def test_an_order_authored_in_a_leap_second_is_dated_by_its_day(tmp_path: 
     card = await card_for(tmp_path, body)
     assert "**Order:** CTO PCI" in card["detail"]
     assert "2026-10-12" in card["detail"].split("\n")[0]
+
+
+async def test_an_order_dated_at_the_calendars_end_gets_its_card_not_a_500(tmp_path: Path) -> None:
+    # The career search's margin past the order's day, and the operator's practice years counted
+    # to it, went past 9999-12-31: OverflowError and ValueError, a 500.
+    cohort = load_ndjson(COHORT_NDJSON)
+    prefetch = full_prefetch(PATIENT, cohort)
+    order = copy.deepcopy(
+        next(e["resource"] for e in prefetch["orders"]["entry"] if "CTO" in json.dumps(e))
+    )
+    order["authoredOn"] = "9999-12-31"
+    body = hook_body(
+        "order-select", PATIENT, cohort, fhir_server=None, prefetch=prefetch, order=order
+    )
+    card = await card_for(tmp_path, body)
+    assert "9999-12-31" in card["detail"].split("\n")[0]

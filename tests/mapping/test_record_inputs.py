@@ -545,3 +545,8 @@ def test_impossible_date_of_an_unrelated_resource_is_a_malformed_resource(
         assert result.inputs["prior_cabg"].value is None
         assert ref in (result.inputs["prior_cabg"].note or "")
     assert result.inputs["target_vessel"].value is not None  # the order is still read
+
+
+def test_practice_years_to_the_calendars_end() -> None:
+    # The anniversary plus the round-up months fell after year 9999: a ValueError.
+    assert practice_years(date(2020, 9, 20), date.max) == 7979
