@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from cds.errors import ContextError
 from cds.mapping.matching import counts, is_cto_pci, names_ostium, rows_for
 from cds.mapping.provenance import MappedInput, unknown
 from cds.mapping.tables import MappingTables
@@ -48,9 +49,25 @@ def find_order(
 
 
 def index_day(order: ServiceRequest | None, today: date) -> date:
-    """The order date the scores are computed for (authored, else planned), else today."""
-    when = (order.authoredOn or order.occurrenceDateTime) if order else None
-    return instant_day(when) if when else today
+    """The order date the scores are computed for (authored, else planned), else today.
+
+    Raises:
+        ContextError: naming the element, for a date in the calendar's last year (9999): every
+            count up to it and past it (the career search's margin, the operator's practice
+            years, the patient's age of 8,000 years) is nonsense or overflows.
+    """
+    if order is None:
+        return today
+    element = "authoredOn" if order.authoredOn else "occurrenceDateTime"
+    when = order.authoredOn or order.occurrenceDateTime
+    if not when:
+        return today
+    day = instant_day(when)
+    if day.year == date.max.year:
+        raise ContextError(
+            f"{order.ref}.{element}", f"{when!r} is at the end of the calendar: not an order date"
+        )
+    return day
 
 
 def order_context(record: PatientRecord, tables: MappingTables, today: date) -> OrderContext:

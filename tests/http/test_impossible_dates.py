@@ -93,9 +93,9 @@ async def test_an_order_authored_in_a_leap_second_is_dated_by_its_day(tmp_path: 
     assert "2026-10-12" in card["detail"].split("\n")[0]
 
 
-async def test_an_order_dated_at_the_calendars_end_gets_its_card_not_a_500(tmp_path: Path) -> None:
-    # The career search's margin past the order's day, and the operator's practice years counted
-    # to it, went past 9999-12-31: OverflowError and ValueError, a 500.
+async def test_an_order_dated_at_the_calendars_end_is_refused_naming_it(tmp_path: Path) -> None:
+    # The career search's margin past the order's day overflowed (a 500); computed, the patient
+    # would be 8,000 years old and the operator's practice as long.
     cohort = load_ndjson(COHORT_NDJSON)
     prefetch = full_prefetch(PATIENT, cohort)
     order = copy.deepcopy(
@@ -105,5 +105,10 @@ async def test_an_order_dated_at_the_calendars_end_gets_its_card_not_a_500(tmp_p
     body = hook_body(
         "order-select", PATIENT, cohort, fhir_server=None, prefetch=prefetch, order=order
     )
-    card = await card_for(tmp_path, body)
-    assert "9999-12-31" in card["detail"].split("\n")[0]
+    headers = {**auth(SERVICE), "Content-Type": "application/json"}
+    async with running(tmp_path) as (_, client):
+        response = await client.post(SERVICE, content=json.dumps(body), headers=headers)
+    assert response.status_code == 400
+    (issue,) = response.json()["issue"]
+    assert issue["expression"] == [f"ServiceRequest/{order['id']}.authoredOn"]
+    assert issue["diagnostics"] == "'9999-12-31' is at the end of the calendar: not an order date"
