@@ -186,14 +186,19 @@ async def test_a_store_on_a_url_with_an_ssl_mode_writes_directly() -> None:
 
 
 async def test_a_store_on_a_unix_socket_writes_directly() -> None:
-    """`host=/socket/directory` reaches the engine and the direct pool alike (this server's
-    socket: PostgreSQL on the machine that runs the tests, as .ci/run starts it)."""
+    """`host=/socket/directory` reaches the engine and the direct pool alike (the socket the test
+    server itself reports: PostgreSQL on the machine that runs the tests, as .ci/run uses it)."""
     if not os.environ.get(PG_ENV):
         pytest.skip(f"set {PG_ENV}")
     async with fresh_postgres() as url:
         tcp = make_url(url)
-        sockets = Path("/var/run/postgresql")
-        assert (sockets / f".s.PGSQL.{tcp.port or 5432}").exists(), "no local PostgreSQL socket"
+        server = await asyncpg.connect(tcp.set(drivername="postgresql").render_as_string(False))
+        try:
+            listed = await server.fetchval("SHOW unix_socket_directories")
+        finally:
+            await server.close()
+        sockets = Path(str(listed).split(",")[0].strip())
+        assert (sockets / f".s.PGSQL.{tcp.port or 5432}").exists(), f"no socket in {sockets}"
         local = URL.create(
             tcp.drivername,
             username=tcp.username,
