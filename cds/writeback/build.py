@@ -42,7 +42,7 @@ from cds.writeback.resource import (
     stamp,
     timed,
 )
-from cds.writeback.scores import SCORE_CODES, risk_assessment, score_observation
+from cds.writeback.scores import SCORE_CODES, no_estimate, risk_assessment, score_observation
 
 # Standard codes sent beside the local one (docs/spec/terminology.md §4.3-4.5).
 STANDARD_CODES: dict[str, tuple[str, str, str]] = {
@@ -219,9 +219,9 @@ def build_resources(
     ]
     planned += scores
     operator = next((p for p in scores if p.what == "score operator_cto"), None)
-    risk = risk_assessment(ctx, case, operator) if operator else None
-    if risk is not None:
-        planned.append(risk)
+    if operator is not None:
+        # Without a band, an estimate saved before is withdrawn (only if the server holds one).
+        planned.append(risk_assessment(ctx, case, operator) or no_estimate(ctx, case, operator))
     return planned
 
 

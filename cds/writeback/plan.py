@@ -3,8 +3,9 @@
 A planned resource whose key the server already holds with the same content digest is left alone;
 with another digest it is updated in place (PUT with If-Match on the version read, so a concurrent
 change is a 412, not a lost update); a key the server does not hold is created with If-None-Exist on
-the identifier. A Provenance is added only when something is written: saving the same inputs again
-writes nothing at all.
+the identifier, unless it is to be written only over one held (`Planned.only_if_held`: the
+RiskAssessment withdrawing an estimate), then it is left out. A Provenance is added only when
+something is written: saving the same inputs again writes nothing at all.
 """
 
 from __future__ import annotations
@@ -122,6 +123,8 @@ def plan_writes(planned: list[Planned], held: Mapping[str, Held], ctx: SaveConte
     steps: list[Step] = []
     for p in planned:
         current = held.get(p.key)
+        if current is None and p.only_if_held:
+            continue
         if current is None:
             action: Action = "create"
         elif current.digest == p.digest:

@@ -43,6 +43,9 @@ class Planned:
     sources: tuple[str, ...] = ()
     """Every record resource it was computed from (Provenance.entity); derivedFrom holds the subset
     of types R4 allows there."""
+    only_if_held: bool = False
+    """Written only over one the server holds (never created): the RiskAssessment that withdraws an
+    estimate saved before (scores.no_estimate)."""
 
     @property
     def full_url(self) -> str:

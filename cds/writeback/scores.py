@@ -3,12 +3,14 @@
 One Observation per score: points (a valueRange when unknown inputs leave a range, then no band),
 one component per item, interpretation = band, method = score id and version, derivedFrom = the
 Observations the inputs came from (every source, whatever its type, is in `Planned.sources` for the
-Provenance). A RiskAssessment carries the published Operator-CTO estimate when the band is known.
+Provenance). A RiskAssessment carries the published Operator-CTO estimate when the band is known;
+when it is not, one saved before is withdrawn in place (no_estimate), never left as current.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from cds import __version__
 from cds.mapping.tables import MappingTables
@@ -135,6 +137,26 @@ def score_observation(
     return timed(planned, ctx, "effectiveDateTime")
 
 
+NO_ESTIMATE = "the inputs no longer give an Operator-CTO band: no estimate"
+
+
+def _risk_head(ctx: SaveContext, score: ScoreResult, basis: Planned) -> Json:
+    return {
+        "resourceType": "RiskAssessment",
+        "subject": {"reference": f"Patient/{ctx.patient_id}"},
+        "basedOn": {"reference": ctx.order_ref},
+        "method": {
+            "coding": [{"system": METHOD_SYSTEM, "code": "operator_cto", "version": __version__}],
+            "text": f"{score.name}, {score.citation}",
+        },
+        "basis": [{"reference": basis.full_url}],
+    }
+
+
+def _risk_key(ctx: SaveContext) -> str:
+    return resource_key(ctx.patient_id, ctx.order_ref, "risk:operator_cto")
+
+
 def risk_assessment(ctx: SaveContext, case: ScoredCase, basis: Planned) -> Planned | None:
     """The Operator-CTO published estimate for the known band (Xiao 2021, Table 4 counts)."""
     score = case.report.scores["operator_cto"]
@@ -148,15 +170,8 @@ def risk_assessment(ctx: SaveContext, case: ScoredCase, basis: Planned) -> Plann
         f"; 95% CI {estimate.ci95[0]:.3f}-{estimate.ci95[1]:.3f} (Wilson)" if estimate.ci95 else ""
     )
     body: Json = {
-        "resourceType": "RiskAssessment",
+        **_risk_head(ctx, score, basis),
         "status": "final",
-        "subject": {"reference": f"Patient/{ctx.patient_id}"},
-        "basedOn": {"reference": ctx.order_ref},
-        "method": {
-            "coding": [{"system": METHOD_SYSTEM, "code": "operator_cto", "version": __version__}],
-            "text": f"{score.name}, {score.citation}",
-        },
-        "basis": [{"reference": basis.full_url}],
         "prediction": [
             {
                 "outcome": {"text": score.outcome_label},
@@ -171,5 +186,29 @@ def risk_assessment(ctx: SaveContext, case: ScoredCase, basis: Planned) -> Plann
     }
     if not body["prediction"][0]["extension"]:
         del body["prediction"][0]["extension"]
-    key = resource_key(ctx.patient_id, ctx.order_ref, "risk:operator_cto")
-    return timed(stamp(body, "risk operator_cto", key), ctx, "occurrenceDateTime", many=False)
+    planned = stamp(body, "risk operator_cto", _risk_key(ctx))
+    return timed(planned, ctx, "occurrenceDateTime", many=False)
+
+
+def no_estimate(ctx: SaveContext, case: ScoredCase, basis: Planned) -> Planned:
+    """The RiskAssessment that withdraws an estimate saved before, when the band is no longer
+    known (the operator's experience became unknown, the score spans bands): the same resource,
+    updated to say there is no estimate, so the old probability is not the order's current claim.
+    Only written over one the server holds: a save that never had a band creates no RiskAssessment.
+
+    `amended` (changed after it was final); no prediction (R4 allows none); `basis` = the score
+    Observation that now has no band, the reason in `note`."""
+    score = case.report.scores["operator_cto"]
+    if score.points is None:
+        why = f"{score.name} is {score.min:g} to {score.max:g} points, more than one band"
+    elif score.band is None:
+        why = f"{score.name} is {score.points:g} points, in no band"
+    else:
+        why = f"no published estimate for the {score.band} band"
+    body: Json = {
+        **_risk_head(ctx, score, basis),
+        "status": "amended",
+        "note": [{"text": f"{NO_ESTIMATE} ({why}); the estimate saved before is withdrawn."}],
+    }
+    planned = stamp(body, "risk operator_cto", _risk_key(ctx))
+    return replace(timed(planned, ctx, "occurrenceDateTime", many=False), only_if_held=True)

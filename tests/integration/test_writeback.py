@@ -74,7 +74,11 @@ def held(fhir_base: str, client: httpx.Client, kind: str, pid: str) -> list[dict
             p for p in out if any(pid in json.dumps(t) for t in p.get("entity", []) + p["target"])
         ]
     bundle = client.get(f"{fhir_base}/{kind}", params={param: pid, "_count": 100}).json()
-    return [e["resource"] for e in bundle.get("entry", [])]
+    # A server may ignore `patient` on a type (sekmet 0.1.1 RiskAssessment): keep this patient's.
+    subject = {"reference": f"Patient/{pid}"}
+    return [
+        e["resource"] for e in bundle.get("entry", []) if e["resource"].get("subject") == subject
+    ]
 
 
 def ours(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -167,6 +171,40 @@ def test_a_changed_finding_updates_its_observation(
         "nothing to write"
     )
     assert len(held(fhir_base, fhir_client, "Provenance", pid)) == 2
+
+
+def test_an_estimate_saved_before_is_withdrawn_when_the_band_is_no_longer_known(
+    fhir_base: str, fhir_client: httpx.Client, cohort_resources: list[dict[str, Any]]
+) -> None:
+    pid = new_patient(fhir_base, fhir_client, cohort_resources)
+    do_save(fhir_base, pid, FINDINGS)
+    (estimate,) = ours(held(fhir_base, fhir_client, "RiskAssessment", pid))
+    assert "prediction" in estimate
+    # The order now names no operator: experience unknown, Operator-CTO 0 to 4 points, no band.
+    order_url = f"{fhir_base}/ServiceRequest/{pid}-order"
+    order = fhir_client.get(order_url).json()
+    del order["performer"]
+    assert fhir_client.put(order_url, json=order).status_code == 200
+    unknown = do_save(fhir_base, pid, FINDINGS)
+    ref = f"RiskAssessment/{estimate['id']}"
+    assert ref in unknown.updated
+    (withdrawn,) = ours(held(fhir_base, fhir_client, "RiskAssessment", pid))
+    validate_json(withdrawn)
+    assert withdrawn["meta"]["versionId"] == "2"
+    assert withdrawn["status"] == "amended"
+    assert "prediction" not in withdrawn
+    assert "no estimate" in withdrawn["note"][0]["text"]
+    operator = next(
+        o
+        for o in ours(held(fhir_base, fhir_client, "Observation", pid))
+        if o["code"]["text"] == "Operator-CTO"
+    )
+    assert "valueRange" in operator
+    assert withdrawn["basis"] == [{"reference": f"Observation/{operator['id']}"}]
+    provenances = held(fhir_base, fhir_client, "Provenance", pid)
+    assert len(provenances) == 2
+    assert any({"reference": ref} in p["target"] for p in provenances)
+    assert do_save(fhir_base, pid, FINDINGS).mode == "nothing to write"
 
 
 def test_sequential_write_when_the_server_has_no_transaction(

@@ -184,7 +184,16 @@ def test_a_range_is_a_value_range_without_band_or_estimate(tables: MappingTables
     assert low < high
     assert "interpretation" not in operator
     assert any("dataAbsentReason" in c for c in operator["component"])
-    assert "risk operator_cto" not in built
+    # No estimate: only the withdrawal of one saved before, never created (plan.py).
+    risk = built["risk operator_cto"]
+    assert risk.only_if_held
+    assert "prediction" not in risk.body
+    assert risk.body["status"] == "amended"
+    assert risk.body["basis"] == [{"reference": built["score operator_cto"].full_url}]
+    assert risk.body["note"][0]["text"].startswith(
+        f"the inputs no longer give an Operator-CTO band: no estimate (Operator-CTO is {low:g} to"
+    )
+    validate_json(risk.body)
 
 
 def test_entered_inputs_are_lesion_findings_only() -> None:

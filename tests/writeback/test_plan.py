@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from cds.mapping.tables import MappingTables, load_tables
@@ -75,3 +76,28 @@ def test_a_changed_digest_is_an_if_match_update_and_references_are_resolved() ->
     assert not [r for r in refs if r.startswith("urn:")]
     assert plan.provenance is not None
     assert plan.provenance["target"] == [{"reference": held[stump.key].ref}]
+
+
+def test_a_withdrawal_is_written_only_over_an_estimate_held() -> None:
+    # The estimate's key, with no band now: never created, updated in place over the one held.
+    items = planned(load_tables())
+    risk = next(p for p in items if p.what == "risk operator_cto")
+    withdrawal = replace(risk, body={**risk.body, "status": "amended"}, digest="no-estimate")
+    withdrawal = replace(withdrawal, only_if_held=True)
+    items = [withdrawal if p is risk else p for p in items]
+    held = {p.key: Held(f"{p.resource_type}/id{i}", "2", p.digest) for i, p in enumerate(items)}
+
+    absent = plan_writes(items, {k: v for k, v in held.items() if k != risk.key}, CTX)
+    assert risk.key not in {s.planned.key for s in absent.steps}
+    assert absent.provenance is None  # nothing else changed: nothing written
+
+    held[risk.key] = Held("RiskAssessment/r1", "2", risk.digest)  # the estimate saved before
+    plan = plan_writes(items, held, CTX)
+    assert [s.label for s in plan.writes] == ["RiskAssessment/r1 (risk operator_cto)"]
+    entry = transaction(plan)["entry"][0]
+    assert entry["request"] == {"method": "PUT", "url": "RiskAssessment/r1", "ifMatch": 'W/"2"'}
+    assert plan.provenance is not None
+    assert plan.provenance["target"] == [{"reference": "RiskAssessment/r1"}]
+
+    held[risk.key] = Held("RiskAssessment/r1", "3", "no-estimate")  # withdrawn already
+    assert plan_writes(items, held, CTX).writes == ()

@@ -17,12 +17,13 @@ import httpx
 import pytest
 import respx
 
-from cds.demo.cohort_data import COHORT_NDJSON
+from cds.demo.cohort_data import COHORT_NDJSON, load_ndjson
 from cds.errors import ContextError, WriteBackError
 from cds.mapping.tables import load_tables
 from cds.sources.files import FileSource
 from cds.sources.record import Fetched, RecordRequest
 from cds.sources.searches import Search
+from cds.writeback.build import validate_json
 from cds.writeback.send import FhirWriter, SaveResult, WriteLimits, save
 from tests.writeback.test_build import FINDINGS
 
@@ -63,7 +64,9 @@ def server() -> Iterator[respx.MockRouter]:
 
 
 def run_save(
-    findings: dict[str, Any] | None = None, limits: WriteLimits | None = None
+    findings: dict[str, Any] | None = None,
+    limits: WriteLimits | None = None,
+    source: FileSource | None = None,
 ) -> SaveResult:
     async def go() -> SaveResult:
         async with httpx.AsyncClient() as client:
@@ -75,7 +78,7 @@ def run_save(
                 limits=limits or WriteLimits(timeout=0.5, retries=2, backoff=0.0),
             )
             return await save(
-                FileSource.from_path(COHORT_NDJSON),
+                source or FileSource.from_path(COHORT_NDJSON),
                 writer,
                 load_tables(),
                 RecordRequest(patient_id="pt01", order_id="pt01-order"),
@@ -489,6 +492,53 @@ def test_what_the_server_holds_is_read_past_its_first_page() -> None:
         if r.get("code", {}).get("text") == "occlusion_length_mm"
     ]
     assert lengths == [12.0]
+
+
+def _without_operator() -> FileSource:
+    """The cohort with pt01's order naming no operator: experience unknown, Operator-CTO 0-4."""
+    resources = load_ndjson(COHORT_NDJSON)
+    order = next(r for r in resources if r["id"] == "pt01-order")
+    del order["performer"]
+    entries = [{"resource": r} for r in resources]
+    return FileSource.from_bundle(
+        {"resourceType": "Bundle", "type": "collection", "entry": entries}
+    )
+
+
+def test_an_estimate_saved_before_is_withdrawn_when_the_band_is_no_longer_known() -> None:
+    # The RiskAssessment with its probability stayed the order's current estimate when a later
+    # save found no band: a stale clinical claim. Now it is updated in place to say there is none.
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        server = _PagedServer(router)
+        run_save()
+        (risk_ref,) = [ref for ref in server.held if ref.startswith("RiskAssessment/")]
+        assert "prediction" in server.held[risk_ref]
+        unknown = run_save(source=_without_operator())
+        again = run_save(source=_without_operator())
+        never = _PagedServer(router)  # a fresh server: no estimate ever saved
+        first_unknown = run_save(source=_without_operator())
+    assert risk_ref in unknown.updated
+    assert unknown.labels[risk_ref] == "risk operator_cto"
+    withdrawn = server.held[risk_ref]
+    assert "prediction" not in withdrawn
+    assert withdrawn["status"] == "amended"
+    assert withdrawn["note"][0]["text"].startswith(
+        "the inputs no longer give an Operator-CTO band: no estimate (Operator-CTO is 0 to 4"
+    )
+    operator = next(
+        ref for ref, r in server.held.items() if r.get("code", {}).get("text") == "Operator-CTO"
+    )
+    assert withdrawn["basis"] == [{"reference": operator}]
+    assert "valueRange" in server.held[operator]
+    validate_json(withdrawn)
+    provenance = next(
+        r for ref, r in reversed(server.held.items()) if ref.startswith("Provenance/")
+    )
+    assert {"reference": risk_ref} in provenance["target"]
+    assert again.mode == "nothing to write"
+    assert risk_ref in again.unchanged
+    assert len(first_unknown.created) == 9 + 8  # findings and scores: no RiskAssessment
+    assert not [ref for ref in never.held if ref.startswith("RiskAssessment/")]
 
 
 @pytest.mark.parametrize(
