@@ -11,7 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from cds.mapping.matching import concept_rows, counts, day_of, rows_for, vessel_groups
+from cds.mapping.matching import (
+    concept_rows,
+    counts,
+    day_of,
+    failure_meanings,
+    outcome_is,
+    outcome_meanings,
+    vessel_groups,
+)
 from cds.mapping.order import OrderContext
 from cds.mapping.provenance import EVIDENCE_RANK, MappedInput, not_documented, unknown
 from cds.mapping.tables import CodeRow, MappingTables
@@ -216,10 +224,11 @@ def retry(
 ) -> MappedInput:
     """An earlier failed CTO-PCI on the target vessel group (terminology.md §4.8)."""
     rule = "derive.retry_lesion"
-    failing = {"failure", "partial"} if tables.rules.retry_counts_partial_success else {"failure"}
+    failing = failure_meanings(tables)
     target = ctx.target
     same: list[str] = []
     undecided: list[str] = []
+    conflicting: list[str] = []
     cto_pcis = {
         id(resource)
         for resource, rows in (coded_history(record, tables) if coded is None else coded)
@@ -232,19 +241,19 @@ def retry(
             continue
         if day is not None and day >= ctx.index_date:
             continue
-        outcomes = {
-            r.meaning
-            for r in rows_for(tables, "Procedure", "outcome", [proc.outcome])
-            if r.concept == "outcome"
-        }
         groups = vessel_groups(tables, "Procedure", proc.bodySite)
         on_target = target in groups if target is not None and groups else None
         if on_target is False:
             continue
-        if outcomes & failing:
+        meanings = outcome_meanings(tables, proc)
+        failed = outcome_is(meanings, failing)
+        if failed:
             (same if on_target else undecided).append(proc.ref)
-        elif not outcomes:
-            undecided.append(proc.ref)  # an earlier attempt whose result was not recorded
+        elif failed is None:
+            # Its result not recorded, or coded both as failed and not: never read as "no retry".
+            undecided.append(proc.ref)
+            if meanings:
+                conflicting.append(proc.ref)
     if same:
         return MappedInput(
             value=True,
@@ -254,7 +263,10 @@ def retry(
             note="earlier failed CTO-PCI on the target vessel",
         )
     if undecided:
-        return unknown(rule, "earlier CTO-PCI with unknown vessel or result", undecided)
+        why = "earlier CTO-PCI with unknown vessel or result"
+        if conflicting:
+            why += f" (outcome codes that conflict, failed and not: {', '.join(conflicting)})"
+        return unknown(rule, why, undecided)
     failure = _read_failure(record, ("procedures",))
     if failure:
         return unknown(rule, f"procedures could not be read completely ({failure})")

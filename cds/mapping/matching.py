@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 from datetime import date
 
 from cds.mapping.tables import CodeRow, MappingTables
@@ -119,6 +119,38 @@ def names_ostium(
     tables: MappingTables, resource_type: str, sites: Iterable[CodeableConcept | None]
 ) -> bool:
     return ostium_in(rows_for(tables, resource_type, "bodySite", sites))
+
+
+def outcome_meanings(tables: MappingTables, procedure: Procedure) -> frozenset[str]:
+    """What a Procedure's outcome codings mean to the tables (success, partial, failure); empty
+    when none is read."""
+    return frozenset(
+        row.meaning
+        for row in rows_for(tables, "Procedure", "outcome", [procedure.outcome])
+        if row.concept == "outcome"
+    )
+
+
+def success_meanings(tables: MappingTables) -> frozenset[str]:
+    """Outcome meanings counted as a technical success (rules.yaml `success`)."""
+    partial = tables.rules.success.partial_counts_as_success
+    return frozenset({"success", "partial"} if partial else {"success"})
+
+
+def failure_meanings(tables: MappingTables) -> frozenset[str]:
+    """Outcome meanings that make an earlier attempt a failed one (`retry_counts_partial_success`)."""
+    partial = tables.rules.retry_counts_partial_success
+    return frozenset({"failure", "partial"} if partial else {"failure"})
+
+
+def outcome_is(meanings: Set[str], wanted: Set[str]) -> bool | None:
+    """Whether an outcome reads as one of `wanted`; None when it has no meaning, or when its
+    codings disagree (one read as `wanted`, another not: "successful" and "unsuccessful" on one
+    Procedure). Conflicting data decides nothing: read as either, it would count silently."""
+    hit = meanings & wanted
+    if not meanings or (hit and meanings - wanted):
+        return None
+    return bool(hit)
 
 
 def is_cto_pci(tables: MappingTables, resource_type: str, code: CodeableConcept | None) -> bool:

@@ -35,7 +35,14 @@ from operator import is_
 
 from cds.mapping.codes import ALIASES, NPI, is_dotless
 from cds.mapping.findings import OPERATOR_INPUTS, observation_candidates, resolve
-from cds.mapping.matching import counts, day_of, is_cto_pci, rows_for
+from cds.mapping.matching import (
+    counts,
+    day_of,
+    is_cto_pci,
+    outcome_is,
+    outcome_meanings,
+    success_meanings,
+)
 from cds.mapping.order import index_day
 from cds.mapping.provenance import MappedInput, unknown
 from cds.mapping.tables import MappingTables
@@ -160,12 +167,7 @@ def history_cases(
         day = day_of(p)
         if day is None:
             continue
-        outcomes = frozenset(
-            r.meaning
-            for r in rows_for(tables, "Procedure", "outcome", [p.outcome])
-            if r.concept == "outcome"
-        )
-        cases.append(Case(day, p.ref, outcomes))
+        cases.append(Case(day, p.ref, outcome_meanings(tables, p)))
     return tuple(cases)
 
 
@@ -178,7 +180,10 @@ class Timeline:
     days: tuple[date, ...]
     """Every case's day, ascending."""
     no_outcome: tuple[int, ...]
-    """`no_outcome[i]`: cases among the first i by day without a recorded outcome."""
+    """`no_outcome[i]`: cases among the first i by day without a usable outcome: none recorded, or
+    codings that conflict (`outcome_is`)."""
+    conflicting: tuple[int, ...]
+    """`conflicting[i]`: those of them whose codings conflict (the note says so)."""
     successes: tuple[int, ...]
     """`successes[i]`: cases among the first i by day whose outcome counts as a success."""
     _refs: dict[tuple[int, int, int], tuple[str, ...]] = field(
@@ -190,12 +195,14 @@ class Timeline:
     @classmethod
     def of(cls, cases: tuple[Case, ...], good: frozenset[str]) -> Timeline:
         by_day = sorted(cases, key=lambda c: c.day)
-        no_outcome, successes = [0], [0]
+        no_outcome, conflicting, successes = [0], [0], [0]
         for case in by_day:
-            no_outcome.append(no_outcome[-1] + (not case.outcomes))
-            successes.append(successes[-1] + bool(case.outcomes & good))
+            success = outcome_is(case.outcomes, good)
+            no_outcome.append(no_outcome[-1] + (success is None))
+            conflicting.append(conflicting[-1] + (success is None and bool(case.outcomes)))
+            successes.append(successes[-1] + (success is True))
         days = tuple(c.day for c in by_day)
-        return cls(cases, days, tuple(no_outcome), tuple(successes))
+        return cls(cases, days, tuple(no_outcome), tuple(conflicting), tuple(successes))
 
     def refs(self, low: date | None, high: date, limit: int = 20) -> list[str]:
         """The first `limit` cases dated in [low, high), in record order."""
@@ -216,11 +223,6 @@ class Timeline:
                 if len(found) == limit:
                     break
         return found
-
-
-def _good(tables: MappingTables) -> frozenset[str]:
-    success = tables.rules.success
-    return frozenset({"success", "partial"} if success.partial_counts_as_success else {"success"})
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,7 @@ class OperatorHistories:
             self._items.move_to_end(operator_id)
             return kept.timeline
         cases = history_cases(self.tables, procedures, operator_id)
-        read = _Read(tuple(procedures), Timeline.of(cases, _good(self.tables)))
+        read = _Read(tuple(procedures), Timeline.of(cases, success_meanings(self.tables)))
         self._items[operator_id] = read
         self._items.move_to_end(operator_id)
         if len(self._items) > self._size:
@@ -277,7 +279,7 @@ def derived(
         timeline = histories.timeline(record.operator_procedures, operator_id)
     else:
         cases = history_cases(tables, record.operator_procedures, operator_id)
-        timeline = Timeline.of(cases, _good(tables))
+        timeline = Timeline.of(cases, success_meanings(tables))
     days = timeline.days
     dated = bisect_left(days, index_date)  # cases before the order date
     failure = record.incomplete.get("operator_procedures")
@@ -318,10 +320,15 @@ def derived(
             rule, "no CTO-PCI by this operator in the last year"
         )
     elif missing:
+        conflicts = timeline.conflicting[dated] - timeline.conflicting[low]
+        why = f"{missing} of {last_year} last-year CTO-PCIs have no recorded outcome"
+        if conflicts:
+            why = (
+                f"{missing} of {last_year} last-year CTO-PCIs have no usable outcome"
+                f" ({conflicts} with outcome codes that conflict: success and not)"
+            )
         out["operator_last_year_success_rate"] = unknown(
-            rule,
-            f"{missing} of {last_year} last-year CTO-PCIs have no recorded outcome",
-            timeline.refs(start, index_date),
+            rule, why, timeline.refs(start, index_date)
         )
     else:
         successes = timeline.successes[dated] - timeline.successes[low]

@@ -5,7 +5,7 @@ Why it is built this way:
 * One lesion per CTO-PCI Procedure (mapping tables: `is_cto_pci`) that counts (not entered in error),
   is completed, dated, and whose `outcome` the tables read as success, partial or failure
   (docs/spec/terminology.md §5.2; partial counts as success only if rules.yaml says so, as for the
-  operator's success rate). Anything else is a `RowError` naming the Procedure, not a silent drop.
+  operator's success rate; codings read both as a success and not are no outcome). Anything else is a `RowError` naming the Procedure, not a silent drop.
 * Its inputs are what the service would have computed when the procedure was ordered: the procedure
   stands in for its order (same code, body site, performer, subject; the performed day as the index
   date), and the record is read and mapped by the same `read_record` + `score_record` as every other
@@ -23,7 +23,14 @@ from cds.batch.run import unread_cto_pci, without_patient
 from cds.batch.source import OperatorCache, SpoolPatientSource
 from cds.batch.spool import Spool, loads
 from cds.errors import CdsError
-from cds.mapping.matching import counts, day_of, is_cto_pci, rows_for
+from cds.mapping.matching import (
+    counts,
+    day_of,
+    is_cto_pci,
+    outcome_is,
+    outcome_meanings,
+    success_meanings,
+)
 from cds.mapping.operator import OperatorHistories, history_planner
 from cds.mapping.tables import MappingTables, load_tables
 from cds.pipeline import score_record
@@ -54,16 +61,16 @@ def _as_order(raw: dict[str, object], procedure: Procedure) -> dict[str, object]
     return order
 
 
-def _outcome(tables: MappingTables, procedure: Procedure) -> int | None:
-    meanings = {
-        r.meaning
-        for r in rows_for(tables, "Procedure", "outcome", [procedure.outcome])
-        if r.concept == "outcome"
-    }
-    good = {"success", "partial"} if tables.rules.success.partial_counts_as_success else {"success"}
+def _outcome(tables: MappingTables, procedure: Procedure) -> int | str:
+    """1 success, 0 not; else why there is no outcome (none read, or codings that conflict: a
+    lesion coded both successful and unsuccessful is no evidence either way)."""
+    meanings = outcome_meanings(tables, procedure)
+    success = outcome_is(meanings, success_meanings(tables))
+    if success is not None:
+        return int(success)
     if not meanings:
-        return None
-    return 1 if meanings & good else 0
+        return "has no code the mapping tables read as an outcome"
+    return f"is coded as {' and '.join(sorted(meanings))}: the codes conflict, no outcome"
 
 
 async def _lesions(spool: Spool, tables: MappingTables, cohort: Cohort) -> None:
@@ -101,12 +108,8 @@ async def _lesions(spool: Spool, tables: MappingTables, cohort: Cohort) -> None:
                 )
                 continue
             outcome = _outcome(tables, procedure)
-            if outcome is None:
-                cohort.errors.append(
-                    RowError(
-                        0, "outcome", "", "has no code the mapping tables read as an outcome", where
-                    )
-                )
+            if isinstance(outcome, str):
+                cohort.errors.append(RowError(0, "outcome", "", outcome, where))
                 continue
             try:
                 request = RecordRequest(patient_id=patient, order=_as_order(raw, procedure))

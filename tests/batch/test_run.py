@@ -7,6 +7,7 @@ import json
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from cds.pipeline import score_patient
 from cds.scoring.engine import score_json
 from cds.sources.files import FileSource
 from cds.sources.record import RecordRequest
+from tests.mapping.fhir import CPT, FAILURE, LAD, SCT, SUCCESS, order, patient, procedure
 
 TODAY = "2026-12-01"
 
@@ -48,6 +50,63 @@ def test_every_order_matches_the_single_patient_path(cohort_dir: Path, tmp_path:
         case, _ = asyncio.run(score_patient(source, request, tables, date.fromisoformat(TODAY)))
         expected = case.contract()
         assert {k: line[k] for k in expected} == expected, line["patient"]
+
+
+def _outcome(*codes: str) -> dict[str, object]:
+    return {"coding": [{"system": SCT, "code": code} for code in codes]}
+
+
+def _awkward_export(directory: Path) -> Path:
+    """Records the fuzzing found read wrongly: outcomes coded both as a success and a failure,
+    in the operator's career and in the patient's own earlier attempt."""
+    career = [
+        procedure(f"h{i}", CPT, "92943", when=f"20{18 + i}-05-01", outcome=SUCCESS, performer="dr1")
+        for i in range(9)
+    ]
+    career[-1]["outcome"] = _outcome(SUCCESS, FAILURE)  # 2026: the last year
+    attempt = procedure("old", CPT, "92943", when="2025-06-01", sites=[LAD], pid="p2")
+    attempt["outcome"] = _outcome(FAILURE, SUCCESS)
+    resources = [
+        patient("p1"),
+        patient("p2"),
+        {"resourceType": "Practitioner", "id": "dr1"},
+        order("o1", "p1"),
+        order("o2", "p2"),
+        attempt,
+        *career,
+    ]
+    path = directory / "export.ndjson"
+    path.write_text("".join(json.dumps(r) + "\n" for r in resources))
+    return path
+
+
+def _batch_and_single(export: Path, tmp_path: Path) -> list[dict[str, Any]]:
+    """Each order's batch line, checked against the one-patient path (a hook's read_record)."""
+    spool_path = tmp_path / "spool.sqlite"
+    spool = Spool(spool_path, create=True)
+    spool.ingest(export.parent, lambda where, why: pytest.fail(f"{where}: {why}"))
+    run.init_export_worker(str(spool_path), None, TODAY)
+    result = run.score_patient_chunk(list(spool.iter_order_patients()))
+    assert result.errors == []
+    lines = [json.loads(line) for line in result.lines]
+    source, tables = FileSource.from_path(export), load_tables()
+    for line in lines:
+        order_id = line["order"].removeprefix("ServiceRequest/")
+        request = RecordRequest(patient_id=line["patient"], order_id=order_id)
+        case, _ = asyncio.run(score_patient(source, request, tables, date.fromisoformat(TODAY)))
+        expected = case.contract()
+        assert {k: line[k] for k in expected} == expected, line["patient"]
+    return lines
+
+
+def test_conflicting_outcomes_read_alike_in_batch_and_hook(tmp_path: Path) -> None:
+    lines = _batch_and_single(_awkward_export(tmp_path), tmp_path)
+    inputs = {line["patient"]: line["inputs"] for line in lines}
+    rate = inputs["p1"]["operator_last_year_success_rate"]
+    assert rate["value"] is None  # was 1.0 in both: a conflict read as a success
+    assert "conflict" in rate["note"]
+    retry = inputs["p2"]["retry_lesion"]
+    assert (retry["value"], retry["sources"]) == (None, ["Procedure/old"])
 
 
 def test_csv_rows_are_scored_as_score_json(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -186,6 +187,98 @@ def test_retry_lesion(
         tables, procedure("old", CPT, "92943", when="2025-06-01", sites=[site], outcome=outcome)
     )
     assert result.inputs["retry_lesion"].value is expected
+
+
+PARTIAL = "385670004"
+
+
+def _coded(outcomes: tuple[str, ...], **kw: Any) -> dict[str, Any]:
+    """A CTO-PCI Procedure whose outcome carries one coding per code given."""
+    res = procedure(kw.pop("prid", "old"), CPT, "92943", outcome=outcomes[0], **kw)
+    res["outcome"]["coding"] += [{"system": SCT, "code": code} for code in outcomes[1:]]
+    return res
+
+
+def _with_rules(tables: MappingTables, **flags: bool) -> MappingTables:
+    success = tables.rules.success.model_copy(
+        update={"partial_counts_as_success": flags.pop("partial_success", False)}
+    )
+    rules = tables.rules.model_copy(update={"success": success, **flags})
+    return replace(tables, rules=rules)
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "retry_partial", "expected"),
+    [
+        ((SUCCESS, FAILURE), False, None),  # was True: read as a failure
+        ((FAILURE, SUCCESS), True, None),
+        ((PARTIAL, FAILURE), False, None),  # partial is not a failure here: they disagree
+        ((PARTIAL, FAILURE), True, True),  # both a failure for this site: agreed
+        ((SUCCESS, PARTIAL), False, False),  # neither a failure: agreed
+        ((SUCCESS, PARTIAL), True, None),
+    ],
+)
+def test_retry_is_undecided_when_outcome_codes_disagree(
+    tables: MappingTables, outcomes: tuple[str, ...], retry_partial: bool, expected: bool | None
+) -> None:
+    site = _with_rules(tables, retry_counts_partial_success=retry_partial)
+    old = _coded(outcomes, when="2025-06-01", sites=[LAD])
+    retry = mapped(site, old).inputs["retry_lesion"]
+    assert retry.value is expected
+    if expected is None:
+        assert retry.sources == ["Procedure/old"]
+        assert "outcome codes that conflict, failed and not: Procedure/old" in str(retry.note)
+    # One clear failure on the target still decides, whatever another attempt says.
+    clear = procedure("clear", CPT, "92943", when="2024-01-01", sites=[LAD], outcome=FAILURE)
+    assert mapped(site, old, clear).inputs["retry_lesion"].value is True
+
+
+def _career(*last: dict[str, Any]) -> list[dict[str, Any]]:
+    first = procedure("h0", CPT, "92943", when="2018-01-01", outcome=SUCCESS, performer="dr1")
+    return [first, *last]
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "partial_success", "rate"),
+    [
+        ((SUCCESS, FAILURE), False, None),  # was 1.0: read as a success
+        ((FAILURE, SUCCESS), True, None),
+        ((SUCCESS, PARTIAL), False, None),  # partial is no success here: they disagree
+        ((SUCCESS, PARTIAL), True, 1.0),  # both a success for this site: agreed
+        ((PARTIAL, FAILURE), False, 0.0),  # neither a success: agreed
+    ],
+)
+def test_success_rate_is_unknown_when_an_outcome_is_coded_both_ways(
+    tables: MappingTables, outcomes: tuple[str, ...], partial_success: bool, rate: float | None
+) -> None:
+    site = _with_rules(tables, partial_success=partial_success)
+    history = _career(_coded(outcomes, prid="h1", when="2026-05-01", performer="dr1"))
+    got = mapped(site, operator_history=history).inputs["operator_last_year_success_rate"]
+    assert got.value == rate
+    if rate is None:
+        assert got.note == (
+            "1 of 1 last-year CTO-PCIs have no usable outcome"
+            " (1 with outcome codes that conflict: success and not)"
+        )
+        assert got.sources == ["Procedure/h1"]
+
+
+def test_a_conflicting_outcome_is_counted_with_the_unrecorded_ones(tables: MappingTables) -> None:
+    history = _career(
+        _coded((SUCCESS, FAILURE), prid="h1", when="2026-05-01", performer="dr1"),
+        procedure("h2", CPT, "92943", when="2026-06-01", outcome=None, performer="dr1"),
+        procedure("h3", CPT, "92943", when="2026-07-01", outcome=SUCCESS, performer="dr1"),
+    )
+    got = mapped(tables, operator_history=history).inputs["operator_last_year_success_rate"]
+    assert got.value is None
+    assert got.note == (
+        "2 of 3 last-year CTO-PCIs have no usable outcome"
+        " (1 with outcome codes that conflict: success and not)"
+    )
+    # Without the conflict the wording is as it was.
+    history[1] = procedure("h1", CPT, "92943", when="2026-05-01", outcome=SUCCESS, performer="dr1")
+    got = mapped(tables, operator_history=history).inputs["operator_last_year_success_rate"]
+    assert got.note == "1 of 3 last-year CTO-PCIs have no recorded outcome"
 
 
 def test_in_stent_occlusion_needs_a_finding_once_a_stent_exists(tables: MappingTables) -> None:

@@ -187,3 +187,30 @@ def test_a_procedure_at_the_end_of_the_calendar_is_reported(export: Path, tmp_pa
     assert error.reason.endswith(
         ".authoredOn: '9999-12-31' is at the end of the calendar: not an order date"
     )
+
+
+def test_a_lesion_whose_outcome_codes_conflict_is_reported_not_a_success(
+    export: Path, tmp_path: Path
+) -> None:
+    """Coded "successful" and "unsuccessful", it was a technical success (1) in every AUC. Coded
+    "successful" and "partially successful", it is a success where partial counts as one."""
+    resources = [json.loads(line) for line in (export / "export.ndjson").read_text().splitlines()]
+    done = [r for r in resources if r["id"].endswith("-done")]
+    sct = "http://snomed.info/sct"
+    done[0]["outcome"] = {"coding": [{"system": sct, "code": c} for c in (SUCCESS, FAILURE)]}
+    done[1]["outcome"] = {"coding": [{"system": sct, "code": c} for c in (SUCCESS, "385670004")]}
+    (tmp_path / "export.ndjson").write_text("".join(json.dumps(r) + "\n" for r in resources))
+    cohort = read_fhir_cohort(tmp_path)
+    new = [str(e) for e in cohort.errors if e not in read_fhir_cohort(export).errors]
+    assert new == [
+        f"Procedure/{done[0]['id']}, outcome: is coded as failure and success: the codes"
+        " conflict, no outcome",
+        f"Procedure/{done[1]['id']}, outcome: is coded as partial and success: the codes"
+        " conflict, no outcome",
+    ]
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "rules.yaml").write_text("success:\n  partial_counts_as_success: true\n")
+    lesions = {lesion.lesion_id: lesion for lesion in read_fhir_cohort(tmp_path, site).lesions}
+    assert lesions[f"Procedure/{done[1]['id']}"].technical_success == 1
+    assert f"Procedure/{done[0]['id']}" not in lesions
