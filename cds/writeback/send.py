@@ -13,7 +13,8 @@ Why it is built this way:
   twice: reads and conditional creates. A transaction, an If-Match update (a repeat after success
   would be a 412) and the Provenance POST are sent once.
 * Conditional create is not atomic on every server (sekmet 0.1.1 checks then writes), so saves of one
-  patient's order are serialised in-process by a per-key lock.
+  patient's order are serialised in-process by a per-key lock, dropped when no save holds or waits
+  on it (a long-running server would otherwise keep one per order ever saved).
 * Errors name the resource and the HTTP status; OperationOutcome text is summarised with the patient
   id and the token redacted. Location headers are parsed for the id, never followed.
 """
@@ -23,7 +24,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -64,7 +66,6 @@ MAX_SEARCH_PAGES = 20
 """Pages of one identifier search (a save holds at most ~20 resources of a type)."""
 _REF = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]*)?/?$")
 _ENTRY = re.compile(r"\b[Ee]ntry\s*\[?(\d+)")
-_locks: dict[tuple[int, str], asyncio.Lock] = {}
 _ENCODING = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 
 
@@ -100,10 +101,36 @@ class WriteLimits:
     """Largest answer read; a longer one is abandoned while streaming."""
 
 
-def _lock(key: str) -> asyncio.Lock:
-    # Keyed by the running loop too: an asyncio.Lock must not be shared between event loops.
+@dataclass
+class _KeyLock:
+    lock: asyncio.Lock
+    users: int = 0
+    """Saves holding or waiting on the lock: at 0 the entry is dropped."""
+
+
+_locks: dict[tuple[int, str], _KeyLock] = {}
+"""Only the keys being saved: a long-running server saves one key per patient's order, forever."""
+
+
+@asynccontextmanager
+async def _serialised(key: str) -> AsyncIterator[None]:
+    """Saves of one key one at a time in this process; the lock is dropped when no one holds or
+    waits on it. Keyed by the running loop too: an asyncio.Lock must not be shared between event
+    loops (and a dead loop's id can be reused)."""
     loop_key = (id(asyncio.get_running_loop()), key)
-    return _locks.setdefault(loop_key, asyncio.Lock())
+    # No await between the look-up and the count: no other task runs in between.
+    entry = _locks.get(loop_key)
+    if entry is None:
+        entry = _locks[loop_key] = _KeyLock(asyncio.Lock())
+    entry.users += 1
+    try:
+        async with entry.lock:
+            yield
+    finally:
+        # Also when cancelled while waiting: the waiter leaves, the count follows.
+        entry.users -= 1
+        if entry.users == 0 and _locks.get(loop_key) is entry:
+            del _locks[loop_key]
 
 
 def _ref_of(location: str | None, body: object, kind: str) -> str | None:
@@ -484,7 +511,7 @@ async def save(
     ctx = SaveContext(request.patient_id, order.ref, order_body_site(order, tables), user, now)
     case = score_with_entered(record, tables, now.date(), entered, ctx)
     planned = build_resources(tables, ctx, case, entered)
-    async with _lock(f"{writer.base}|{ctx.patient_id}|{ctx.order_ref}"):
+    async with _serialised(f"{writer.base}|{ctx.patient_id}|{ctx.order_ref}"):
         capabilities = await writer.read_capabilities()
         plan = plan_writes(planned, await writer.held(planned), ctx)
         _validate(plan)

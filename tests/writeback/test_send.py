@@ -702,3 +702,48 @@ def test_a_transaction_whose_create_matched_other_values_says_so(
     with pytest.raises(WriteBackError) as caught:
         run_save({"stump": "tapered"})
     assert "Observation (finding stump): the server holds other values" in str(caught.value)
+
+
+def test_the_save_locks_are_dropped_when_no_save_holds_or_waits_on_them(
+    server: respx.MockRouter,
+) -> None:
+    # One asyncio.Lock per patient's order ever saved stayed in memory for the life of the server.
+    from cds.writeback import send
+
+    server.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
+    server.post("/").mock(return_value=httpx.Response(200, json={"resourceType": "Bundle"}))
+    run_save()
+    assert send._locks == {}
+
+
+def test_a_save_lock_still_serialises_while_one_holds_and_others_wait() -> None:
+    from cds.writeback.send import _locks, _serialised
+
+    async def go() -> list[str]:
+        order: list[str] = []
+        release = asyncio.Event()
+
+        async def first() -> None:
+            async with _serialised("k"):
+                order.append("first in")
+                await release.wait()
+                order.append("first out")
+
+        async def second() -> None:
+            async with _serialised("k"):
+                order.append("second in")
+
+        a = asyncio.create_task(first())
+        await asyncio.sleep(0)
+        b = asyncio.create_task(second())
+        c = asyncio.create_task(second())
+        await asyncio.sleep(0)
+        assert len(_locks) == 1  # held by one, waited on by two: kept
+        c.cancel()  # a waiter cancelled (the request went away) leaves the count right
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(a, b, c, return_exceptions=True)
+        return order
+
+    assert asyncio.run(go()) == ["first in", "first out", "second in"]
+    assert _locks == {}
