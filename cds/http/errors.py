@@ -38,6 +38,12 @@ def operation_outcome(
     )
 
 
+def not_json(content_type: str | None) -> str:
+    """Why a body was not read (hook calls and feedback alike): the header and its value."""
+    given = f"Content-Type is {content_type[:100]!r}" if content_type else "no Content-Type header"
+    return f"the body is not read as JSON: {given}; send Content-Type: application/json"
+
+
 def unauthorized() -> Response:
     return Response(status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
@@ -84,6 +90,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if tuple(first.get("loc", ())) == ("body",) and isinstance(first.get("input"), bytes):
+            # A body FastAPI left as bytes: its Content-Type is not JSON (or there is none).
+            return operation_outcome(400, "invalid", not_json(request.headers.get("content-type")))
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         return operation_outcome(400, "invalid", str(first.get("msg")), where or None)
 

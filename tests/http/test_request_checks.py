@@ -180,3 +180,31 @@ async def test_feedback_with_an_extension_or_other_unknown_field_is_stored(tmp_p
     assert response.json() == {"stored": 1, "duplicate": 0, "unknown_card": 1}
     assert missing.status_code == 400
     assert missing.json()["issue"][0]["expression"] == ["feedback"]
+
+
+@pytest.mark.parametrize("url", [FEEDBACK, SERVICE], ids=["feedback", "hook"])
+@pytest.mark.parametrize(
+    ("content_type", "named"),
+    [
+        ("text/plain", "Content-Type is 'text/plain'"),
+        (
+            "application/x-www-form-urlencoded",
+            "Content-Type is 'application/x-www-form-urlencoded'",
+        ),
+        (None, "no Content-Type header"),
+    ],
+)
+async def test_a_body_without_a_json_content_type_is_400_naming_the_header(
+    tmp_path: Path, url: str, content_type: str | None, named: str
+) -> None:
+    # The body was not read as JSON and the 400 said "Input should be a valid dictionary or object
+    # to extract fields from": nothing about the header. Feedback and hook calls say the same.
+    raw = json.dumps({"feedback": []}).encode()
+    headers = {**auth(url), **({"Content-Type": content_type} if content_type else {})}
+    async with running(tmp_path) as (_, client):
+        response = await client.post(url, content=raw, headers=headers)
+    assert response.status_code == 400
+    issue = response.json()["issue"][0]
+    assert issue["diagnostics"] == (
+        f"the body is not read as JSON: {named}; send Content-Type: application/json"
+    )
