@@ -47,7 +47,7 @@ from cds.mapping.order import index_day
 from cds.mapping.provenance import MappedInput, unknown
 from cds.mapping.tables import MappingTables
 from cds.sources.record import PatientRecord
-from cds.sources.resources import Procedure, ServiceRequest
+from cds.sources.resources import Procedure, ServiceRequest, points_to
 from cds.sources.searches import HistoryFilter
 
 HISTORY_MARGIN_DAYS = 2
@@ -129,9 +129,10 @@ def _npi(record: PatientRecord) -> str | None:
 
 def _is_primary(tables: MappingTables, proc: Procedure, operator_id: str) -> bool:
     wanted = set(tables.rules.operator.primary_function_codes)
+    who = f"Practitioner/{operator_id}"
     for performer in proc.performer:
         ref = performer.actor.reference if performer.actor else None
-        if ref is None or not ref.endswith(f"Practitioner/{operator_id}"):
+        if ref is None or not points_to(ref, who):
             continue
         if not wanted:
             return True

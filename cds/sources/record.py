@@ -34,6 +34,7 @@ from typing import NamedTuple, Protocol
 from cds.errors import ContextError
 from cds.sources.reasons import Problem
 from cds.sources.resources import (
+    VERSIONED,
     Condition,
     DiagnosticReport,
     Observation,
@@ -46,6 +47,8 @@ from cds.sources.resources import (
     ResourceProblem,
     ServiceRequest,
     parse_resource,
+    points_to,
+    unversioned,
 )
 from cds.sources.searches import (
     HistoryFilter,
@@ -157,7 +160,7 @@ _LISTS: dict[str, tuple[str, type[Resource]]] = {
 def _performer(order: ServiceRequest | None, kind: str) -> str | None:
     """The id of the order's first performer of this resource type."""
     for performer in order.performer if order else ():
-        ref = performer.reference or ""
+        ref = unversioned(performer.reference or "")  # `Practitioner/d1/_history/2`: d1
         ref_kind, _, rid = ref.rpartition("/")
         if ref_kind.rpartition("/")[2] == kind and valid_id(rid):
             return rid
@@ -167,7 +170,7 @@ def _performer(order: ServiceRequest | None, kind: str) -> str | None:
 def _practitioner_of_role(record: PatientRecord, role_id: str) -> str | None:
     for role in record.operator_roles:
         if role.id == role_id and role.practitioner and role.practitioner.reference:
-            kind, _, rid = role.practitioner.reference.rpartition("/")
+            kind, _, rid = unversioned(role.practitioner.reference).rpartition("/")
             if kind.rpartition("/")[2] == "Practitioner" and valid_id(rid):
                 return rid
     return None
@@ -237,10 +240,12 @@ def _passes(record: PatientRecord, plan: Search, raw: Mapping[str, object]) -> b
 
 
 def _refers(ref: Reference | None, target: str, tail: str) -> bool:
-    """`ref` points to `target` ("Patient/p1"), relative or absolute (`tail` = "/" + target)."""
+    """`ref` points to `target` ("Patient/p1"), relative or absolute (`tail` = "/" + target), at
+    any version of it."""
     if ref is None or ref.reference is None:
         return False
-    return ref.reference == target or ref.reference.endswith(tail)
+    text = ref.reference
+    return text == target or text.endswith(tail) or (VERSIONED in text and points_to(text, target))
 
 
 def _belongs(record: PatientRecord, key: str) -> Callable[[Resource], bool]:
@@ -257,7 +262,11 @@ def _belongs(record: PatientRecord, key: str) -> Callable[[Resource], bool]:
                 for performer in resource.performer:
                     actor = performer.actor
                     ref = actor.reference if actor is not None else None
-                    if ref is not None and (ref == who or ref.endswith(tail)):
+                    if ref is not None and (
+                        ref == who
+                        or ref.endswith(tail)
+                        or (VERSIONED in ref and points_to(ref, who))  # the same practitioner
+                    ):
                         return True
             elif isinstance(resource, Observation):
                 for focus in resource.focus:

@@ -89,6 +89,25 @@ def real_day(value: str) -> bool:
     return True
 
 
+VERSIONED = "/_history/"
+
+
+def unversioned(reference: str) -> str:
+    """The reference without its version: `Practitioner/d1/_history/2` is a version-specific
+    reference to `Practitioner/d1` (FHIR R4 references), the same practitioner for who performed
+    a procedure, the same patient for whose record it is."""
+    head, found, version = reference.rpartition(VERSIONED)
+    return head if found and version and "/" not in version else reference
+
+
+def points_to(reference: str, target: str) -> bool:
+    """Whether a reference names `target` ("Practitioner/d1"): relative or absolute, at any
+    version of it."""
+    if VERSIONED in reference:
+        reference = unversioned(reference)
+    return reference == target or reference.endswith(f"/{target}")
+
+
 class _kept(cached_property[str]):  # noqa: N801 - used as a decorator, like its base
     """`functools.cached_property` without the lock Python 3.11 takes on every first read (one
     lock for all instances; 3.12 removed it): the first `ref` of each of a call's ~80 resources

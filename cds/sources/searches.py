@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import parse_qsl, quote, unquote
 
-from cds.sources.resources import earliest_day
+from cds.sources.resources import earliest_day, points_to
 
 # FHIR id: 1–64 of [A-Za-z0-9-.] (http://hl7.org/fhir/R4/datatypes.html#id).
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -194,7 +194,7 @@ def role_search(role_id: str) -> Search:
 
 def _points_to(reference: object, target: str) -> bool:
     text = reference.get("reference") if isinstance(reference, Mapping) else None
-    return isinstance(text, str) and (text == target or text.endswith(f"/{target}"))
+    return isinstance(text, str) and points_to(text, target)
 
 
 def _references(resource: Mapping[str, object], name: str) -> list[object]:

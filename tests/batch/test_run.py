@@ -58,7 +58,8 @@ def _outcome(*codes: str) -> dict[str, object]:
 
 def _awkward_export(directory: Path) -> Path:
     """Records the fuzzing found read wrongly: outcomes coded both as a success and a failure,
-    in the operator's career and in the patient's own earlier attempt."""
+    in the operator's career and in the patient's own earlier attempt; an order and a career
+    whose performer is version-specific (`Practitioner/dr2/_history/2`)."""
     career = [
         procedure(f"h{i}", CPT, "92943", when=f"20{18 + i}-05-01", outcome=SUCCESS, performer="dr1")
         for i in range(9)
@@ -66,14 +67,25 @@ def _awkward_export(directory: Path) -> Path:
     career[-1]["outcome"] = _outcome(SUCCESS, FAILURE)  # 2026: the last year
     attempt = procedure("old", CPT, "92943", when="2025-06-01", sites=[LAD], pid="p2")
     attempt["outcome"] = _outcome(FAILURE, SUCCESS)
+    versioned = {"reference": "Practitioner/dr2/_history/2"}
+    second = [
+        procedure(f"k{i}", CPT, "92943", when=f"20{20 + i}-05-01", outcome=SUCCESS, pid="p2")
+        for i in range(4)
+    ]
+    for case in second:
+        case["performer"] = [{"actor": versioned}]
     resources = [
         patient("p1"),
         patient("p2"),
+        patient("p3"),
         {"resourceType": "Practitioner", "id": "dr1"},
+        {"resourceType": "Practitioner", "id": "dr2"},
         order("o1", "p1"),
         order("o2", "p2"),
+        {**order("o3", "p3"), "performer": [versioned]},
         attempt,
         *career,
+        *second,
     ]
     path = directory / "export.ndjson"
     path.write_text("".join(json.dumps(r) + "\n" for r in resources))
@@ -99,7 +111,7 @@ def _batch_and_single(export: Path, tmp_path: Path) -> list[dict[str, Any]]:
     return lines
 
 
-def test_conflicting_outcomes_read_alike_in_batch_and_hook(tmp_path: Path) -> None:
+def test_awkward_records_read_alike_in_batch_and_hook(tmp_path: Path) -> None:
     lines = _batch_and_single(_awkward_export(tmp_path), tmp_path)
     inputs = {line["patient"]: line["inputs"] for line in lines}
     rate = inputs["p1"]["operator_last_year_success_rate"]
@@ -107,6 +119,9 @@ def test_conflicting_outcomes_read_alike_in_batch_and_hook(tmp_path: Path) -> No
     assert "conflict" in rate["note"]
     retry = inputs["p2"]["retry_lesion"]
     assert (retry["value"], retry["sources"]) == (None, ["Procedure/old"])
+    # dr2, named at a version by the order and by each case: matched, not unknown.
+    assert inputs["p3"]["operator_cto_years"]["value"] == 6  # 2020-05-01 → 2026-10-01
+    assert inputs["p3"]["operator_annual_cto_volume"]["value"] == 4 / 6
 
 
 def test_csv_rows_are_scored_as_score_json(tmp_path: Path) -> None:

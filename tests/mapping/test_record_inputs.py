@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -13,6 +14,7 @@ from cds.mapping.operator import history_planner, practice_years
 from cds.mapping.record_inputs import MappingResult, map_record
 from cds.mapping.tables import MappingTables, load_tables
 from cds.sources.files import FileSource
+from cds.sources.prefetch import PrefetchSource
 from cds.sources.reasons import Problem
 from cds.sources.record import Fetched, PatientRecord, RecordRequest, assemble, read_record
 from tests.mapping.fhir import (
@@ -523,6 +525,66 @@ def test_operator_from_a_practitioner_role_performer() -> None:
     rec = asyncio.run(read_record(source, RecordRequest("p1", order_id="o1")))
     assert rec.operator_id == "dr1"
     assert [p.id for p in rec.operator_procedures] == ["h1"]
+
+
+def _versioned(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource with its Practitioner and Patient references made version-specific."""
+    text = json.dumps(resource)
+    for ref in ("Practitioner/dr1", "PractitionerRole/r1", "Patient/p1"):
+        text = text.replace(f'"{ref}"', f'"{ref}/_history/2"')
+    return dict(json.loads(text))
+
+
+@pytest.mark.parametrize("where", ["order", "career", "both", "role"])
+def test_a_version_specific_performer_is_the_same_operator(
+    tables: MappingTables, where: str
+) -> None:
+    """`Practitioner/dr1/_history/2` names dr1 at a version. In the order's performer it was no
+    operator at all; in the career's performers the history was read as not this operator's
+    (incomplete, every experience input unknown)."""
+    the_order = order(when="2026-10-01")
+    if where == "role":
+        the_order["performer"] = [{"reference": "PractitionerRole/r1"}]
+    career = [
+        procedure(f"h{i}", CPT, "92943", when=f"{2018 + i}-03-01", outcome=SUCCESS, performer="dr1")
+        for i in range(9)
+    ]
+    role = {
+        "resourceType": "PractitionerRole",
+        "id": "r1",
+        "practitioner": {"reference": "Practitioner/dr1"},
+    }
+    if where in ("order", "both", "role"):
+        the_order = _versioned(the_order)
+        role = _versioned(role)
+    if where in ("career", "both", "role"):
+        career = [_versioned(p) for p in career]
+    operator_keys = {
+        "operator": {"resourceType": "Practitioner", "id": "dr1"},
+        "operator_procedures": {
+            "resourceType": "Bundle",
+            "entry": [{"resource": r} for r in career],
+        },
+        "operator_observations": {"resourceType": "Bundle", "entry": []},
+        "operator_role": role,
+    }
+    prefetch: dict[str, Any] = {
+        "patient": patient(),
+        **{k: {"resourceType": "Bundle", "entry": []} for k in ("conditions", "procedures")},
+        **{k: {"resourceType": "Bundle", "entry": []} for k in ("observations", "reports")},
+        "orders": {"resourceType": "Bundle", "entry": []},
+        **operator_keys,
+    }
+    request = RecordRequest("p1", order=the_order)
+    rec = asyncio.run(
+        read_record(PrefetchSource(prefetch, None), request, None, history_planner(tables, TODAY))
+    )
+    assert rec.operator_id == "dr1"
+    assert rec.incomplete == {}
+    got = map_record(rec, tables, TODAY).inputs
+    assert got["operator_cto_years"].value == 9  # 2018-03-01 → 2026-10-01: 8 years 7 months
+    assert got["operator_annual_cto_volume"].value == 1.0  # the 2026 case is after the order
+    assert got["operator_cto_years"].sources[0] == "Procedure/h0"
 
 
 @pytest.mark.parametrize(
