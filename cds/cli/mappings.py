@@ -68,14 +68,17 @@ def export(
         typer.Option("--site", metavar="DIR", help="Site mapping directory merged over defaults."),
     ] = None,
 ) -> None:
-    """Write ValueSet-*.json (one per concept), ConceptMap-*.json and the local CodeSystem.
+    """Write ValueSet-*.json (one per concept), ConceptMap-*.json, the local CodeSystem and the
+    CodeSystems of the score codes write-back uses (method, item, band).
 
     Files of the same name in DIR are replaced; other files are left alone.
     """
     from cds.mapping.export import concept_map, validate, value_sets
+    from cds.writeback.codesystems import score_codesystems
 
     tables = _load(site)
-    resources = [*value_sets(tables), concept_map(tables)]
+    sets = value_sets(tables)
+    resources = [*sets, concept_map(tables), *score_codesystems()]
     try:
         for resource in resources:
             validate(resource)  # a site row must not produce invalid FHIR
@@ -92,5 +95,6 @@ def export(
     except OSError as exc:
         fail(f"{out}: cannot write: {exc.strerror or exc}")
     print(
-        f"wrote {len(resources) - 1} ValueSets, 1 ConceptMap and the cto-lesion CodeSystem to {out}"
+        f"wrote {len(sets)} ValueSets, 1 ConceptMap and the cto-lesion, cto-score-method, "
+        f"cto-score-item and cto-score-band CodeSystems to {out}"
     )

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from cds.cli.app import app
 from cds.mapping.export import validate, value_sets
 from cds.mapping.tables import CODE_COLUMNS, DEFAULT_DIR, load_tables
+from cds.writeback.codesystems import score_codesystems
 from tests.mapping.test_export import hide_fhir_resources
 
 HEADER = ",".join(CODE_COLUMNS)
@@ -147,6 +148,7 @@ def test_export_writes_resources_that_parse_and_validate(tmp_path: Path) -> None
     assert done.returncode == 0, done.stderr
     expected = {f"ValueSet-{vs['id']}.json" for vs in value_sets(load_tables())}
     expected |= {"ConceptMap-cto-cds-inputs.json", "CodeSystem-cto-lesion.json"}
+    expected |= {f"CodeSystem-cto-score-{kind}.json" for kind in ("method", "item", "band")}
     assert {p.name for p in out.iterdir()} == expected
     for path in out.iterdir():
         resource = json.loads(path.read_text(encoding="utf-8"))
@@ -154,6 +156,8 @@ def test_export_writes_resources_that_parse_and_validate(tmp_path: Path) -> None
         assert path.name == f"{resource['resourceType']}-{resource['id']}.json"
     codesystem = json.loads((out / "CodeSystem-cto-lesion.json").read_text())
     assert codesystem == json.loads((DEFAULT_DIR / "cto-lesion.codesystem.json").read_text())
+    for generated in score_codesystems():  # the codes write-back puts in score Observations
+        assert json.loads((out / f"CodeSystem-{generated['id']}.json").read_text()) == generated
     cabg = json.loads((out / "ValueSet-prior-cabg.json").read_text())
     icd = [
         i
