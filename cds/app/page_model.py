@@ -12,6 +12,7 @@ from typing import Any
 
 from cds.app.card_context import card_state
 from cds.app.errors import SmartError
+from cds.app.token import fhir_id, order_id
 from cds.http.state import ServiceState
 from cds.mapping.provenance import MappedInput
 from cds.pipeline import policy_of, score_patient
@@ -26,12 +27,30 @@ from cds.sources.record import PatientRecord, RecordRequest
 from cds.store.app_sessions import AppSessionRow
 
 
-def _order_id(context: dict[str, Any]) -> str | None:
-    for item in context.get("fhirContext") or []:
-        ref = item.get("reference") if isinstance(item, dict) else None
-        if isinstance(ref, str) and ref.startswith("ServiceRequest/"):
-            return ref.split("/", 1)[1]
-    return None
+def _context_ids(context: dict[str, Any]) -> tuple[str, str | None]:
+    """The launch's patient and order ids (checked at sign-in, cds/app/token.py; again here for a
+    session stored before that check), or SmartError."""
+    patient = context.get("patient")
+    if not isinstance(patient, str) or not patient:
+        raise SmartError(
+            400,
+            "No patient",
+            "the launch gave no patient context; open the app from a patient's chart in the EHR",
+        )
+    items = context.get("fhirContext")
+    try:
+        fhir_id(patient)
+        order = order_id(
+            [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+        )
+    except ValueError:
+        raise SmartError(
+            502,
+            "Launch context refused",
+            "the EHR's patient or order id is not a FHIR id",
+            relaunch=True,
+        ) from None
+    return patient, order
 
 
 @dataclass(frozen=True)
@@ -45,15 +64,9 @@ class Loaded:
     note: str | None
 
 
-def patient_of(row: AppSessionRow) -> str:
-    patient = row.context.get("patient")
-    if not isinstance(patient, str) or not patient:
-        raise SmartError(400, "No patient", "the launch gave no patient context")
-    return patient
-
-
 def record_request(row: AppSessionRow) -> RecordRequest:
-    return RecordRequest(patient_id=patient_of(row), order_id=_order_id(row.context))
+    patient, order = _context_ids(row.context)
+    return RecordRequest(patient_id=patient, order_id=order)
 
 
 async def load(service: ServiceState, row: AppSessionRow, token: str) -> Loaded:

@@ -12,12 +12,40 @@ import time
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cds.app.client_auth import ClientAuth
 from cds.app.errors import SmartError
+from cds.sources.searches import valid_id
 
 DEFAULT_LIFETIME = 3600  # SM-06: tokens SHOULD live ≤ 1 h; assume that when expires_in is absent
+# A longer lifetime is taken as this: the app session ends sooner (CTO_CDS_APP_SESSION_MINUTES ≤ 24 h),
+# and an expires_in of 10**400 seconds overflowed the float of its expiry (a 500 at the callback).
+MAX_LIFETIME = 24 * 3600
+
+
+def fhir_id(value: str) -> str:
+    """`value` when it is a FHIR id that is also a safe path segment, else ValueError.
+
+    The ids of the launch context become request paths (`Patient/{id}`): `/` or `..` in one would
+    read another resource, and an id refused later by the record reader was a 500 on the page.
+    """
+    if not valid_id(value) or value in (".", ".."):
+        raise ValueError("is not a FHIR id")
+    return value
+
+
+def order_id(fhir_context: list[dict[str, Any]]) -> str | None:
+    """The ServiceRequest of the launch context (`ServiceRequest/{id}`, a version allowed), or
+    None; ValueError for a ServiceRequest reference whose id is not a FHIR id."""
+    for item in fhir_context:
+        ref = item.get("reference")
+        if isinstance(ref, str) and ref.startswith("ServiceRequest/"):
+            rid, history, version = ref.removeprefix("ServiceRequest/").partition("/_history/")
+            if history and not valid_id(version):
+                raise ValueError("is not a FHIR id")
+            return fhir_id(rid)
+    return None
 
 
 class TokenResponse(BaseModel):
@@ -35,6 +63,42 @@ class TokenResponse(BaseModel):
     need_patient_banner: bool = True
     appContext: str | None = None  # noqa: N815 (SMART name)
     intent: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tolerant(cls, data: Any) -> Any:
+        """A member sent as null is taken as absent (the field's default); a SMART 2.0.0 server
+        sends fhirContext as reference strings, taken as `{"reference": …}`."""
+        if not isinstance(data, dict):
+            return data
+        data = {k: v for k, v in data.items() if v is not None}
+        context = data.get("fhirContext")
+        if isinstance(context, list):
+            data["fhirContext"] = [{"reference": i} if isinstance(i, str) else i for i in context]
+        return data
+
+    @field_validator("expires_in")
+    @classmethod
+    def _lifetime(cls, value: int | None) -> int | None:
+        if value is not None and value < 0:
+            raise ValueError("must not be negative")
+        return None if value is None else min(value, MAX_LIFETIME)
+
+    @field_validator("patient")
+    @classmethod
+    def _patient(cls, value: str | None) -> str | None:
+        return None if value is None else fhir_id(value)
+
+    @field_validator("fhirContext")
+    @classmethod
+    def _order(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        try:
+            order_id(value)
+        except ValueError:
+            raise ValueError(
+                "its ServiceRequest reference is not ServiceRequest/<FHIR id>"
+            ) from None
+        return value
 
 
 def _failed(detail: str) -> SmartError:
@@ -88,7 +152,8 @@ async def _token_request(
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise _failed(f"token response field {field}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")  # never the value: a patient id
+        raise _failed(f"token response field {field}: {message}") from None
     if token.token_type.lower() != "bearer":
         raise _failed(f"token_type {token.token_type[:32]!r}: Bearer required")
     return token

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -398,3 +399,51 @@ def test_over_long_or_unprintable_callback_parameters_get_the_page(
         assert response.headers["content-type"].startswith("text/html")
         assert says in response.text, params
     assert ehr.token.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ({"patient": "../Practitioner/x"}, "patient: is not a FHIR id"),
+        ({"patient": ".."}, "patient: is not a FHIR id"),
+        (
+            {"fhirContext": [{"reference": "ServiceRequest/../Patient/p1"}]},
+            "fhirContext: its ServiceRequest reference is not ServiceRequest/&lt;FHIR id&gt;",
+        ),
+        ({"fhirContext": [{"reference": "ServiceRequest/"}]}, "fhirContext: its ServiceRequest"),
+        ({"expires_in": -100}, "expires_in: must not be negative"),
+    ],
+)
+def test_a_token_response_with_a_bad_context_id_or_lifetime_fails_the_sign_in(
+    client: TestClient, ehr: Ehr, extra: dict[str, Any], says: str
+) -> None:
+    # The ids became request paths: a 500 on the page (ValueError from the record reader), and a
+    # negative lifetime made every request renew the token.
+    ehr.token.respond(200, json=token_body(**extra))
+    response = signed_in(client)
+    assert response.status_code == 502
+    assert says in response.text
+    assert "Launch again" in response.text
+    assert "Practitioner/x" not in response.text  # the value is not repeated
+    assert client.get("/app/").status_code == 401  # no session was activated
+    assert ehr.fhir.call_count == 0
+
+
+def test_odd_but_usable_token_responses_sign_in(client: TestClient, ehr: Ehr) -> None:
+    answers: tuple[bytes, ...] = (
+        # expires_in past a float (10**400 s): OverflowError, a 500 at the callback.
+        b'{"access_token": "at", "token_type": "Bearer", "scope": "launch", "patient": "p1", '
+        b'"expires_in": 1' + b"0" * 400 + b"}",
+        # Members sent as null are absent; SMART 2.0.0's fhirContext is reference strings; a
+        # versioned reference names its order.
+        b'{"access_token": "at", "token_type": "Bearer", "scope": "launch", "patient": "p1", '
+        b'"need_patient_banner": null, "fhirContext": ["ServiceRequest/o1/_history/2"], '
+        b'"expires_in": null, "refresh_token": null}',
+    )
+    for answer in answers:
+        ehr.token.respond(200, content=answer, headers={"content-type": "application/json"})
+        client.cookies.clear()
+        response = signed_in(client)
+        assert response.status_code == 303, response.text
+        assert client.get("/app/").status_code == 200
+    assert any("/ServiceRequest/o1" in str(c.request.url) for c in ehr.fhir.calls)
