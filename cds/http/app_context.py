@@ -26,4 +26,9 @@ def verify(secret: str, signed: str) -> str | None:
     handle, dot, mac = signed.rpartition(".")
     if not dot or not handle:
         return None
-    return handle if hmac.compare_digest(mac, _mac(secret.encode(), handle)) else None
+    # Bytes: compare_digest refuses str with non-ASCII characters (an EHR's own appContext, a
+    # TypeError and a 500 on the app's page before).
+    expected = _mac(secret.encode(), handle).encode()
+    return (
+        handle if hmac.compare_digest(mac.encode("utf-8", "backslashreplace"), expected) else None
+    )

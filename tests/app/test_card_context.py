@@ -38,6 +38,7 @@ def test_verify_refuses_an_altered_handle() -> None:
     assert verify("other-secret", signed) is None
     assert verify("s3cret-value", "abd" + signed[3:]) is None
     assert verify("s3cret-value", "no-dot") is None
+    assert verify("s3cret-value", "abc.é") is None  # compare_digest's TypeError: a 500 before
 
 
 @pytest.mark.parametrize(
@@ -66,6 +67,17 @@ def test_card_inputs_restored_only_for_this_patient(
     assert note in text
     assert ('<option value="blunt" selected>' in text) is restored
     assert ('data-initial="1"' in text) is restored
+
+
+def test_an_ehr_app_context_that_is_not_a_handle_is_a_note_not_a_500(
+    client: TestClient, ehr: Ehr
+) -> None:
+    for app_context in ('{"name": "Müller"}.é', "é.é", "just text"):
+        ehr.token.respond(200, json=token_body(appContext=app_context))
+        signed_in(client)
+        page = client.get("/app/")
+        assert page.status_code == 200, app_context
+        assert "unknown or expired" in page.text
 
 
 def test_registry_operators_offered_for_what_if() -> None:
