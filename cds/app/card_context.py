@@ -3,7 +3,8 @@
 The token response carries the card's `appContext` (`<handle>.<mac>`, cds/http/app_context.py).
 The MAC is checked before any database look-up; the handle's state (stored with the card, CH-16)
 holds the canonical inputs with their provenance. It is used only when it belongs to the patient
-of this launch: a handle from another patient's card is ignored, with a note, never shown.
+and the order of this page: a handle from another patient's card, or from a card about another
+order (another lesion), is ignored, with a note, never shown.
 """
 
 from __future__ import annotations
@@ -24,7 +25,11 @@ class CardState:
     note: str | None
 
 
-async def card_state(store: Store, secret: str, app_context: object, patient: str) -> CardState:
+async def card_state(
+    store: Store, secret: str, app_context: object, patient: str, order: str | None
+) -> CardState:
+    """The card's inputs when `app_context` is our handle for this `patient` and `order` (the
+    page's order reference), else a note saying why they are not shown."""
     if not isinstance(app_context, str) or not app_context:
         return CardState(None, None)
     handle = verify(secret, app_context)
@@ -33,6 +38,9 @@ async def card_state(store: Store, secret: str, app_context: object, patient: st
         return CardState(None, "The card's context is unknown or expired: showing the record now.")
     if state.get("patient") != patient:
         return CardState(None, "The card was for another patient: its context is not shown.")
+    if state.get("order") != order:
+        # Its findings describe another lesion: shown (and saved) under this order they were wrong.
+        return CardState(None, "The card was for another order: its context is not shown.")
     case: Any = state.get("case")
     raw = case.get("inputs") if isinstance(case, dict) else None
     if not isinstance(raw, dict):

@@ -78,7 +78,11 @@ async def load(service: ServiceState, row: AppSessionRow, token: str) -> Loaded:
     secret = service.settings.app_context_secret.get_secret_value()
     await service.audit.flush()  # a card's handle is written behind its response: write it first
     card = await card_state(
-        service.store, secret, row.context.get("appContext"), request.patient_id
+        service.store,
+        secret,
+        row.context.get("appContext"),
+        request.patient_id,
+        case.mapping.order,
     )
     inputs = card.inputs if card.inputs is not None else case.mapping.inputs
     report = case.report
