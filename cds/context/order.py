@@ -2,7 +2,9 @@
 
 order-select acts on the `selections`; order-sign on every draft order. A ServiceRequest (R4) or
 ProcedureRequest (STU3 clients) whose code maps to `cto_pci` in the mapping tables triggers the
-service; anything else gets `{"cards": []}` without touching the FHIR server.
+service; anything else gets `{"cards": []}` without touching the FHIR server. A draft coded as a
+CTO-PCI that the lean model refuses (a date not of FHIR's form) is a ContextError naming the element:
+no card would read as "not a CTO-PCI order".
 
 Which codes mean CTO-PCI is the mapping tables' business: the caller passes that check in as an
 `OrderTrigger` (the HTTP layer builds it from the tables, `cds.http.state.order_trigger`), so this
@@ -14,8 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pydantic import ValidationError
+
 from cds.errors import ContextError
-from cds.sources.resources import ServiceRequest, parse_resource
+from cds.sources.resources import CodeableConcept, ResourceProblem, ServiceRequest, parse_resource
 
 OrderTrigger = Callable[[ServiceRequest], bool]
 """Is this order a CTO-PCI? (The service's trigger, CH-09.)"""
@@ -65,7 +69,20 @@ def cto_pci_order(
         parsed = parse_resource(order)
         if isinstance(parsed, ServiceRequest) and is_cto_pci(parsed):
             return order
+        if isinstance(parsed, ResourceProblem) and _coded_as_cto_pci(order, is_cto_pci):
+            # A CTO-PCI order that cannot be read (a date not of FHIR's form): "no card" would
+            # read as "not a CTO-PCI order". Refused naming the element, as an order dated 9999.
+            raise ContextError(f"{parsed.resource}.{parsed.element}", parsed.message)
     return None
+
+
+def _coded_as_cto_pci(order: Mapping[str, Any], is_cto_pci: OrderTrigger) -> bool:
+    """Whether an order the lean model refuses has a readable code that marks a CTO-PCI."""
+    try:
+        code = CodeableConcept.model_validate(order.get("code"))
+    except ValidationError:
+        return False
+    return is_cto_pci(ServiceRequest(resourceType="ServiceRequest", code=code))
 
 
 def patient_id(context: Mapping[str, Any]) -> str:

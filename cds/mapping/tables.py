@@ -554,7 +554,7 @@ def load_operators(path: Path) -> list[OperatorEntry]:
             _visible("practitioner_id", pid or "")
             if npi is None and pid is None:
                 raise ValueError("npi or practitioner_id is required")
-            if npi is not None and not re.fullmatch(r"\d{10}", npi):
+            if npi is not None and not re.fullmatch(r"[0-9]{10}", npi):  # `\d`: any script's
                 raise ValueError(f"npi {npi!r} is not 10 digits")
             # A repeated operator would be shadowed by the first row: refuse it.
             for key in [k for k in (npi and f"npi {npi}", pid and f"practitioner_id {pid}") if k]:

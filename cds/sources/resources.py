@@ -18,12 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 # FHIR R4 primitive formats (http://hl7.org/fhir/R4/datatypes.html), checked by pydantic-core in
 # Rust as `pattern`s: a Python validator called from the parse for each of a prefetch's ~100 dates
 # was 13 % of the lean parse. The `regex` crate reads them as Python's `fullmatch` would (its `$` is
-# the end of the text, where Python's `$` would also accept a trailing newline; its `\d` is any
-# Unicode decimal digit, as Python's): tests/sources/test_resources.py compares the two.
-DATE_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
+# the end of the text, where Python's `$` would also accept a trailing newline):
+# tests/sources/test_resources.py compares the two. Digits are `[0-9]`, as in FHIR's own regexes:
+# `\d` is any Unicode decimal digit in both engines, so `２０１９` (full-width) passed and `int`
+# read it as 2019.
+DATE_PATTERN = r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
 DATETIME_PATTERN = (
-    r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01])(T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
-    r"(\.\d+)?(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00)))?)?)?$"
+    r"^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01])(T([01][0-9]|2[0-3]):[0-5][0-9]:"
+    r"([0-5][0-9]|60)(\.[0-9]+)?(Z|[+-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$"
 )
 FhirDate = Annotated[str, Field(pattern=DATE_PATTERN)]
 FhirDateTime = Annotated[str, Field(pattern=DATETIME_PATTERN)]
@@ -68,9 +70,8 @@ _LONG_MONTHS = frozenset(("01", "03", "05", "07", "08", "10", "12"))
 
 def real_day(value: str) -> bool:
     """Whether a date/dateTime of the FHIR form names days that exist: 2019-02-30, year 0000 and
-    the end of 9999-12 have the form but no day. The pattern has checked the form: days 29–31,
-    unusual years and digits other than ASCII are what is left to check, and most dates pass the
-    first test."""
+    the end of 9999-12 have the form but no day. The pattern has checked the form (ASCII digits):
+    days 29–31 and unusual years are what is left to check, and most dates pass the first test."""
     if value[:1] in _PLAIN_YEARS:
         if len(value) < 10:
             return True
@@ -81,7 +82,7 @@ def real_day(value: str) -> bool:
             return value[5:7] != "02"
         if day == "31":
             return value[5:7] in _LONG_MONTHS
-    try:  # the 29th (leap years), years 0000 and 9xxx, other digits
+    try:  # the 29th (leap years), years 0000 and 9xxx
         earliest_day(value)
         latest_day(value)
     except ValueError:

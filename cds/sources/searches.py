@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import parse_qsl, quote, unquote
 
-from cds.sources.resources import earliest_day, points_to
+from cds.sources.resources import DATETIME_PATTERN, earliest_day, points_to
 
 # FHIR id: 1–64 of [A-Za-z0-9-.] (http://hl7.org/fhir/R4/datatypes.html#id).
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -256,6 +256,11 @@ class _Unreadable:
 _UNREADABLE = _Unreadable()
 
 
+_DATETIME = re.compile(DATETIME_PATTERN.removeprefix("^").removesuffix("$"))
+"""The lean parse's form, as `fullmatch`: a date it will refuse must not be placed by `int`, which
+reads `２０１９` or `2019/03/01` as a day (and, after the order, filtered it out silently)."""
+
+
 def _performed_day(resource: Mapping[str, object]) -> date | _Unreadable | None:
     value = resource.get("performedDateTime")
     if value is None:
@@ -267,7 +272,7 @@ def _performed_day(resource: Mapping[str, object]) -> date | _Unreadable | None:
         value = period.get("start")
         if value is None:
             return None
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _DATETIME.fullmatch(value):
         return _UNREADABLE
     try:
         return earliest_day(value)

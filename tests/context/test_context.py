@@ -89,6 +89,24 @@ def test_the_trigger_alone_decides() -> None:
     assert cto_pci_order("order-sign", ctx, lambda order: False) is None
 
 
+def test_a_cto_pci_order_that_cannot_be_read_is_refused_naming_the_element(
+    trigger: OrderTrigger,
+) -> None:
+    """It got no card and no word, as if it were no CTO-PCI order."""
+    order = {**draft(), "authoredOn": "２０２６-10-12"}  # full-width digits: not FHIR's
+    with pytest.raises(ContextError) as raised:
+        cto_pci_order("order-sign", context(order), trigger)
+    assert (raised.value.loc, raised.value.msg) == (
+        "ServiceRequest/sr1.authoredOn",
+        "Value error, not a FHIR dateTime",
+    )
+    # Another order that cannot be read is still none of the service's business.
+    other = {**draft(code="92928"), "authoredOn": "２０２６-10-12"}
+    assert cto_pci_order("order-sign", context(other), trigger) is None
+    unreadable_code = {**draft(), "code": "92943", "authoredOn": "２０２６-10-12"}
+    assert cto_pci_order("order-sign", context(unreadable_code), trigger) is None
+
+
 def test_order_sign_looks_at_every_draft(trigger: OrderTrigger) -> None:
     order = cto_pci_order("order-sign", context(draft("a", code="92928"), draft("b")), trigger)
     assert order is not None

@@ -112,3 +112,53 @@ async def test_an_order_dated_at_the_calendars_end_is_refused_naming_it(tmp_path
     (issue,) = response.json()["issue"]
     assert issue["expression"] == [f"ServiceRequest/{order['id']}.authoredOn"]
     assert issue["diagnostics"] == "'9999-12-31' is at the end of the calendar: not an order date"
+
+
+@pytest.mark.parametrize(
+    ("when", "why"),
+    [
+        ("２０２６-10-12", "not a FHIR dateTime"),
+        ("2026-10-1２", "not a FHIR dateTime"),
+        ("2026-10-12T1０:00:00Z", "not a FHIR dateTime"),
+        ("2026-02-30", "no such day in the calendar"),  # no card, without a word, before
+    ],
+)
+async def test_an_order_dated_in_other_digits_is_refused_naming_it(
+    tmp_path: Path, when: str, why: str
+) -> None:
+    """Full-width digits matched `\\d` in the date patterns and `int` read them: the order was
+    dated 2026-10-12. FHIR's dates are ASCII digits. A CTO-PCI order whose date cannot be read
+    got no card and no word, as if it were no CTO-PCI."""
+    cohort = load_ndjson(COHORT_NDJSON)
+    prefetch = full_prefetch(PATIENT, cohort)
+    order = copy.deepcopy(
+        next(e["resource"] for e in prefetch["orders"]["entry"] if "CTO" in json.dumps(e))
+    )
+    order["authoredOn"] = when
+    body = hook_body(
+        "order-select", PATIENT, cohort, fhir_server=None, prefetch=prefetch, order=order
+    )
+    headers = {**auth(SERVICE), "Content-Type": "application/json"}
+    async with running(tmp_path) as (_, client):
+        response = await client.post(SERVICE, content=json.dumps(body), headers=headers)
+    assert response.status_code == 400, response.text
+    (issue,) = response.json()["issue"]
+    assert issue["expression"] == [f"ServiceRequest/{order['id']}.authoredOn"]
+    assert issue["diagnostics"] == f"Value error, {why}"
+
+
+async def test_a_birth_date_in_other_digits_is_refused_naming_it(tmp_path: Path) -> None:
+    cohort = load_ndjson(COHORT_NDJSON)
+    prefetch = full_prefetch(PATIENT, cohort)
+    patient = copy.deepcopy(prefetch["patient"])
+    patient["birthDate"] = "１９５５-03-02"
+    prefetch["patient"] = patient
+    body = hook_body("order-select", PATIENT, cohort, fhir_server=None, prefetch=prefetch)
+    headers = {**auth(SERVICE), "Content-Type": "application/json"}
+    async with running(tmp_path) as (_, client):
+        response = await client.post(SERVICE, content=json.dumps(body), headers=headers)
+    assert response.status_code == 412, response.text
+    (issue,) = response.json()["issue"]
+    assert issue["diagnostics"].endswith(
+        f"Patient/{PATIENT}: birthDate: Value error, not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)"
+    )

@@ -516,6 +516,10 @@ def test_excel_bom_is_accepted(tmp_path: Path) -> None:
     [
         ("12345,,60,5,0.9,,", "npi '12345' is not 10 digits"),
         ("123456789X,,60,5,0.9,,", "is not 10 digits"),
+        (
+            "１２３４５６７８９３,,60,5,0.9,,",
+            "npi '１２３４５６７８９３' is not 10 digits",
+        ),  # never an EHR's
         (",,60,5,0.9,,", "npi or practitioner_id is required"),
         ("1234567893,,60,5,1.5,,", "last_year_success_rate '1.5' is outside 0..1"),
         ("1234567893,,60,5,92%,,", "last_year_success_rate '92%' is not a number"),

@@ -204,6 +204,10 @@ def trimmed(resource: dict[str, Any], *drop: str) -> dict[str, Any]:
         ({**cto(13, when=None), "performedPeriod": "2026-01-01"}, True),
         ({**cto(13, when=None), "performedPeriod": {"start": "soon"}}, True),
         ({**cto(13, when=None), "performedPeriod": {"end": "2026-01-01"}}, False),  # no start
+        # Not FHIR's form, though `int` reads a day in them: after the bound they were dropped.
+        (cto(13, when="２０２６-12-01"), True),
+        (cto(13, when="2026/12/01"), True),
+        ({**cto(13, when=None), "performedPeriod": {"start": "２０２６-12-01"}}, True),
         # Malformed codes pass, for the parse to report (TypeError before: unhashable dict).
         ({**cto(14), "code": {"coding": [{"system": CPT, "code": {"x": 1}}]}}, True),
         ({**cto(15), "code": {"coding": [{"system": ["x"], "code": "92943"}]}}, True),
@@ -392,7 +396,7 @@ def test_file_prefetch_and_rest_give_the_same_history(server: respx.MockRouter) 
     assert values["operator_annual_cto_volume"] == [1.0, 1.0]  # 2 CTO-PCIs over 2 years
 
 
-@pytest.mark.parametrize("when", ["2026-02-30", "last spring"])
+@pytest.mark.parametrize("when", ["2026-02-30", "last spring", "２０２６-09-01", "２０２６-12-01"])
 def test_a_case_whose_date_cannot_be_read_leaves_the_history_unknown_not_short(
     server: respx.MockRouter, when: str
 ) -> None:

@@ -7,7 +7,7 @@ import calendar
 import json
 import re
 from datetime import date
-from typing import get_args, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 import pytest
 
@@ -161,6 +161,30 @@ def test_a_datetime_is_accepted_exactly_when_python_fullmatch_accepts_it_and_its
         )
     json_mode = parse_resource_json("Procedure", json.dumps(raw))  # the batch's reader, alike
     assert (json_mode is not None) is expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "element", "value", "message"),
+    [
+        ("Patient", "birthDate", "１９５５-03-02", "not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)"),
+        ("Patient", "birthDate", "1955-03-1２", "not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)"),
+        ("Procedure", "performedDateTime", "２０１９-03-01", "not a FHIR dateTime"),
+        ("Procedure", "performedPeriod.start", "2019-03-01T1０:00:00Z", "not a FHIR dateTime"),
+        ("ServiceRequest", "authoredOn", "2026-10-0１", "not a FHIR dateTime"),
+        ("ServiceRequest", "authoredOn", "\u0662\u0660\u0662\u0666-10-01", "not a FHIR dateTime"),
+        ("Condition", "onsetDateTime", "2019-03-01T10:00:00+0１:00", "not a FHIR dateTime"),
+    ],
+)
+def test_a_date_in_other_digits_is_refused_naming_the_element(
+    kind: str, element: str, value: str, message: str
+) -> None:
+    """FHIR's date regexes are ASCII `[0-9]`; `\\d` took any script's digits (full-width `２０１９`)
+    and `int` then read them as 2019: the date was accepted as if written in ASCII."""
+    name, _, part = element.partition(".")
+    raw: dict[str, Any] = {"resourceType": kind, "id": "x", name: {part: value} if part else value}
+    parsed = parse_resource(raw)
+    assert str(parsed) == f"{kind}/x: {element}: Value error, {message}"
+    assert parse_resource_json(kind, json.dumps(raw)) is None  # the batch's reader refuses it too
 
 
 def test_every_date_element_of_every_model_is_checked_for_its_day() -> None:
