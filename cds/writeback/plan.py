@@ -6,6 +6,12 @@ change is a 412, not a lost update); a key the server does not hold is created w
 the identifier, unless it is to be written only over one held (`Planned.only_if_held`: the
 RiskAssessment withdrawing an estimate), then it is left out. A Provenance is added only when
 something is written: saving the same inputs again writes nothing at all.
+
+Each written resource names its save (`write-back-save` extension, not content), and that save's
+Provenance carries the same id as a tag. A sequential save whose Provenance POST failed leaves
+resources naming a save with no Provenance: the next save, finding them unchanged, looks the ids up
+(`_tag`; R4 Provenance has no identifier) and re-sends what is missing (`lost_provenances`), so those
+versions do not stay without provenance. With the Provenance there, it is one read, no write.
 """
 
 from __future__ import annotations
@@ -16,7 +22,14 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from cds import __version__
-from cds.writeback.identity import DEVICE_SYSTEM, IDENTIFIER_SYSTEM, digest, identifier_token
+from cds.writeback.identity import (
+    DEVICE_SYSTEM,
+    IDENTIFIER_SYSTEM,
+    SAVE_EXTENSION,
+    SAVE_SYSTEM,
+    digest,
+    identifier_token,
+)
 from cds.writeback.resource import Json, Planned, SaveContext
 
 Action = Literal["create", "update", "unchanged"]
@@ -31,6 +44,10 @@ class Held:
     ref: str
     version: str | None
     digest: str | None
+    save: str | None = None
+    """The save that wrote this version (`write-back-save`), whose Provenance names it."""
+    author: str | None = None
+    """Who saved it (`performer`), the author of a Provenance re-sent for it."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,8 @@ class WritePlan:
     steps: tuple[Step, ...]
     provenance: Json | None
     provenance_url: str | None = None
+    save: str | None = None
+    """This save's id (on each resource written and as its Provenance's tag)."""
 
     @property
     def writes(self) -> tuple[Step, ...]:
@@ -83,32 +102,36 @@ def _sources(planned: Iterable[Planned]) -> list[str]:
     return list(refs)
 
 
-def provenance(ctx: SaveContext, targets: list[str], sources: list[str]) -> Json:
-    """Who wrote what from what: the user (author) and this software (a Device by identifier)."""
+def provenance(
+    ctx: SaveContext, targets: list[str], sources: list[str], save: str, user: str | None
+) -> Json:
+    """Who wrote what from what: the user (author; None: a system write) and this software (a
+    Device by identifier). Recorded now; `save` tags it (the id its resources carry)."""
     software = {
         "identifier": {"system": DEVICE_SYSTEM, "value": "cto-cds"},
         "display": f"cto-cds {__version__}",
         "type": "Device",
     }
     agents: list[Json] = []
-    if ctx.user:
+    if user:
         agents.append(
             {
                 "type": {"coding": [{"system": PARTICIPANT, "code": "author"}]},
-                "who": {"reference": ctx.user},
+                "who": {"reference": user},
             }
         )
     agents.append(
         {
             # Without a user the software is the author: a system write (SM-10) says so.
             "type": {
-                "coding": [{"system": PARTICIPANT, "code": "assembler" if ctx.user else "author"}]
+                "coding": [{"system": PARTICIPANT, "code": "assembler" if user else "author"}]
             },
             "who": software,
         }
     )
     body: Json = {
         "resourceType": "Provenance",
+        "meta": {"tag": [{"system": SAVE_SYSTEM, "code": save}]},
         "target": [{"reference": t} for t in targets],
         "recorded": ctx.now.isoformat(),
         "agent": agents,
@@ -120,6 +143,14 @@ def provenance(ctx: SaveContext, targets: list[str], sources: list[str]) -> Json
 
 def plan_writes(planned: list[Planned], held: Mapping[str, Held], ctx: SaveContext) -> WritePlan:
     known = {p.full_url: held[p.key].ref for p in planned if p.key in held}
+    changed = [
+        p.digest
+        for p in planned
+        if (p.key in held and held[p.key].digest != p.digest)
+        or (p.key not in held and not p.only_if_held)
+    ]
+    # Unique per save (the time and user too): the same change saved twice is two saves.
+    save = str(uuid.uuid5(_PROVENANCE_NS, f"{digest(changed)}|{ctx.now.isoformat()}|{ctx.user}"))
     steps: list[Step] = []
     for p in planned:
         current = held.get(p.key)
@@ -137,14 +168,64 @@ def plan_writes(planned: list[Planned], held: Mapping[str, Held], ctx: SaveConte
         if action == "update" and body.get("status") == "final":
             # Changed after it was final (FHIR observation-status). Not content: not in the digest.
             body["status"] = "amended"
+        if action != "unchanged":
+            body["extension"] = [
+                *(e for e in body.get("extension", []) if e.get("url") != SAVE_EXTENSION),
+                {"url": SAVE_EXTENSION, "valueString": save},
+            ]
         steps.append(Step(action, replace(p, body=body), current))
     writes = [s for s in steps if s.action != "unchanged"]
     if not writes:
         return WritePlan(tuple(steps), None)
     targets = [s.held.ref if s.held else s.planned.full_url for s in writes]
-    stamp = digest([s.planned.digest for s in writes])
-    prov = provenance(ctx, targets, _sources(s.planned for s in steps))
-    return WritePlan(tuple(steps), prov, f"urn:uuid:{uuid.uuid5(_PROVENANCE_NS, stamp)}")
+    prov = provenance(ctx, targets, _sources(s.planned for s in steps), save, ctx.user)
+    return WritePlan(tuple(steps), prov, f"urn:uuid:{save}", save)
+
+
+def saves_named(plan: WritePlan) -> list[str]:
+    """The saves that wrote the held resources this save leaves unchanged: their Provenances
+    should be on the server."""
+    return list(
+        dict.fromkeys(
+            s.held.save for s in plan.steps if s.action == "unchanged" and s.held and s.held.save
+        )
+    )
+
+
+def lost_provenances(plan: WritePlan, found: Iterable[str], ctx: SaveContext) -> list[Json]:
+    """A Provenance for each save whose resources are held but whose Provenance is not (its POST
+    failed after the writes, in a sequential save): the held resources naming that save and left
+    unchanged now as targets (one updated now is this save's), their performer as author, recorded
+    now."""
+    have = set(found)
+    out = []
+    for save in saves_named(plan):
+        if save in have:
+            continue
+        steps = [
+            s for s in plan.steps if s.action == "unchanged" and s.held and s.held.save == save
+        ]
+        targets = [s.held.ref for s in steps if s.held]
+        author = next((s.held.author for s in steps if s.held and s.held.author), None)
+        sources = _sources(s.planned for s in steps)
+        out.append(provenance(ctx, targets, sources, save, author))
+    return out
+
+
+def save_tag(save: str) -> str:
+    """The search token of a save's Provenance (by tag: R4 Provenance has no identifier)."""
+    return f"{SAVE_SYSTEM}|{save}"
+
+
+def saves_tagged(resource: Mapping[str, Any]) -> list[str]:
+    """The save ids a Provenance the server returned is tagged with."""
+    meta = resource.get("meta")
+    tags = _list(meta.get("tag")) if isinstance(meta, dict) else []
+    return [
+        t["code"]
+        for t in tags
+        if isinstance(t, dict) and t.get("system") == SAVE_SYSTEM and isinstance(t.get("code"), str)
+    ]
 
 
 def key_search(kind: str, key: str, identifier_types: frozenset[str] | None) -> str:
@@ -205,13 +286,30 @@ def held_from(resource: Mapping[str, Any]) -> tuple[str, Held] | None:
         ),
         None,
     )
+    save = next(
+        (
+            e.get("valueString")
+            for e in _list(resource.get("extension"))
+            if isinstance(e, dict) and e.get("url") == SAVE_EXTENSION
+        ),
+        None,
+    )
     meta = resource.get("meta")
     version = meta.get("versionId") if isinstance(meta, dict) else None
     return key, Held(
         f"{resource.get('resourceType')}/{rid}",
         version if isinstance(version, str) else None,
         stored if isinstance(stored, str) else None,
+        save if isinstance(save, str) else None,
+        _performer(resource.get("performer")),
     )
+
+
+def _performer(value: object) -> str | None:
+    """The reference of a resource's performer (a list on Observation, one on RiskAssessment)."""
+    first = value[0] if isinstance(value, list) and value else value
+    ref = first.get("reference") if isinstance(first, dict) else None
+    return ref if isinstance(ref, str) else None
 
 
 def _list(value: object) -> list[Any]:

@@ -10,8 +10,10 @@ Why it is built this way:
 * What the server holds is read first (one identifier search per resource type), so a save of the same
   inputs sends no write at all, not even a Provenance.
 * A request is retried (connect errors, timeouts, 429/502/503/504) only when repeating it cannot write
-  twice: reads and conditional creates. A transaction, an If-Match update (a repeat after success
-  would be a 412) and the Provenance POST are sent once.
+  twice: reads and conditional creates (the Provenance's on its save tag). A transaction and an
+  If-Match update (a repeat after success would be a 412) are sent once.
+* A sequential save whose Provenance POST failed is completed by the next save: the resources name
+  their save, and a save that finds them unchanged re-sends a Provenance missing (plan.py).
 * Conditional create is not atomic on every server (sekmet 0.1.1 checks then writes), so saves of one
   patient's order are serialised in-process by a per-key lock, dropped when no save holds or waits
   on it (a long-running server would otherwise keep one per order ever saved).
@@ -54,8 +56,12 @@ from cds.writeback.plan import (
     WritePlan,
     held_from,
     key_search,
+    lost_provenances,
     plan_writes,
     resolve_refs,
+    save_tag,
+    saves_named,
+    saves_tagged,
     transaction,
 )
 from cds.writeback.resource import Json, Planned, SaveContext
@@ -306,12 +312,12 @@ class FhirWriter:
         return found
 
     async def _search_page(
-        self, kind: str, url: str
+        self, kind: str, url: str, by: str = "identifier"
     ) -> tuple[list[Mapping[str, object]], str | None]:
         """One page of an identifier search: its resources and its `next` link, checked."""
         response = await self._send("GET", url, f"{kind} search", retry=True)
         if response.status_code != 200:
-            raise self.refused(f"{kind} search by identifier", response)
+            raise self.refused(f"{kind} search by {by}", response)
         try:
             # What the server holds decides every write: an answer not read is not guessed.
             page = read_searchset(response.json())
@@ -321,7 +327,7 @@ class FhirWriter:
         except (ValueError, SourceError) as exc:
             cause = "not valid JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)
             raise WriteBackError(
-                f"{kind} search by identifier: {cause}, nothing written", resource=kind
+                f"{kind} search by {by}: {cause}, nothing written", resource=kind
             ) from None
         return page.resources, page.next_url
 
@@ -404,17 +410,46 @@ class FhirWriter:
             )
             known[step.planned.full_url] = out
             written.append(out)
-        if plan.provenance is not None:
-            response = await self._send(
-                "POST",
-                "Provenance",
-                "Provenance",
-                body=resolve_refs(plan.provenance, known),
-                retry=False,
-            )
-            if response.status_code not in (200, 201):
-                raise self.refused("Provenance", response, tuple(written))
+        if plan.provenance is not None and plan.save is not None:
+            await self.send_provenance(resolve_refs(plan.provenance, known), plan.save, written)
         return known
+
+    async def send_provenance(self, body: Json, save: str, written: list[str]) -> str | None:
+        """A conditional create on the save's tag: a repeat (a retry, or the next save re-sending
+        one that failed) cannot write a second. Returns its reference when it was created (201) and
+        the server says where; None when it was there already (200) or not said."""
+        response = await self._send(
+            "POST",
+            "Provenance",
+            "Provenance",
+            body=body,
+            headers={"If-None-Exist": f"_tag={save_tag(save)}"},
+            retry=True,
+        )
+        if response.status_code not in (200, 201):
+            raise self.refused("Provenance", response, tuple(written))
+        if response.status_code == 200:
+            return None
+        ref = _ref_of(response.headers.get("Location"), _json_or_none(response), "Provenance")
+        return ref or "Provenance"
+
+    async def provenances_of(self, saves: list[str]) -> set[str] | None:
+        """Which of these saves have their Provenance on the server (by its tag, every page);
+        None when the token may not read Provenance (401/403: the SMART app asks create only)."""
+        found: set[str] = set()
+        url: str | None = f"Provenance?_tag={','.join(save_tag(s) for s in saves)}&_count=100"
+        pages = 0
+        while url is not None and pages < MAX_SEARCH_PAGES:
+            pages += 1
+            try:
+                resources, url = await self._search_page("Provenance", url, "save tag")
+            except WriteBackError as exc:
+                if exc.status in (401, 403):
+                    return None
+                raise
+            # Tags read from what is returned: a server ignoring `_tag` returns others too.
+            found.update(save for r in resources for save in saves_tagged(r))
+        return found
 
     async def _write_one(self, step: Step, body: Json, written: tuple[str, ...]) -> str:
         p = step.planned
@@ -527,11 +562,37 @@ async def save(
         if dry_run:
             bundle = transaction(plan, capabilities.identifier_types)
             return _result(plan, {}, "dry-run", labels, bundle)
-        if not plan.writes:
-            return _result(plan, {}, "nothing to write", labels)
-        if capabilities.transaction:
-            return _result(plan, await writer.send_transaction(plan), "transaction", labels)
-        return _result(plan, await writer.send_each(plan), "sequential", labels)
+        # Before this save's writes: a failure here leaves nothing of them half-written.
+        recovered = await _lost_provenances(writer, plan, ctx)
+        if plan.writes and capabilities.transaction:
+            result = _result(plan, await writer.send_transaction(plan), "transaction", labels)
+        elif plan.writes:
+            result = _result(plan, await writer.send_each(plan), "sequential", labels)
+        else:
+            result = _result(plan, {}, "sequential" if recovered else "nothing to write", labels)
+        for ref in recovered:
+            result.created.append(ref)
+            result.labels[ref] = "provenance of an earlier save (its own was not written)"
+        return result
+
+
+async def _lost_provenances(writer: FhirWriter, plan: WritePlan, ctx: SaveContext) -> list[str]:
+    """The Provenances of earlier saves whose resources this one leaves unchanged, sent if missing
+    (a sequential save whose Provenance POST failed after its writes). With them there: one read,
+    no write. Returns those created."""
+    saves = saves_named(plan)
+    found = await writer.provenances_of(saves) if saves else None
+    # Not readable (or nothing to look for): as before, nothing more is written.
+    lost = lost_provenances(plan, found, ctx) if found is not None else []
+    for body in lost:
+        _validate_one("Provenance", body)
+    created = []
+    for body in lost:
+        (save,) = saves_tagged(body)
+        ref = await writer.send_provenance(body, save, [])
+        if ref is not None:
+            created.append(ref)
+    return created
 
 
 def _validate(plan: WritePlan) -> None:
@@ -540,14 +601,18 @@ def _validate(plan: WritePlan) -> None:
     if plan.provenance is not None:
         bodies.append(("Provenance", plan.provenance))
     for label, body in bodies:
-        try:
-            validate_json(body)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"])
-            raise WriteBackError(
-                f"{label}: not valid FHIR R4 at {where}: {first['msg']}", resource=label
-            ) from None
+        _validate_one(label, body)
+
+
+def _validate_one(label: str, body: Json) -> None:
+    try:
+        validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise WriteBackError(
+            f"{label}: not valid FHIR R4 at {where}: {first['msg']}", resource=label
+        ) from None
 
 
 def _result(

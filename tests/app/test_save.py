@@ -97,7 +97,10 @@ class FhirStore:
             r
             for ref, r in self.held.items()
             if ref.startswith(kind + "/")
-            and any(f"{i['system']}|{i['value']}" in tokens for i in r.get("identifier", []))
+            and (
+                any(f"{i['system']}|{i['value']}" in tokens for i in r.get("identifier", []))
+                or any(f"{t['system']}|{t['code']}" in tokens for t in r["meta"]["tag"])
+            )
         ]
         if kind == "ServiceRequest":
             found = [ORDER]

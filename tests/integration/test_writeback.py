@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cds.errors import WriteBackError
 from cds.mapping.tables import load_tables
 from cds.scoring.inputs import InputValue
 from cds.sources.fhir import FetchLimits, FhirRestSource
@@ -230,6 +231,43 @@ def test_sequential_write_when_the_server_has_no_transaction(
     assert len(provenance) == 1
     assert {t["reference"] for t in provenance[0]["target"]} == set(first.created)
     assert do_save(fhir_base, pid, FINDINGS).mode == "nothing to write"
+
+
+def test_a_provenance_lost_in_a_sequential_save_is_sent_by_the_next_save(
+    fhir_base: str,
+    fhir_client: httpx.Client,
+    cohort_resources: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_capabilities, real_send = FhirWriter.read_capabilities, FhirWriter._send
+    refused: list[str] = []
+
+    async def no_transaction(self: FhirWriter) -> Capabilities:
+        self.capabilities = replace(await real_capabilities(self), transaction=False)
+        return self.capabilities
+
+    async def provenance_refused_once(
+        self: FhirWriter, method: str, path: str, what: str, **kw: Any
+    ) -> httpx.Response:
+        if method == "POST" and path == "Provenance" and not refused:
+            refused.append(path)
+            return httpx.Response(403, json={"resourceType": "OperationOutcome", "issue": []})
+        return await real_send(self, method, path, what, **kw)
+
+    monkeypatch.setattr(FhirWriter, "read_capabilities", no_transaction)
+    monkeypatch.setattr(FhirWriter, "_send", provenance_refused_once)
+    pid = new_patient(fhir_base, fhir_client, cohort_resources)
+    with pytest.raises(WriteBackError, match="Provenance: refused, HTTP 403") as caught:
+        do_save(fhir_base, pid, FINDINGS)
+    assert not held(fhir_base, fhir_client, "Provenance", pid)
+    completed = do_save(fhir_base, pid, FINDINGS)
+    assert completed.mode == "sequential"
+    assert set(completed.unchanged) == set(caught.value.written)
+    (provenance,) = held(fhir_base, fhir_client, "Provenance", pid)
+    validate_json(provenance)
+    assert {t["reference"] for t in provenance["target"]} == set(caught.value.written)
+    assert do_save(fhir_base, pid, FINDINGS).mode == "nothing to write"
+    assert len(held(fhir_base, fhir_client, "Provenance", pid)) == 1
 
 
 def _operator_card(client: Any, body: dict[str, Any]) -> dict[str, Any]:

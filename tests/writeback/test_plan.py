@@ -6,8 +6,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from cds.mapping.tables import MappingTables, load_tables
-from cds.writeback.identity import identifier_token
-from cds.writeback.plan import Held, plan_writes, transaction
+from cds.writeback.build import validate_json
+from cds.writeback.identity import SAVE_EXTENSION, SAVE_SYSTEM, identifier_token
+from cds.writeback.plan import Held, lost_provenances, plan_writes, saves_named, transaction
 from cds.writeback.resource import Planned, SaveContext
 from tests.writeback.test_build import FINDINGS, build
 
@@ -101,3 +102,31 @@ def test_a_withdrawal_is_written_only_over_an_estimate_held() -> None:
 
     held[risk.key] = Held("RiskAssessment/r1", "3", "no-estimate")  # withdrawn already
     assert plan_writes(items, held, CTX).writes == ()
+
+
+def test_each_write_names_its_save_and_a_lost_provenance_is_rebuilt_from_the_held() -> None:
+    items = planned(load_tables())
+    plan = plan_writes(items, {}, CTX)
+    assert plan.save is not None
+    assert plan.provenance is not None
+    assert plan.provenance["meta"]["tag"] == [{"system": SAVE_SYSTEM, "code": plan.save}]
+    for step in plan.writes:
+        assert {"url": SAVE_EXTENSION, "valueString": plan.save} in step.planned.body["extension"]
+    # The digest is the content's: naming the save changes nothing a later save compares.
+    assert [s.planned.digest for s in plan.writes] == [p.digest for p in items]
+
+    # Held as that save wrote them (a system write: no performer), its Provenance lost.
+    held = {
+        p.key: Held(f"{p.resource_type}/id{i}", "1", p.digest, "save-1", None)
+        for i, p in enumerate(items)
+    }
+    again = plan_writes(items, held, CTX)
+    assert saves_named(again) == ["save-1"]
+    assert lost_provenances(again, ["save-1"], CTX) == []
+    (lost,) = lost_provenances(again, [], CTX)
+    validate_json(lost)
+    assert {t["reference"] for t in lost["target"]} == {h.ref for h in held.values()}
+    assert lost["meta"]["tag"] == [{"system": SAVE_SYSTEM, "code": "save-1"}]
+    # The author is who saved then (none: the software), not who saves now.
+    assert [a["type"]["coding"][0]["code"] for a in lost["agent"]] == ["author"]
+    assert lost["agent"][0]["who"]["type"] == "Device"

@@ -436,15 +436,19 @@ class _PagedServer:
         router.get("/metadata").mock(return_value=httpx.Response(200, json=capability(True)))
         router.get("/Observation").mock(side_effect=self.search)
         router.get("/RiskAssessment").mock(side_effect=self.search)
+        router.get("/Provenance").mock(side_effect=self.search)
         router.post("/").mock(side_effect=self.transaction)
 
     @staticmethod
     def _key(resource: dict[str, Any]) -> str:
+        if resource["resourceType"] == "Provenance":  # no identifier: its save's tag
+            return str(resource["meta"]["tag"][0]["code"])
         return str(resource["identifier"][0]["value"])
 
     def search(self, request: httpx.Request) -> httpx.Response:
         kind = request.url.path.rsplit("/", 1)[1]
-        keys = {t.partition("|")[2] for t in request.url.params["identifier"].split(",")}
+        tokens = request.url.params.get("identifier") or request.url.params["_tag"]
+        keys = {t.partition("|")[2] for t in tokens.split(",")}
         hits = [r for ref, r in self.held.items() if ref.startswith(kind) and self._key(r) in keys]
         page = int(request.url.params.get("page", "0"))
         body = _bundle([{"resource": r} for r in hits[page * self.PAGE : (page + 1) * self.PAGE]])
@@ -747,3 +751,100 @@ def test_a_save_lock_still_serialises_while_one_holds_and_others_wait() -> None:
 
     assert asyncio.run(go()) == ["first in", "first out", "second in"]
     assert _locks == {}
+
+
+class _SequentialServer(_PagedServer):
+    """No transactions: one request per resource; the first `refuse` Provenance POSTs are 403."""
+
+    def __init__(self, router: respx.MockRouter, refuse: int) -> None:
+        super().__init__(router)
+        self.refuse = refuse
+        router.get("/metadata").mock(return_value=httpx.Response(200, json=capability(False)))
+        for kind in ("Observation", "RiskAssessment", "Provenance"):
+            router.post(f"/{kind}").mock(side_effect=self.create)
+        router.put(path__regex=r"/(Observation|RiskAssessment)/").mock(side_effect=self.update)
+
+    def update(self, request: httpx.Request) -> httpx.Response:
+        ref = request.url.path.split("/r4/", 1)[1]
+        self.held[ref] = json.loads(request.content)
+        return httpx.Response(200)
+
+    def create(self, request: httpx.Request) -> httpx.Response:
+        resource = json.loads(request.content)
+        kind = resource["resourceType"]
+        if kind == "Provenance" and self.refuse:
+            self.refuse -= 1
+            return httpx.Response(403, json=outcome("no Provenance create scope"))
+        condition = request.headers["If-None-Exist"].partition("=")[2].partition("|")[2]
+        same = [r for ref, r in self.held.items() if ref.startswith(kind)]
+        if any(self._key(r) == condition for r in same):
+            return httpx.Response(200)
+        ref = f"{kind}/{next(self.ids)}"
+        self.held[ref] = {**resource, "id": ref.split("/")[1], "meta": resource.get("meta", {})}
+        return httpx.Response(201, headers={"Location": f"{BASE}/{ref}/_history/1"})
+
+
+def test_a_provenance_lost_after_the_writes_is_sent_by_the_next_save() -> None:
+    # Sequentially, a Provenance POST failing after the writes: saving again found everything
+    # unchanged and wrote nothing, so those versions stayed without provenance. Now the resources
+    # name their save, and the next save re-sends its Provenance (then writes nothing again).
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        server = _SequentialServer(router, refuse=1)
+        with pytest.raises(WriteBackError, match=r"Provenance: refused, HTTP 403") as caught:
+            run_save()
+        written = set(caught.value.written)
+        assert len(written) == 9 + 8 + 1
+        assert not [ref for ref in server.held if ref.startswith("Provenance/")]
+        completed = run_save()
+        again = run_save()
+    assert completed.mode == "sequential"
+    (provenance_ref,) = completed.created
+    assert completed.labels[provenance_ref].startswith("provenance of an earlier save")
+    assert set(completed.unchanged) == written
+    provenance = server.held[provenance_ref]
+    validate_json(provenance)
+    assert {t["reference"] for t in provenance["target"]} == written
+    assert provenance["agent"][0]["who"] == {"reference": "Practitioner/op-expert"}
+    save_ids = {
+        e["valueString"]
+        for ref in written
+        for e in server.held[ref]["extension"]
+        if e["url"].endswith("/write-back-save")
+    }
+    assert [t["code"] for t in provenance["meta"]["tag"]] == list(save_ids)
+    assert again.mode == "nothing to write"
+    assert not again.created
+    assert [ref for ref in server.held if ref.startswith("Provenance/")] == [provenance_ref]
+
+
+@pytest.mark.parametrize(("status", "mode"), [(403, "nothing to write"), (500, None)])
+def test_a_provenance_search_not_granted_leaves_the_save_as_it_was(status: int, mode: str) -> None:
+    # The SMART app asks Provenance create, not read: the check cannot be made, nothing is written
+    # (as before). A server error is an error, as for any search.
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        server = _SequentialServer(router, refuse=1)
+        with pytest.raises(WriteBackError):
+            run_save()
+        router.get("/Provenance").mock(return_value=httpx.Response(status, json=outcome("no")))
+        if mode is None:
+            with pytest.raises(WriteBackError, match=f"Provenance search by save tag: .*{status}"):
+                run_save()
+        else:
+            assert run_save().mode == mode
+    assert not [ref for ref in server.held if ref.startswith("Provenance/")]
+
+
+def test_a_lost_provenance_is_sent_also_by_a_next_save_that_changes_something() -> None:
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        server = _SequentialServer(router, refuse=1)
+        with pytest.raises(WriteBackError) as caught:
+            run_save()
+        changed = run_save({**FINDINGS, "occlusion_length_mm": 12.0})
+    provenances = [r for ref, r in server.held.items() if ref.startswith("Provenance/")]
+    assert len(provenances) == 2  # the lost one (re-sent first), then this save's own
+    lost, own = ({t["reference"] for t in p["target"]} for p in provenances)
+    assert own == set(changed.updated)
+    assert lost == set(caught.value.written) - own  # what the lost save wrote, still current
+    assert [r for r in changed.created if r.startswith("Provenance/")] == [
+        f"Provenance/{provenances[0]['id']}"
+    ]
