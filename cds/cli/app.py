@@ -23,6 +23,7 @@ from cds import __version__
 from cds.cli.db import db_app
 from cds.cli.demo import demo_app
 from cds.cli.errors import fail
+from cds.cli.feedback import feedback_app
 from cds.cli.mappings import mappings_app
 from cds.cli.validate import validate
 from cds.errors import CdsError, InputError, integer_too_long
@@ -391,6 +392,7 @@ def shared_metrics() -> Iterator[None]:
 
 app.add_typer(demo_app, name="demo")
 app.add_typer(db_app, name="db")
+app.add_typer(feedback_app, name="feedback")
 
 
 def main() -> None:

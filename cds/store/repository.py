@@ -51,6 +51,7 @@ from cds.store.engine import (
     sqlite_path,
     upgrade,
 )
+from cds.store.feedback_report import FeedbackReport, feedback_report
 from cds.store.models import (
     ISS_MAX,
     JTI_MAX,
@@ -477,6 +478,13 @@ class Store:
             "by_outcome": by_outcome,
             "by_override_reason": dict(sorted(by_reason.items())),
         }
+
+    async def feedback_report(
+        self, service_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> FeedbackReport:
+        """Cards issued in [since, until) and the feedback on them, by band and override reason
+        (cds/store/feedback_report.py)."""
+        return await feedback_report(self._sessions, service_id, since, until)
 
     # SM-08: appContext handles -----------------------------------------------------------------
 
