@@ -35,6 +35,18 @@ def _banner(record: PatientRecord, row: AppSessionRow) -> str:
     return f'<header class="banner">{escape(" · ".join(f for f in facts if f))}</header>'
 
 
+def _unread(unread: tuple[str, ...]) -> str:
+    """What the EHR did not answer (the card's "Not read completely"): its inputs show as unknown
+    or not documented, which is not the same as absent from the record."""
+    if not unread:
+        return ""
+    return (
+        '<p class="unread" role="alert"><strong>Not read completely</strong> (inputs drawn from '
+        "these data may be missing or shown as unknown or not documented): "
+        f"{escape('; '.join(unread))}</p>"
+    )
+
+
 def _save_controls(row: AppSessionRow, csrf: str | None) -> str:
     if not row.context.get("can_write") or csrf is None:
         return '<p class="readonly">Read-only: the EHR did not grant the write scopes needed to save.</p>'
@@ -87,6 +99,7 @@ def render(
         _banner(loaded.record, row)
         + f'<p class="order">{escape(" · ".join(facts))}</p>'
         + (f'<p class="card-note">{escape(loaded.note)}</p>' if loaded.note else "")
+        + _unread(loaded.unread)
         + form.notice
         + '<section aria-labelledby="h-result"><h1 id="h-result">Operator-CTO</h1>'
         + f'<div id="result">{result_html(report)}</div></section>'
@@ -108,4 +121,17 @@ async def review_page(
         loaded = await load(service, row, token)
     except SmartError as exc:
         return error_page(exc, row.iss)
+    if loaded.record.patient is None:
+        # Every input would show as unknown, as if nothing were documented (a revoked token, a
+        # server down): the record was not read, as the hook says (a 412, not a card). Save
+        # keeps its own path: the write path refuses an incomplete record, the form kept.
+        why = loaded.record.incomplete.get("patient", "not on the server")
+        unread = SmartError(
+            502,
+            "Record not read",
+            f"the patient's record could not be read from the EHR ({why}); "
+            "try again, or launch the app again from the patient's chart",
+            relaunch=True,
+        )
+        return error_page(unread, row.iss)
     return render(service, row, loaded, csrf=csrf)

@@ -62,6 +62,8 @@ class Loaded:
     inputs: dict[str, MappedInput]
     report: ScoreReport
     note: str | None
+    unread: tuple[str, ...] = ()
+    """What the EHR did not answer completely, each naming its search and cause (no ids)."""
 
 
 def record_request(row: AppSessionRow) -> RecordRequest:
@@ -89,7 +91,7 @@ async def load(service: ServiceState, row: AppSessionRow, token: str) -> Loaded:
     if card.inputs is not None:
         values = {k: v.value for k, v in card.inputs.items()}
         report = score_all(parse_inputs(values), policy_of(service.tables))
-    return Loaded(case, record, inputs, report, card.note)
+    return Loaded(case, record, inputs, report, card.note, tuple(record.incomplete.values()))
 
 
 @dataclass(frozen=True)

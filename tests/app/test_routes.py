@@ -23,6 +23,7 @@ from tests.app.conftest import (
     SMART_CONFIG,
     TOKEN_URL,
     Ehr,
+    fhir_answer,
     launch,
     s256,
     settings,
@@ -447,3 +448,39 @@ def test_odd_but_usable_token_responses_sign_in(client: TestClient, ehr: Ehr) ->
         assert response.status_code == 303, response.text
         assert client.get("/app/").status_code == 200
     assert any("/ServiceRequest/o1" in str(c.request.url) for c in ehr.fhir.calls)
+
+
+@pytest.mark.parametrize("status", [401, 500])
+def test_a_record_the_ehr_does_not_answer_is_not_shown_as_all_unknown(
+    client: TestClient, ehr: Ehr, status: int
+) -> None:
+    # A revoked token or a server down gave the page of a patient with nothing documented:
+    # every input "unknown", "Order not found", not a word that nothing was read.
+    signed_in(client)
+    ehr.fhir.mock(side_effect=None, return_value=httpx.Response(status))
+    page = client.get("/app/")
+    assert page.status_code == 502
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Record not read" in page.text
+    assert f"patient (Patient read): server {'refused' if status == 401 else 'error'}" in page.text
+    assert f"HTTP {status}" in page.text
+    assert "Launch again" in page.text
+    assert 'id="inputs"' not in page.text
+    assert ACCESS_TOKEN not in page.text
+    assert "p1" not in page.text  # the patient id is not repeated
+
+
+def test_a_search_the_ehr_does_not_answer_is_named_on_the_page(
+    client: TestClient, ehr: Ehr
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "/Observation" in request.url.path:
+            return httpx.Response(503)
+        return fhir_answer(request)
+
+    signed_in(client)
+    ehr.fhir.mock(side_effect=answer)
+    page = client.get("/app/")
+    assert page.status_code == 200
+    assert "Not read completely" in page.text
+    assert "observations (Observation search): server error (HTTP 503" in page.text
