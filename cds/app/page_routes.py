@@ -4,6 +4,8 @@ session; the page's Save form carries this browser's anti-forgery token.
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
@@ -19,6 +21,15 @@ from cds.app.pages import error_page
 router = APIRouter(prefix="/app", include_in_schema=False)
 
 
+ANOTHER_LAUNCH = SmartError(
+    409,
+    "The app was opened again",
+    "this browser opened the app again, perhaps for another patient, after this page was "
+    "loaded, so this page can no longer show its patient; open the app again from this "
+    "patient's chart in the EHR",
+)
+
+
 @router.get("/", response_class=HTMLResponse)
 async def review(request: Request) -> Response:
     try:
@@ -27,7 +38,21 @@ async def review(request: Request) -> Response:
         key = session.cookie_hash(request)
         known = None if key is None else await service_of(request).store.app_session(key)
         return error_page(exc, known.iss if known else None)
+    if not opened_for_this_session(request):
+        return error_page(ANOTHER_LAUNCH)
     return await review_page(service_of(request), row, token, csrf_of(request))
+
+
+def opened_for_this_session(request: Request) -> bool:
+    """False when the page URL's `session` tag (set by the callback) is another session's:
+    a later launch in this browser took over the cookie (session.page_tag). A URL without the
+    tag (typed, bookmarked) shows the browser's current session."""
+    sent = request.query_params.getlist("session")
+    if not sent:
+        return True
+    session_id = request.cookies.get(session.COOKIE) or ""
+    tag = session.page_tag(secret_of(request), session_id).encode()
+    return all(hmac.compare_digest(tag, s.encode("utf-8", "backslashreplace")) for s in sent)
 
 
 def csrf_of(request: Request) -> str | None:

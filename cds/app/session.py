@@ -8,6 +8,7 @@ session by the id's SHA-256, so neither the cookie nor the table alone yields th
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 from fastapi import Request, Response
@@ -25,6 +26,19 @@ def new_session_id() -> str:
 
 def session_hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def page_tag(secret: str, session_id: str) -> str:
+    """The session's tag in the page URL (`/app/?session=…`), HMAC-SHA256 under
+    `CTO_CDS_APP_CONTEXT_SECRET`: neither the id nor its database key.
+
+    One cookie serves every tab of the browser, so a later launch (another patient) takes over a
+    page opened before it: reloaded, it showed the other patient, possibly without a banner (the
+    EHR showing its own, this patient's), and Save's refusal said "reload the page and save
+    again". The tag lets the page see that it was opened for another session.
+    """
+    mac = hmac.new(secret.encode(), b"app-page|" + session_id.encode(), hashlib.sha256)
+    return mac.hexdigest()[:32]
 
 
 def set_cookie(response: Response, settings: Settings, session_id: str, max_age: int) -> None:

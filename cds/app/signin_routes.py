@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
@@ -181,8 +181,9 @@ async def callback(
         }
     )
     await service.store.activate_app_session(key, context, sealed, now + lifetime)
-    response = RedirectResponse("/app/", status_code=303, headers={"Cache-Control": "no-store"})
-    session.set_cookie(
-        response, settings, request.cookies[session.COOKIE], int(lifetime.total_seconds())
-    )
+    session_id = request.cookies[session.COOKIE]
+    tag = session.page_tag(settings.app_context_secret.get_secret_value(), session_id)
+    page = "/app/?" + urlencode({"session": tag})  # a page of this session only (session.py)
+    response = RedirectResponse(page, status_code=303, headers={"Cache-Control": "no-store"})
+    session.set_cookie(response, settings, session_id, int(lifetime.total_seconds()))
     return response

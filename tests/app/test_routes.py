@@ -132,7 +132,7 @@ def test_callback_exchanges_the_code_with_the_verifier(client: TestClient, ehr: 
     sent = launch(client)
     response = client.get("/app/callback", params={"code": "code-1", "state": sent["state"]})
     assert response.status_code == 303
-    assert response.headers["location"] == "/app/"
+    assert response.headers["location"].startswith("/app/?session=")
     form = ehr.token_form()
     assert form["grant_type"] == "authorization_code"
     assert form["code"] == "code-1"
@@ -484,3 +484,27 @@ def test_a_search_the_ehr_does_not_answer_is_named_on_the_page(
     assert page.status_code == 200
     assert "Not read completely" in page.text
     assert "observations (Observation search): server error (HTTP 503" in page.text
+
+
+def test_a_page_opened_before_another_launch_in_this_browser_does_not_show_the_new_one(
+    client: TestClient, ehr: Ehr
+) -> None:
+    # One cookie serves every tab: after a second launch (another patient), reloading the first
+    # tab showed the second patient's record in it, and Save's refusal there said "reload".
+    first = signed_in(client).headers["location"]
+    assert client.get(first).status_code == 200
+    second = signed_in(client).headers["location"]
+    assert second != first
+    stale = client.get(first)
+    assert stale.status_code == 409
+    assert "open the app again from this patient&#x27;s chart" in stale.text
+    assert 'id="inputs"' not in stale.text
+    assert "Lovelace" not in stale.text
+    for url in (second, "/app/"):  # this launch's page; a URL without the tag: the browser's
+        assert client.get(url).status_code == 200
+    for odd in (
+        second + "&session=" + first.rpartition("=")[2],
+        "/app/?session=%FF%FE",
+        "/app/?session=",
+    ):
+        assert client.get(odd).status_code == 409, odd
