@@ -3,8 +3,8 @@
 Only the JSON document is used (CapabilityStatement discovery is deprecated). A configuration
 without `S256` in `code_challenge_methods_supported`, or offering `plain`, is refused: PKCE S256 is
 mandatory (SM-03). Endpoints must be absolute https URLs (http only when `iss` itself is http, i.e.
-a local test server). Good answers are cached for `ttl` seconds per iss; failures are not cached,
-so a fixed server is picked up at the next launch.
+a local test server). Good answers are cached for `ttl` seconds per iss (at most MAX_ENTRIES of
+them); failures are not cached, so a fixed server is picked up at the next launch.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from cds.app.errors import SmartError
 
 WELL_KNOWN = "/.well-known/smart-configuration"
 CACHE_SECONDS = 3600.0
+# Entries kept at most. The key is the iss as launched, and one allowed server has endless
+# spellings (host case, `:443`, `:0443`, a path under the base), each a separate entry for an
+# hour: an unauthenticated launch loop grew the cache without bound.
+MAX_ENTRIES = 64
 
 
 class SmartConfiguration(BaseModel):
@@ -112,5 +116,14 @@ class DiscoveryCache:
         except ValueError:
             raise _failure(iss, "the answer is not JSON") from None
         config = check(iss, raw)
-        self._entries[iss] = (now + self._ttl, config)
+        self._keep(iss, (now + self._ttl, config), now)
         return config
+
+    def _keep(self, iss: str, entry: tuple[float, SmartConfiguration], now: float) -> None:
+        """Cache `entry`; when full, expired entries go first, then the oldest."""
+        self._entries.pop(iss, None)
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+        while len(self._entries) >= MAX_ENTRIES:
+            del self._entries[next(iter(self._entries))]
+        self._entries[iss] = entry

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import respx
+from fastapi.testclient import TestClient
 
 from cds.app.discovery import DiscoveryCache, check
 from cds.app.errors import SmartError
-from tests.app.conftest import ISS, SMART_CONFIG
+from cds.main import create_app
+from tests.app.conftest import BASE, ISS, SMART_CONFIG, settings
 
 pytestmark = pytest.mark.anyio
 
@@ -60,3 +63,27 @@ async def test_cache_per_iss_with_expiry() -> None:
             now[0] = 200
             with pytest.raises(SmartError, match="unreachable"):
                 await cache.get(http, ISS)
+
+
+def test_the_cache_is_bounded_whatever_spellings_of_an_allowed_iss_are_launched(
+    tmp_path: Path,
+) -> None:
+    # Each spelling of the allowed host (case) was its own entry for an hour: an unauthenticated
+    # launch loop grew the cache without bound.
+    letters = "ehrexample"  # ehr.example: 2**10 spellings
+    spellings = []
+    for mask in range(128):
+        spelled = "".join(c.upper() if mask >> i & 1 else c for i, c in enumerate(letters))
+        spellings.append(f"https://{spelled[:3]}.{spelled[3:]}/fhir")
+    assert len(set(spellings)) == len(spellings)
+    with respx.mock(assert_all_called=False) as mock:
+        route = mock.get(ISS + "/.well-known/smart-configuration").respond(200, json=SMART_CONFIG)
+        app = create_app(settings(tmp_path))
+        with TestClient(app, base_url=BASE, follow_redirects=False) as client:
+            for iss in spellings:
+                response = client.get("/app/launch", params={"iss": iss, "launch": "l"})
+                assert response.status_code == 302, iss
+            cache: DiscoveryCache = app.state.smart.discovery
+            assert len(cache._entries) == 64  # MAX_ENTRIES
+            client.get("/app/launch", params={"iss": spellings[-1], "launch": "l"})
+    assert route.call_count == len(spellings)  # the latest spelling is still cached
