@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from cds.app import app_state, signin_routes
+from cds.app import app_state, page_html, signin_routes
 from cds.app.session import COOKIE
 from cds.main import create_app
 from cds.store import Store
@@ -508,3 +508,37 @@ def test_a_page_opened_before_another_launch_in_this_browser_does_not_show_the_n
         "/app/?session=",
     ):
         assert client.get(odd).status_code == 409, odd
+
+
+def test_errors_on_the_app_pages_are_html_pages_not_json(
+    tmp_path: Path, ehr: Ehr, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The service's handlers answered a FHIR OperationOutcome: raw JSON in the clinician's
+    # browser, e.g. for /app/save opened again from the address bar after a Save.
+    def broken(*args: object) -> object:
+        raise RuntimeError("Ada Lovelace p1")
+
+    monkeypatch.setattr(page_html, "load", broken)
+    app = create_app(settings(tmp_path))
+    with TestClient(
+        app, base_url=BASE, follow_redirects=False, raise_server_exceptions=False
+    ) as client:
+        signed_in(client)
+        for method, path, status in (
+            ("GET", "/app/save", 405),
+            ("GET", "/app/no-such-page", 404),
+            ("GET", "/app/", 500),
+        ):
+            page = client.request(method, path)
+            assert page.status_code == status, path
+            assert page.headers["content-type"].startswith("text/html"), path
+            assert "open the app again from the patient&#x27;s chart" in page.text
+            assert "Lovelace" not in page.text
+            assert "Traceback" not in page.text
+        deep = client.post(
+            "/app/api/score",
+            content=b'{"inputs": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            headers={"content-type": "application/json"},
+        )
+        assert deep.status_code == 400
+        assert deep.json()["resourceType"] == "OperationOutcome"  # the script's API stays JSON
