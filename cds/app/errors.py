@@ -21,7 +21,9 @@ def not_allowed(iss: str) -> SmartError:
     return SmartError(
         400,
         "FHIR server not allowed",
-        f"iss {iss!r} is not one of CTO_CDS_ALLOWED_FHIR_SERVERS; it was not contacted",
+        f"iss {iss!r} is not one of CTO_CDS_ALLOWED_FHIR_SERVERS; it was not contacted. "
+        "The app cannot be used from this EHR until the cto-cds administrator allows its FHIR "
+        "server",
     )
 
 

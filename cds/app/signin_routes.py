@@ -62,7 +62,10 @@ async def launch(
     service, smart = service_of(request), smart_of(request)
     settings = service.settings
     if launch is not None and len(launch) > MAX_LAUNCH:
-        detail = f"the EHR's launch parameter is longer than {MAX_LAUNCH} characters"
+        detail = (
+            f"the EHR's launch parameter is longer than {MAX_LAUNCH} characters; "
+            "the app cannot be opened this way: tell the EHR's administrators"
+        )
         return error_page(SmartError(400, "Launch refused", detail))
     try:
         base = checked_iss(settings, iss)
@@ -129,7 +132,7 @@ async def callback(
         return error_page(refused, known.iss if known else None)
     if error is not None or code is None or len(code) > MAX_CODE:
         if error is not None:
-            printable = len(error) <= MAX_ERROR and error.isascii() and error.isprintable()
+            printable = 0 < len(error) <= MAX_ERROR and error.isascii() and error.isprintable()
             detail = "the authorization server answered " + (
                 error if printable else "an error code that cannot be shown"
             )

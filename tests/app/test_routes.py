@@ -44,6 +44,7 @@ def test_iss_off_the_allowlist_is_refused_and_never_contacted(client: TestClient
         response = client.get("/app/launch", params={"iss": iss, "launch": "l"})
         assert response.status_code == 400
         assert "not one of CTO_CDS_ALLOWED_FHIR_SERVERS" in response.text
+        assert "until the cto-cds administrator allows its FHIR server" in response.text
         assert COOKIE not in response.headers.get("set-cookie", "")
     assert ehr.mock.calls.call_count == 0
 
@@ -374,7 +375,7 @@ def test_over_long_launch_parameters_get_the_page_not_json(client: TestClient, e
     # A query validator answered these with a JSON OperationOutcome, which a browser shows raw.
     for params, says in (
         ({"iss": ISS + "/" + "x" * 1100, "launch": "l"}, "not one of CTO_CDS_ALLOWED_FHIR_SERVERS"),
-        ({"iss": ISS, "launch": "l" * 2049}, "longer than 2048 characters"),
+        ({"iss": ISS, "launch": "l" * 2049}, "2048 characters; the app cannot be opened this way"),
     ):
         response = client.get("/app/launch", params=params)
         assert response.status_code == 400
@@ -390,6 +391,7 @@ def test_over_long_or_unprintable_callback_parameters_get_the_page(
         ({"code": "c", "state": "s" * 257}, "state does not match"),
         ({"code": "c" * 4097}, "code is longer than 4096 characters"),
         ({"error": "e" * 129}, "an error code that cannot be shown"),
+        ({"error": ""}, "an error code that cannot be shown"),  # "answered " and nothing
         ({"error": "\u202eevil"}, "an error code that cannot be shown"),
         ({}, "answered without a code"),
     )
