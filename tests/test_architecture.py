@@ -52,7 +52,8 @@ def test_scoring_core_imports_no_io() -> None:
 PURE_LAYERS = ("context", "mapping", "scoring", "output")
 IO_EDGES = {
     "context/services.py": "load_services reads the hook definitions (hooks/) once at start-up",
-    "mapping/tables.py": "load_tables reads the mapping tables (defaults and a site directory)",
+    "mapping/tables.py": "load_tables reads the mapping tables (defaults and a site directory) "
+    "and the day (a registry as_of may not be after it)",
     "output/console.py": "prints the `cto-cds score` report to the terminal (rich)",
 }
 # Pure without saying so in their docstring: the lean FHIR model and the record/search shapes the

@@ -6,7 +6,9 @@ Files (defaults shipped in `mappings/`, a site directory may override each):
   element means for a score input. Columns: id, concept, resource, element, system, code, match,
   meaning, evidence, verified, enabled, comment. The system `local` stands for the local CodeSystem,
   `rules.local_system`: one URL, set in rules.yaml, used by the rows, the cards and the export.
-- `operators.csv`: the site registry of operator experience, keyed by NPI or Practitioner id.
+- `operators.csv`: the site registry of operator experience, keyed by NPI or Practitioner id; its
+  `as_of` (the day the figures were checked) may not be after today (UTC; one day of grace for time
+  zones ahead of it): checked at the load, it stays in the past while the tables serve.
 - `rules.yaml`: thresholds and policies (CABG ≥ 3 months, success rule, LAD group, look-back windows).
 
 A site directory's `codes.csv` merges by the natural key (concept, resource, element, system, code):
@@ -38,7 +40,7 @@ import stat
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal, TypeVar, cast, get_args
 
@@ -532,19 +534,33 @@ def _number(value: str, column: str, high: float) -> float | None:
     return number
 
 
-def _day(value: str) -> str | None:
+AS_OF_AHEAD = timedelta(days=1)
+"""How far past today (UTC) an `as_of` may be: a site at UTC+14 writes tomorrow's UTC date."""
+
+
+def _day(value: str, today: date) -> str | None:
     text = value.strip()
     if not text:
         return None
     try:  # fromisoformat alone takes 20261101 and week dates too
-        if _ISO_DAY.fullmatch(text):
-            return date.fromisoformat(text).isoformat()
+        day = date.fromisoformat(text) if _ISO_DAY.fullmatch(text) else None
     except ValueError:
-        pass
-    raise ValueError(f"as_of {_shown(text)} is not a date YYYY-MM-DD")
+        day = None
+    if day is None:
+        raise ValueError(f"as_of {_shown(text)} is not a date YYYY-MM-DD")
+    # The day the figures were checked has come: one ahead is a slip (2062 for 2026) that the
+    # card would show a cath-lab team as is. Tables are read once, so a row passing stays past.
+    if day > today + min(AS_OF_AHEAD, date.max - today):
+        raise ValueError(
+            f"as_of {_shown(text)} is in the future (today is {today.isoformat()} UTC):"
+            " the date the figures were checked"
+        )
+    return day.isoformat()
 
 
-def load_operators(path: Path) -> list[OperatorEntry]:
+def load_operators(path: Path, today: date | None = None) -> list[OperatorEntry]:
+    """The registry rows; `today` (UTC when None) bounds `as_of`."""
+    today = today or datetime.now(UTC).date()
     entries = []
     seen: dict[str, str] = {}
     for origin, raw in _read_csv(path, OPERATOR_COLUMNS):
@@ -572,7 +588,7 @@ def load_operators(path: Path) -> list[OperatorEntry]:
                     last_year_success_rate=_number(
                         raw["last_year_success_rate"], "last_year_success_rate", 1
                     ),
-                    as_of=_day(raw["as_of"]),
+                    as_of=_day(raw["as_of"], today),
                     origin=origin,
                 )
             )
@@ -664,8 +680,11 @@ def tables_version(default_dir: Path, site_dir: Path | None) -> str:
     return digest.hexdigest()[:VERSION_LENGTH]
 
 
-def load_tables(site_dir: Path | None = None, default_dir: Path = DEFAULT_DIR) -> MappingTables:
+def load_tables(
+    site_dir: Path | None = None, default_dir: Path = DEFAULT_DIR, today: date | None = None
+) -> MappingTables:
     """Load the defaults and merge a site directory over them; ConfigError names file and line.
+    `today` (UTC when None) is the day a registry `as_of` may not be after.
 
     The files' version is taken before and after reading them: a site directory replaced
     meanwhile (a ConfigMap update) is an error to retry, never tables labelled with the version
@@ -673,7 +692,7 @@ def load_tables(site_dir: Path | None = None, default_dir: Path = DEFAULT_DIR) -
     if site_dir is not None and not site_dir.is_dir():
         raise ConfigError(f"{site_dir}: mappings directory does not exist")
     version = tables_version(default_dir, site_dir)
-    tables = _load_tables(site_dir, default_dir)
+    tables = _load_tables(site_dir, default_dir, today or datetime.now(UTC).date())
     if tables_version(default_dir, site_dir) != version:
         raise ConfigError(
             f"{site_dir or default_dir}: the mapping files changed while they were read; load again"
@@ -681,9 +700,9 @@ def load_tables(site_dir: Path | None = None, default_dir: Path = DEFAULT_DIR) -
     return replace(tables, version=version)
 
 
-def _load_tables(site_dir: Path | None, default_dir: Path) -> MappingTables:
+def _load_tables(site_dir: Path | None, default_dir: Path, today: date) -> MappingTables:
     rows = load_codes(default_dir / "codes.csv")
-    operators = load_operators(default_dir / "operators.csv")
+    operators = load_operators(default_dir / "operators.csv", today)
     rules_data = load_rules(default_dir / "rules.yaml")
     sources = [str(default_dir)]
     rules_paths = [default_dir / "rules.yaml"]
@@ -692,7 +711,7 @@ def _load_tables(site_dir: Path | None, default_dir: Path) -> MappingTables:
         if present(site_dir / "codes.csv"):
             rows = merge_codes(rows, load_codes(site_dir / "codes.csv"))
         if present(site_dir / "operators.csv"):
-            site_ops = load_operators(site_dir / "operators.csv")
+            site_ops = load_operators(site_dir / "operators.csv", today)
             site_keys = {(o.npi, o.practitioner_id) for o in site_ops}
             operators = site_ops + [
                 o for o in operators if (o.npi, o.practitioner_id) not in site_keys

@@ -118,6 +118,14 @@ def test_check_counts_site_changes(tmp_path: Path) -> None:
             "operators.csv:2: ",
             "npi '123' is not 10 digits",
         ),
+        (  # loaded before, and shown on the card as is
+            {
+                "operators_csv": "npi,practitioner_id,annual_cto_volume,cto_years,"
+                "last_year_success_rate,as_of,comment\n1234567893,,70,6,0.95,2999-11-01,\n"
+            },
+            "operators.csv:2: ",
+            "as_of '2999-11-01' is in the future (today is ",
+        ),
     ],
 )
 def test_check_bad_site_is_one_line_and_exit_2(

@@ -7,6 +7,7 @@ import inspect
 import json
 import re
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -546,6 +547,28 @@ def test_bad_operator_row_names_file_and_line(tmp_path: Path, line: str, reason:
     message = load_error(site)
     assert message.startswith(f"{site / 'operators.csv'}:2: "), message
     assert reason in message
+
+
+def test_an_as_of_in_the_future_is_refused_naming_file_and_line(tmp_path: Path) -> None:
+    """It loaded and the card showed "as of 2062-11-01" (a slip for 2026) to the cath-lab team.
+    One day ahead of UTC passes: a site at UTC+14 may write its own date."""
+    today = date(2026, 12, 8)
+    rows = ["1234567893,,60,5,0.9,2026-12-08,", ",prac-1,70,6,0.9,2026-12-09,"]
+    site = site_dir(tmp_path, operators=rows)
+    assert [o.as_of for o in load_tables(site, today=today).operators] == [
+        "2026-12-08",
+        "2026-12-09",
+    ]
+    site = site_dir(tmp_path, operators=[*rows, ",prac-2,70,6,0.9,2062-11-01,"])
+    with pytest.raises(ConfigError) as info:
+        load_tables(site, today=today)
+    assert str(info.value) == (
+        f"{site / 'operators.csv'}:4: as_of '2062-11-01' is in the future (today is 2026-12-08"
+        " UTC): the date the figures were checked"
+    )
+    # Without a day given, today is the clock's (UTC).
+    site = site_dir(tmp_path, operators=[f",prac-3,70,6,0.9,{date.max.isoformat()},"])
+    assert "as_of '9999-12-31' is in the future (today is " in load_error(site)
 
 
 def test_duplicate_operator_is_refused(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -89,8 +90,10 @@ def test_files_replaced_while_read_are_refused(
     directory = site(tmp_path, "site", operators_csv=OPERATORS)
     real = tables_module.load_operators
 
-    def replaced_meanwhile(path: Path) -> list[tables_module.OperatorEntry]:
-        entries = real(path)
+    def replaced_meanwhile(
+        path: Path, today: date | None = None
+    ) -> list[tables_module.OperatorEntry]:
+        entries = real(path, today)
         (directory / "operators.csv").write_text(OPERATORS.replace(",70,", ",90,"))
         return entries
 
