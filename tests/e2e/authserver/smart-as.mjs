@@ -28,7 +28,7 @@ const RESOURCE_SCOPES = [
   'patient/ServiceRequest.rs', 'patient/Observation.cu', 'patient/RiskAssessment.cu',
   'patient/Observation.c', 'patient/RiskAssessment.c',
   'patient/Provenance.c', 'patient/DiagnosticReport.rs', 'user/Practitioner.r',
-  'patient/RiskAssessment.rs',
+  'patient/RiskAssessment.rs', 'patient/Provenance.rs',
 ];
 if (!FHIR_BASE || !PORT) throw new Error('set PORT and FHIR_BASE');
 
