@@ -131,7 +131,7 @@ def test_keep_prints_an_app_url_that_launches_and_saves_and_sigterm_stops_everyt
             csrf = re.search(r'name="csrf" value="([0-9a-f]{64})"', page.text)
             assert csrf, "Save is offered: the write scopes were granted"
             saved = browser.post(
-                str(page.url) + "save", data={"csrf": csrf.group(1), "ostial_location": "true"}
+                page.url.join("save"), data={"csrf": csrf.group(1), "ostial_location": "true"}
             )
             assert saved.status_code == 200, saved.text
             assert "finding ostial_location" in saved.text
