@@ -14,7 +14,7 @@ from cds.app import scopes
 from cds.app.errors import SmartError
 from cds.app.inputs_html import inputs_html, operator_choice
 from cds.app.page_model import Form, Loaded, load
-from cds.app.pages import error_page, page
+from cds.app.pages import error_page, page, relaunch_iss
 from cds.app.score_html import comparators_html, result_html
 from cds.http.state import ServiceState
 from cds.mapping.case_labels import name_text
@@ -120,7 +120,7 @@ async def review_page(
     try:
         loaded = await load(service, row, token)
     except SmartError as exc:
-        return error_page(exc, row.iss)
+        return error_page(exc, relaunch_iss(row))
     if loaded.record.patient is None:
         # Every input would show as unknown, as if nothing were documented (a revoked token, a
         # server down): the record was not read, as the hook says (a 412, not a card). Save
@@ -133,5 +133,5 @@ async def review_page(
             "try again, or launch the app again from the patient's chart",
             relaunch=True,
         )
-        return error_page(unread, row.iss)
+        return error_page(unread, relaunch_iss(row))
     return render(service, row, loaded, csrf=csrf)

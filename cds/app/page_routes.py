@@ -16,7 +16,7 @@ from cds.app.app_state import service_of
 from cds.app.errors import SmartError
 from cds.app.live_score import live_score
 from cds.app.page_html import review_page
-from cds.app.pages import error_page
+from cds.app.pages import error_page, relaunch_iss
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -37,7 +37,7 @@ async def review(request: Request) -> Response:
     except SmartError as exc:
         key = session.cookie_hash(request)
         known = None if key is None else await service_of(request).store.app_session(key)
-        return error_page(exc, known.iss if known else None)
+        return error_page(exc, relaunch_iss(known))
     if not opened_for_this_session(request):
         return error_page(ANOTHER_LAUNCH)
     return await review_page(service_of(request), row, token, csrf_of(request))

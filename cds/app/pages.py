@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from fastapi.responses import HTMLResponse
 
 from cds.app.errors import SmartError
+from cds.store.app_sessions import AppSessionRow
 
 CSP = "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'; form-action 'self'"
 HEADERS = {
@@ -39,6 +40,18 @@ def page(title: str, body: str, status: int = 200) -> HTMLResponse:
 
 def relaunch_url(iss: str | None) -> str | None:
     return None if iss is None else "/app/launch?" + urlencode({"iss": iss})
+
+
+def relaunch_iss(row: AppSessionRow | None) -> str | None:
+    """The iss of a "Launch again" link for this session: standalone launches only.
+
+    The link is a standalone launch, whose patient the authorization server picks (a picker, or
+    the demo's fixed patient): after an EHR launch it opened whichever patient that was, not the
+    one whose chart the clinician came from. Those sessions say to open the app from the chart.
+    """
+    if row is None or row.context.get("ehr_launch", True):
+        return None
+    return row.iss
 
 
 def error_page(error: SmartError, iss: str | None = None) -> HTMLResponse:

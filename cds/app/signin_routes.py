@@ -19,7 +19,7 @@ from cds.app.app_state import service_of, smart_of
 from cds.app.authorize import authorization_url, new_pkce, new_state
 from cds.app.errors import SmartError
 from cds.app.id_token import verified_fhir_user
-from cds.app.pages import error_page
+from cds.app.pages import error_page, relaunch_iss
 from cds.app.token import exchange, expires_at
 from cds.settings import Settings
 from cds.store.app_sessions import AppSessionRow
@@ -122,14 +122,14 @@ async def callback(
     if claimed is None:
         known = await service.store.app_session(key)
         if known is not None and known.expires_at <= now:
-            return error_page(errors.expired("the sign-in took too long"), known.iss)
+            return error_page(errors.expired("the sign-in took too long"), relaunch_iss(known))
         refused = SmartError(
             400,
             "Sign-in refused",
             "state does not match this browser's launch, or the sign-in was already completed",
             relaunch=True,
         )
-        return error_page(refused, known.iss if known else None)
+        return error_page(refused, relaunch_iss(known))
     if error is not None or code is None or len(code) > MAX_CODE:
         if error is not None:
             printable = 0 < len(error) <= MAX_ERROR and error.isascii() and error.isprintable()
@@ -141,11 +141,13 @@ async def callback(
         else:
             detail = f"the authorization server's code is longer than {MAX_CODE} characters"
         return error_page(
-            SmartError(400, "Sign-in not completed", detail, relaunch=True), claimed.iss
+            SmartError(400, "Sign-in not completed", detail, relaunch=True), relaunch_iss(claimed)
         )
     secrets = smart.vault.open(claimed.secret)
     if secrets is None:
-        return error_page(errors.expired("the session can no longer be read"), claimed.iss)
+        return error_page(
+            errors.expired("the session can no longer be read"), relaunch_iss(claimed)
+        )
     try:
         config = await smart.discovery.get(service.http, claimed.iss)
         token = await exchange(
@@ -161,7 +163,7 @@ async def callback(
         )
     except SmartError as exc:
         log.info("smart token exchange failed: %s", exc.title)
-        return error_page(exc, claimed.iss)
+        return error_page(exc, relaunch_iss(claimed))
     lifetime = timedelta(minutes=settings.app_session_minutes)
     context = {
         "iss": claimed.iss,

@@ -31,6 +31,15 @@ from tests.app.conftest import (
     token_body,
 )
 
+FROM_THE_CHART = "Open the app again from the patient's chart in the EHR."
+
+
+def _standalone(client: TestClient) -> str:
+    """A standalone launch (no `launch`); its state."""
+    response = client.get("/app/launch", params={"iss": ISS})
+    assert response.status_code == 302
+    return dict(httpx.URL(response.headers["location"]).params)["state"]
+
 
 def test_iss_off_the_allowlist_is_refused_and_never_contacted(client: TestClient, ehr: Ehr) -> None:
     odd = ("https://[::1", "http://[", "https://]/")  # urlsplit's "Invalid IPv6 URL": a 500 before
@@ -179,7 +188,10 @@ def test_token_error_is_shown_by_its_code_with_a_relaunch(client: TestClient, eh
     assert response.status_code == 502
     assert "invalid_grant" in response.text
     assert "<script>x" not in response.text
-    assert 'href="/app/launch?iss=https%3A%2F%2Fehr.example%2Ffhir"' in response.text
+    assert FROM_THE_CHART in response.text  # an EHR launch: no standalone link
+    assert "/app/launch?" not in response.text
+    standalone = client.get("/app/callback", params={"code": "c", "state": _standalone(client)})
+    assert 'href="/app/launch?iss=https%3A%2F%2Fehr.example%2Ffhir"' in standalone.text
 
 
 def test_token_response_without_scope_or_not_bearer_is_refused(
@@ -253,7 +265,16 @@ def test_expired_session_and_token_offer_a_relaunch(
     page = client.get("/app/")
     assert page.status_code == 401
     assert "Session expired" in page.text
-    assert "Launch again" in page.text
+    # An EHR launch is opened again from the chart: "Launch again" is a standalone launch, whose
+    # patient the authorization server picks (the demo's: a fixed one), not this chart's.
+    assert FROM_THE_CHART in page.text
+    assert "Launch again" not in page.text
+    monkeypatch.undo()
+    client.get("/app/callback", params={"code": "c", "state": _standalone(client)})
+    monkeypatch.setattr(app_state, "utc_now", lambda: later)
+    page = client.get("/app/")
+    assert page.status_code == 401
+    assert "Launch again" in page.text  # a standalone launch: the same way in again
 
 
 def test_expired_token_in_a_live_session(
@@ -303,7 +324,7 @@ def test_failed_refresh_offers_a_relaunch(
     page = client.get("/app/")
     assert page.status_code == 401
     assert "could not be renewed" in page.text
-    assert "Launch again" in page.text
+    assert FROM_THE_CHART in page.text
 
 
 def test_slow_sign_in_expires_the_launch(
@@ -426,7 +447,7 @@ def test_a_token_response_with_a_bad_context_id_or_lifetime_fails_the_sign_in(
     response = signed_in(client)
     assert response.status_code == 502
     assert says in response.text
-    assert "Launch again" in response.text
+    assert FROM_THE_CHART in response.text
     assert "Practitioner/x" not in response.text  # the value is not repeated
     assert client.get("/app/").status_code == 401  # no session was activated
     assert ehr.fhir.call_count == 0
@@ -466,7 +487,7 @@ def test_a_record_the_ehr_does_not_answer_is_not_shown_as_all_unknown(
     assert "Record not read" in page.text
     assert f"patient (Patient read): server {'refused' if status == 401 else 'error'}" in page.text
     assert f"HTTP {status}" in page.text
-    assert "Launch again" in page.text
+    assert FROM_THE_CHART in page.text
     assert 'id="inputs"' not in page.text
     assert ACCESS_TOKEN not in page.text
     assert "p1" not in page.text  # the patient id is not repeated
