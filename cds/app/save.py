@@ -63,9 +63,17 @@ def csrf_ok(secret: str, session_id: str | None, sent: str | None) -> bool:
 
 
 def parse_form(body: bytes) -> dict[str, str]:
-    """`application/x-www-form-urlencoded` → the last value of each field (no multipart needed)."""
+    """`application/x-www-form-urlencoded` → each field's value (no multipart needed).
+
+    A field given twice with different values is a ValueError naming it: which one to write would
+    be a guess (the page sends each field once; a proxy or a log reading the first value would
+    see another finding than the one written)."""
     fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-    return {name: values[-1] for name, values in fields.items()}
+    for name, values in fields.items():
+        if len(set(values)) > 1:
+            shown = ", ".join(repr(v[:40]) for v in sorted(set(values))[:3])
+            raise ValueError(f"the form gives {name[:40]!r} more than one value ({shown})")
+    return {name: values[0] for name, values in fields.items()}
 
 
 def posted_inputs(form: Mapping[str, str]) -> dict[str, str]:

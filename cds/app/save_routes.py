@@ -9,7 +9,7 @@ import logging
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from cds.app import app_state, scopes, session
+from cds.app import app_state, pages, scopes, session
 from cds.app import save as save_form
 from cds.app.active_session import active
 from cds.app.app_state import service_of
@@ -51,26 +51,31 @@ async def save_findings(request: Request) -> Response:
         row, token = await active(request)
     except SmartError as exc:
         return error_page(exc, None)
-    form = save_form.parse_form(body)
+    try:
+        form = save_form.parse_form(body)
+    except ValueError as exc:
+        twice = SmartError(400, "Save refused", f"{exc}: reload the page and save again")
+        return error_page(twice, pages.relaunch_iss(row))
     if not save_form.csrf_ok(
         secret_of(request), request.cookies.get(session.COOKIE), form.get(save_form.CSRF_FIELD)
     ):
         refused = SmartError(
             403,
             "Save refused",
-            "the form's anti-forgery token does not match this browser's session; "
-            "reload the page and save again",
+            "the form's anti-forgery token does not match this browser's session (the app "
+            "was opened again since, maybe for another patient): open the app from this "
+            "patient's chart and save again",
         )
-        return error_page(refused, row.iss)
+        return error_page(refused, pages.relaunch_iss(row))
     if not row.context.get("can_write"):
         read_only = SmartError(
             403, "Read-only", "the EHR did not grant the write scopes needed to save"
         )
-        return error_page(read_only, row.iss)
+        return error_page(read_only, pages.relaunch_iss(row))
     async with save_form.one_save_per_session(service.store, row.session_hash) as mine:
         if not mine:
             busy = SmartError(409, "Save in progress", "a save from this session is still running")
-            return error_page(busy, row.iss)
+            return error_page(busy, pages.relaunch_iss(row))
         return await _save(service, row, token, form, csrf_of(request))
 
 
@@ -85,7 +90,7 @@ async def _save(
     try:
         loaded = await load(service, row, token)
     except SmartError as exc:
-        return error_page(exc, row.iss)
+        return error_page(exc, pages.relaunch_iss(row))
     try:
         values = parse_inputs(typed_inputs(posted))
     except InputError as exc:

@@ -30,7 +30,7 @@ def fhir_id(value: str) -> str:
     The ids of the launch context become request paths (`Patient/{id}`): `/` or `..` in one would
     read another resource, and an id refused later by the record reader was a 500 on the page.
     """
-    if not valid_id(value) or value in (".", ".."):
+    if not valid_id(value):
         raise ValueError("is not a FHIR id")
     return value
 

@@ -85,7 +85,9 @@ class Search(NamedTuple):
 
 
 def valid_id(value: str) -> bool:
-    return bool(_ID.fullmatch(value))
+    """FHIR's id rule, less ids made of dots only: `Patient/..` is a path segment that an HTTP
+    client collapses (`..` reads the server's base), never a resource."""
+    return bool(_ID.fullmatch(value)) and value.strip(".") != ""
 
 
 def _id(value: str, what: str) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 import httpx2  # what starlette's TestClient answers with
@@ -206,6 +206,24 @@ def test_missing_or_forged_csrf_token_is_refused(client: TestClient, store: Fhir
         assert refused.status_code == 403, refused.text
         assert "anti-forgery" in refused.text
     assert store.writes == []
+
+
+def test_a_field_given_twice_with_different_values_is_refused_and_nothing_written(
+    client: TestClient, store: FhirStore
+) -> None:
+    """The last value used to win: a proxy or log reading the first saw another finding."""
+    signed_in(client)
+    form = _page_form(client)
+    body = urlencode([*form.items(), ("stump", "blunt"), ("stump", "tapered")])
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post("/app/save", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert "the form gives &#x27;stump&#x27; more than one value" in response.text
+    assert "&#x27;blunt&#x27;, &#x27;tapered&#x27;" in response.text
+    assert store.writes == []
+    # The same value twice is one value: saved.
+    body = urlencode([*form.items(), ("stump", "blunt"), ("stump", "blunt")])
+    assert client.post("/app/save", content=body, headers=headers).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,8 @@ def test_bundle_table_output() -> None:
         (["--bundle", COHORT, "--patient", "bad id!"], "--patient"),
         (["--bundle", "/nonexistent.json"], "/nonexistent.json"),
         (["--fhir", "http://127.0.0.1:9/fhir"], "--patient"),
+        # `Patient/..` would be the server's base once the HTTP client collapses the path.
+        (["--fhir", "http://127.0.0.1:9/fhir", "--patient", ".."], 'FHIR id, got ".."'),
         (["--fhir", "ftp://x", "--patient", "p"], "--fhir"),
         (["--bundle", COHORT, "--patient", "pt01", "--today", "yesterday"], "--today"),
         (["--bundle", COHORT, "--fhir", "http://x"], "exactly one of"),
