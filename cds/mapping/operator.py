@@ -358,6 +358,15 @@ def operator_inputs(
     result: dict[str, MappedInput] = {}
     npi = _npi(record)
     entry = tables.operator_entry(npi, record.operator_id)
+    passed_over = None
+    if entry is not None and _after_the_order(entry.as_of, index_date):
+        # Figures checked over a year after the procedure count later cases (a validation on
+        # past cases): the operator's own history at the time tells their experience then.
+        passed_over = (
+            f"site registry {entry.origin} is as of {entry.as_of}, over a year after this "
+            "order: not used"
+        )
+        entry = None
     if entry is not None:
         ref = f"Practitioner/{record.operator_id}"
         for name, attribute in _REGISTRY_FIELDS.items():
@@ -387,4 +396,18 @@ def operator_inputs(
             result[name] = derivation.get(name) or unknown(
                 "operator.derived", "no operator history"
             )
+    if passed_over is not None:
+        for name, mapped in result.items():
+            note = f"{passed_over}; {mapped.note}" if mapped.note else passed_over
+            result[name] = mapped.model_copy(update={"note": note})
     return result
+
+
+REGISTRY_SPAN = timedelta(days=365)
+"""A registry row's figures describe the operator from a year before its `as_of` on (the last-year
+success rate's own window): an order dated earlier than that is not scored with them."""
+
+
+def _after_the_order(as_of: str | None, index_date: date) -> bool:
+    """Whether a registry row was checked over a year after the order (no `as_of`: never)."""
+    return as_of is not None and index_date < date.fromisoformat(as_of) - REGISTRY_SPAN

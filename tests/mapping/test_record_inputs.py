@@ -705,3 +705,34 @@ def test_impossible_date_of_an_unrelated_resource_is_a_malformed_resource(
 def test_practice_years_to_the_calendars_end() -> None:
     # The anniversary plus the round-up months fell after year 9999: a ValueError.
     assert practice_years(date(2020, 9, 20), date.max) == 7979
+
+
+@pytest.mark.parametrize(
+    ("authored", "registry_used"),
+    [("2026-10-01", True), ("2025-07-01", True), ("2025-06-29", False), ("2019-03-01", False)],
+)
+def test_a_registry_checked_over_a_year_after_the_order_is_not_used(
+    tmp_path: Any, authored: str, registry_used: bool
+) -> None:
+    """Validation on past cases: a 2026 registry row counts the operator's later cases; the
+    history at the time tells their experience then (the score's point, Xiao 2021)."""
+    (tmp_path / "operators.csv").write_text(
+        "npi,practitioner_id,annual_cto_volume,cto_years,last_year_success_rate,as_of,comment\n"
+        ",dr1,75,8,0.95,2026-06-30,cath-lab registry\n"
+    )
+    site = load_tables(tmp_path)
+    history = [
+        procedure("h1", CPT, "92943", when="2017-12-01", outcome=SUCCESS, performer="dr1", pid="x")
+    ]
+    the_order = order(when=authored)
+    result = map_record(record(patient(), the_order, operator_history=history), site, TODAY)
+    volume = result.inputs["operator_annual_cto_volume"]
+    if registry_used:
+        assert (volume.value, volume.rule) == (75, "operator.registry")
+        return
+    assert volume.rule == "operator.derived"
+    assert volume.value != 75
+    for name in ("operator_annual_cto_volume", "operator_cto_years"):
+        note = result.inputs[name].note or ""
+        assert note.startswith("site registry"), note
+        assert "is as of 2026-06-30, over a year after this order: not used" in note
