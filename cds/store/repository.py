@@ -28,7 +28,6 @@ from sqlalchemy import (
     TextClause,
     bindparam,
     delete,
-    func,
     select,
     text,
     update,
@@ -64,7 +63,7 @@ from cds.store.models import (
     SeenJti,
 )
 from cds.store.pg_direct import PgDirect, bound_as, direct_target, numbered
-from cds.store.rows import feedback_row, reason_key
+from cds.store.rows import feedback_row
 from cds.store.schemas import (
     CardAuditIn,
     CardAuditOut,
@@ -449,35 +448,6 @@ class Store:
                 .order_by(Feedback.outcome_timestamp, Feedback.id)
             )
             return [FeedbackOut.model_validate(row, from_attributes=True) for row in rows]
-
-    async def feedback_summary(self, service_id: str) -> dict[str, Any]:
-        """Counts for quality officers (CH-22): by outcome, by override reason `system|code`.
-
-        `{"service_id", "total", "unknown_card", "by_outcome": {"accepted", "overridden"},
-        "by_override_reason": {"system|code" or "(no reason code)": n}}`
-        """
-        mine = Feedback.service_id == service_id
-        async with self._sessions() as session:
-            outcomes = await session.execute(
-                select(Feedback.outcome, func.count()).where(mine).group_by(Feedback.outcome)
-            )
-            by_outcome = {"accepted": 0, "overridden": 0} | dict(outcomes.tuples().all())
-            reasons = await session.execute(
-                select(Feedback.reason_system, Feedback.reason_code, func.count())
-                .where(mine, Feedback.outcome == "overridden")
-                .group_by(Feedback.reason_system, Feedback.reason_code)
-            )
-            by_reason = {reason_key(system, code): n for system, code, n in reasons.tuples()}
-            unknown = await session.scalar(
-                select(func.count()).where(mine, Feedback.known_card.is_(False))
-            )
-        return {
-            "service_id": service_id,
-            "total": sum(by_outcome.values()),
-            "unknown_card": unknown or 0,
-            "by_outcome": by_outcome,
-            "by_override_reason": dict(sorted(by_reason.items())),
-        }
 
     async def feedback_report(
         self, service_id: str, since: datetime | None = None, until: datetime | None = None

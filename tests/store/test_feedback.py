@@ -117,20 +117,16 @@ async def test_summary_for_quality_officers(store: Store, card: str) -> None:
         ],
     )
     await store.save_feedback(other_service, [item(card, when="2026-03-01T14:00:00Z")])
-    assert await store.feedback_summary("operator-cto") == {
-        "service_id": "operator-cto",
-        "total": 6,
-        "unknown_card": 1,
-        "by_outcome": {"accepted": 2, "overridden": 4},
-        "by_override_reason": {
-            "(no reason code)": 1,
-            f"{SYSTEM}|patient-preference": 1,
-            f"{SYSTEM}|too-risky": 2,
-        },
+    report = await store.feedback_report("operator-cto")  # cds/store/feedback_report.py
+    # 6 items: 5 on the card (the other service's item not among them), 1 on an unknown card.
+    assert (report.accepted, report.overridden, report.unknown_card) == (1, 4, 1)
+    assert {r.reason: r.overridden for r in report.by_override_reason} == {
+        "(no reason code)": 1,
+        f"{SYSTEM}|patient-preference": 1,
+        f"{SYSTEM}|too-risky": 2,
     }
-    empty = await store.feedback_summary("nobody")
-    assert empty["total"] == 0
-    assert empty["by_outcome"] == {"accepted": 0, "overridden": 0}
+    empty = await store.feedback_report("nobody")
+    assert (empty.cards, empty.accepted, empty.overridden, empty.unknown_card) == (0, 0, 0, 0)
 
 
 @pytest.mark.parametrize(
@@ -176,4 +172,5 @@ async def test_a_batch_past_the_bound_parameter_limits(store: Store, card: str) 
     assert (result.stored, result.duplicate, result.unknown_card) == (33_001, 1, 33_000)
     again = await store.save_feedback("operator-cto", batch[-3:])
     assert (again.stored, again.duplicate, again.unknown_card) == (0, 3, 0)
-    assert (await store.feedback_summary("operator-cto"))["total"] == 33_001
+    report = await store.feedback_report("operator-cto")
+    assert report.accepted + report.overridden + report.unknown_card == 33_001
